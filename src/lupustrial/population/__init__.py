@@ -1,0 +1,1 @@
+"""lupustrial.population."""
