@@ -1,1 +1,18 @@
-"""lupustrial.protocol."""
+"""Protocol as code: trial designs in YAML, validated (see :mod:`.schema`)."""
+
+from lupustrial.protocol.load import ProtocolError, bundled_protocols, load_protocol, resolve_protocol
+from lupustrial.protocol.schema import Arm, Dosing, Endpoint, Factor, Lab, Protocol, Randomisation
+
+__all__ = [
+    "Arm",
+    "Dosing",
+    "Endpoint",
+    "Factor",
+    "Lab",
+    "Protocol",
+    "ProtocolError",
+    "Randomisation",
+    "bundled_protocols",
+    "load_protocol",
+    "resolve_protocol",
+]

@@ -1,0 +1,93 @@
+"""Protocol schema: the bundled BEAT-LUPUS design, variants in YAML alone, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lupustrial.protocol import ProtocolError, bundled_protocols, load_protocol, resolve_protocol
+
+
+def _beat_lupus_dict() -> dict:
+    return yaml.safe_load(resolve_protocol("beat-lupus").read_text())
+
+
+def _write(tmp_path: Path, data: dict | str) -> Path:
+    path = tmp_path / "trial.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_bundled_beat_lupus_loads_with_published_design() -> None:
+    assert "beat-lupus" in bundled_protocols()
+    p = load_protocol("beat-lupus")
+    assert p.population.n_patients == 52
+    assert [a.name for a in p.arms] == ["Belimumab", "Placebo"]
+    assert p.randomisation.window_weeks == (4.0, 8.0)
+    assert p.endpoints.primary.param == "DSDNA" and p.endpoints.primary.week == 52
+    bel = p.arm("Belimumab").dosing[0]
+    np.testing.assert_array_equal(bel.dose_days()[:5], [0, 14, 28, 56, 84])
+    assert bel.dose_days()[-1] == 336
+    assert p.arm("Placebo").dosing == []
+    np.testing.assert_array_equal(p.background[0].dose_days(), [0, 14])
+
+
+def test_variant_subcutaneous_weekly_needs_no_code(tmp_path: Path) -> None:
+    data = _beat_lupus_dict()
+    data["arms"][0]["dosing"] = [
+        {"drug": "belimumab", "dose": 200, "unit": "mg", "route": "sc", "days": [0],
+         "every_days": 7, "until_day": 357}
+    ]
+    data["randomisation"]["window_weeks"] = [2, 2]
+    p = load_protocol(_write(tmp_path, data))
+    days = p.arm("Belimumab").dosing[0].dose_days()
+    assert len(days) == 52 and days[1] == 7
+    assert p.randomisation.window_weeks == (2.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda d: d["arms"][0]["dosing"][0].update(doze=3), "key arms[0].dosing[0].doze: unknown key"),
+        (lambda d: d["arms"][0]["dosing"][0].update(dose=-1), "key arms[0].dosing[0].dose: Input should be greater than 0"),
+        (lambda d: d["randomisation"]["ratio"].pop("Placebo"), "differ from the arms"),
+        (lambda d: d["randomisation"].update(block_sizes=[3]), "not multiples of the ratio sum 2"),
+        (lambda d: d.pop("labs"), "key labs: required key is missing"),
+        (lambda d: d["background"][0].pop("infusion_hours"), "an iv regimen needs infusion_hours"),
+        (lambda d: d["endpoints"]["primary"].update(week=50), "week 50 is not a visit"),
+        (lambda d: d["arms"][0]["dosing"][0].update(days=[0, 28, 14]), "strictly increasing"),
+        (lambda d: d["randomisation"].update(stratify_by=["dsdna"]), "not in population.factors"),
+    ],
+)
+def test_bad_protocol_names_key_and_problem(tmp_path: Path, edit, expected: str) -> None:
+    data = _beat_lupus_dict()
+    edit(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_error_gives_line_of_offending_key(tmp_path: Path) -> None:
+    text = resolve_protocol("beat-lupus").read_text().replace("dose: 10 ", "dose: -10 ")
+    path = _write(tmp_path, text)
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(path)
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "dose: -10" in s)
+    assert f"line {line}, key arms[0].dosing[0].dose" in str(info.value)
+
+
+def test_invalid_yaml_and_unknown_name(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\narms: [\n")
+    with pytest.raises(ProtocolError, match="not valid YAML"):
+        load_protocol(path)
+    with pytest.raises(ProtocolError, match="bundled protocol"):
+        load_protocol("no-such-trial")
+    with pytest.raises(ProtocolError, match="no such protocol file"):
+        load_protocol(tmp_path / "missing.yaml")
