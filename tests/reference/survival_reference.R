@@ -57,7 +57,9 @@ cox_ref <- function(formula, data, ties) {
     hazard_ratio = unname(ci[, 1]), ci_lower = unname(ci[, 3]), ci_upper = unname(ci[, 4]),
     z = unname(s$coefficients[, "z"]), p_value = unname(s$coefficients[, "Pr(>|z|)"]),
     loglik_null = fit$loglik[1], loglik = fit$loglik[2],
-    lr_test = unname(s$logtest), wald_test = unname(s$waldtest), score_test = unname(s$sctest),
+    # summary() rounds the Wald statistic to 2 decimals; its p-value uses the exact one.
+    lr_test = unname(s$logtest), wald_test = c(unname(fit$wald.test), unname(s$waldtest[2:3])),
+    score_test = unname(s$sctest),
     n = fit$n, n_events = fit$nevent, iterations = fit$iter, warnings = warn
   )
 }
