@@ -90,16 +90,8 @@ class AncovaResult:
     coefficients: tuple[Coefficient, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready plain types (lists, not tuples)."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+        """JSON-ready plain types: nested dicts, tuples, str, int and float."""
+        return dataclasses.asdict(self)
 
 
 def _positive(values: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
