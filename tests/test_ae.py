@@ -1,4 +1,4 @@
-"""Adverse-event tables against R fisher.test/poisson.test fixtures (tests/reference/ae_reference.R)."""
+"""Adverse-event tables against R fisher.test/poisson.test (tests/reference/ae_reference.R)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lupustrial.analysis.ancova import AncovaResult, ancova_gmr, ancova_gmr_frame
+from lupustrial.analysis.ancova import AncovaResult, Weights, ancova_gmr, ancova_gmr_frame
 from lupustrial.errors import AnalysisError
 
 REL = 1e-6
@@ -22,12 +22,12 @@ WEIGHTED = [(c, "equal") for c in CASES] + [("factors", "proportional"),
                                              ("three_arm", "proportional")]
 
 
-def _fit(ref: dict[str, Any], weights: str = "equal") -> AncovaResult:
+def _fit(ref: dict[str, Any], weights: Weights = "equal") -> AncovaResult:
     data = ref["data"]
     factors = {f: data[f] for f in ref["factor_names"]}
     return ancova_gmr(
         data["y"], data["baseline"], data["arm"], treatment=ref["treatment"],
-        reference=ref["reference"], factors=factors or None, weights=weights,  # type: ignore[arg-type]
+        reference=ref["reference"], factors=factors or None, weights=weights,
     )
 
 
@@ -47,7 +47,9 @@ def test_coefficients_match_lm(reference: Callable[[str], Any], case: str) -> No
 
 
 @pytest.mark.parametrize(("case", "weights"), WEIGHTED)
-def test_emmeans_and_ratio(reference: Callable[[str], Any], case: str, weights: str) -> None:
+def test_emmeans_and_ratio(
+    reference: Callable[[str], Any], case: str, weights: Weights
+) -> None:
     ref = reference(f"ancova_{case}")
     res = _fit(ref, weights)
     emm = ref[f"emmeans_{weights}"]["emm"]
