@@ -1,0 +1,51 @@
+"""``lupustrial indices``: derive flare times and responder tables from a visits file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lupustrial.cli import user_errors
+
+app = typer.Typer(
+    name="indices",
+    help="SLE disease-activity indices (SLEDAI-2K, BILAG-2004) and flare/response endpoints.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@app.callback()
+def main() -> None:
+    """SLE disease-activity indices and flare/response endpoints from visit data."""
+
+
+@app.command()
+@user_errors
+def derive(
+    visits_file: str = typer.Argument(..., help="ADQS-style visits table (.csv or .parquet), or 'example'."),
+    out: Path = typer.Option(..., "--out", help="Folder to write adtte.csv, adrsp.csv, adqs_indices.csv."),
+    window: int = typer.Option(30, min=1, help="SLEDAI-2K look-back for laboratory values (days)."),
+    baseline_visit: float = typer.Option(0, help="AVISITN of the baseline visit."),
+) -> None:
+    """Derive time to first BILAG-2004 flare (ADTTE) and SRI/BICLA/LLDAS/DORIS responder flags."""
+    from lupustrial.indices.derive import EXAMPLE_VISITS, derive as derive_tables, read_visits, write_derived
+
+    path = EXAMPLE_VISITS if visits_file == "example" and not Path(visits_file).exists() else Path(visits_file)
+    derived = derive_tables(read_visits(path), source=str(path), window_days=window, baseline_visit=baseline_visit)
+    paths = write_derived(derived, out)
+
+    tte = derived.adtte
+    table = Table(title=f"Flares in {tte['USUBJID'].nunique()} subjects")
+    for column in ("endpoint", "events", "censored"):
+        table.add_column(column)
+    for paramcd, group in tte.groupby("PARAMCD", sort=False):
+        table.add_row(str(paramcd), str(int((group["CNSR"] == 0).sum())), str(int((group["CNSR"] == 1).sum())))
+    console.print(table)
+    for name, written in paths.items():
+        console.print(f"{name} written to {written}")
