@@ -25,12 +25,15 @@ WEEKS = (0, 4, 12, 24, 36, 52)
 N_SUBJECTS = 16
 LAB_DECIDED = {"THROMBO", "LEUKOP", "PROTEIN", "HEMATUR", "PYURIA", "LOWCOMP", "DNA"}
 START = pd.Timestamp("2024-01-08")
+# Musculoskeletal and mucocutaneous disease are the commonest; the others share the rest.
+DOMAIN_WEIGHTS = np.array([1, 4, 0.5, 4, 1, 0.5, 0.5, 1.5, 1.5]) / 14.5
 
 
 def subject_rows(usubjid: str, rng: np.random.Generator, first_day: pd.Timestamp) -> list[dict[str, object]]:
     """All rows for one subject; activity 0-3 drives every item so that they move together."""
     rows: list[dict[str, object]] = []
     activity = int(rng.integers(2, 4))
+    involved = set(rng.choice(list(BILAG_PARAMS), size=3, replace=False, p=DOMAIN_WEIGHTS))
     for week in WEEKS:
         day = 7 * week + 1
         date = first_day + pd.Timedelta(days=day - 1)
@@ -46,7 +49,7 @@ def subject_rows(usubjid: str, rng: np.random.Generator, first_day: pd.Timestamp
             if d.code not in LAB_DECIDED:
                 p = {8: 0.02, 4: 0.12, 2: 0.18, 1: 0.05}[d.weight] * activity
                 add(d.code, float(rng.random() < p))
-        lab_day = day - 2
+        lab_day = day - int(rng.integers(0, 16))
         add("PLAT", round(max(5.0, float(rng.normal(220 - 35 * activity, 40))), 0), lo=150, hi=400, lab_day=lab_day)
         add("WBC", round(max(0.5, float(rng.normal(6.0 - 0.9 * activity, 1.2))), 1), lo=4.0, hi=11.0, lab_day=lab_day)
         add("UPROT", round(float(rng.gamma(1.0, 0.08 + 0.12 * activity)), 2), lab_day=lab_day)
@@ -56,8 +59,8 @@ def subject_rows(usubjid: str, rng: np.random.Generator, first_day: pd.Timestamp
         add("C4", round(max(0.01, float(rng.normal(0.22 - 0.03 * activity, 0.05))), 2), lo=0.1, hi=0.4, lab_day=lab_day)
         add("DSDNA", round(float(rng.gamma(2.0, 5 + 15 * activity)), 0), lo=0, hi=30, lab_day=lab_day)
         for paramcd in BILAG_PARAMS:
-            level = activity + int(rng.integers(-2, 2)) if rng.random() < 0.35 else 0
-            add(paramcd, avalc="DCBA"[min(max(level, 0), 3)])
+            level = activity - int(rng.random() < 0.15) if paramcd in involved else 0
+            add(paramcd, avalc=("E" if paramcd not in involved else "DCBA"[max(level, 0)]))
         add("PGA", round(min(3.0, max(0.0, 0.6 * activity + float(rng.normal(0, 0.25)))), 1))
         add("PREDDOSE", float(rng.choice([0, 2.5, 5, 7.5, 10, 15, 20][activity: activity + 4])))
         add("MAINTOK", float(rng.random() < 0.9))
