@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -45,6 +46,19 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _spec_or_error(**fields: Any) -> Any:
+    """An AnalysisSpec from CLI options, with pydantic's complaint as one line."""
+    from pydantic import ValidationError
+
+    from lupustrial.analysis.trial import AnalysisSpec
+
+    try:
+        return AnalysisSpec(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise LupustrialError(f"option {err['loc'][0]}: {err['msg']}") from None
+
+
 @app.callback(invoke_without_command=True)
 def main(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
@@ -52,3 +66,33 @@ def main(
     if version:
         console.print(f"lupustrial {__version__}")
         raise typer.Exit()
+
+
+@app.command()
+@user_errors
+def analyze(
+    directory: str = typer.Argument(
+        ..., help="Folder with adsl, adlb, adtte, adae (.csv, .parquet or .xpt), or 'example'."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    treatment: str | None = typer.Option(None, help="Active arm (default: the arm that is not placebo)."),
+    reference: str | None = typer.Option(None, help="Control arm (default: 'Placebo')."),
+    visit: float = typer.Option(52, help="AVISITN of the primary visit (weeks)."),
+    factor: list[str] = typer.Option([], "--factor", help="ADSL column to adjust the ANCOVA for (repeatable)."),
+    ties: str = typer.Option("efron", help="Cox ties method: efron or breslow."),
+) -> None:
+    """Analyse one trial's ADaM data with the BEAT-LUPUS methods and print the results."""
+    from lupustrial.analysis.trial import analyze_trial
+    from lupustrial.data import example_trial_dir, load_trial
+    from lupustrial.report.console import render_analysis
+    from lupustrial.report.json import write_json
+
+    folder = example_trial_dir() if directory == "example" and not Path(directory).exists() else Path(directory)
+    spec = _spec_or_error(
+        treatment=treatment, reference=reference, primary_visit=visit, factors=tuple(factor), ties=ties
+    )
+    result = analyze_trial(load_trial(folder), spec)
+    render_analysis(result, console)
+    if json_out is not None:
+        write_json(result.to_dict(), json_out)
+        console.print(f"results written to {json_out}")

@@ -146,6 +146,14 @@ def _unadjusted(
     return tuple(out)
 
 
+def geometric_means(
+    values: npt.ArrayLike, arms: npt.ArrayLike, levels: Sequence[str], conf_level: float = 0.95
+) -> tuple[ArmMean, ...]:
+    """Plain geometric mean per arm with its t interval (``exp(t.test(log(x)))`` in R)."""
+    log_y = np.log(_positive(values, "values"))
+    return _unadjusted(log_y, _labels(arms, "arms", log_y.size), levels, conf_level)
+
+
 def ancova_gmr(
     y: npt.ArrayLike,
     baseline: npt.ArrayLike,

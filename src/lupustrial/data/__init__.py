@@ -1,1 +1,25 @@
-"""lupustrial.data."""
+"""ADaM data: schemas, readers (CSV, Parquet, SAS XPT), validation and writers."""
+
+from lupustrial.data.load import (
+    TrialData,
+    example_trial_dir,
+    find_dataset,
+    load_trial,
+    validate_dataset,
+    validate_trial,
+    write_trial,
+)
+from lupustrial.data.schema import DATASETS, Column, schema_markdown
+
+__all__ = [
+    "DATASETS",
+    "Column",
+    "TrialData",
+    "example_trial_dir",
+    "find_dataset",
+    "load_trial",
+    "schema_markdown",
+    "validate_dataset",
+    "validate_trial",
+    "write_trial",
+]

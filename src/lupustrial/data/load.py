@@ -1,0 +1,267 @@
+"""Read, validate and write a trial's ADaM datasets.
+
+Validation stops at the first problem and names the file, the 1-based data row (header not
+counted) and the column, because a statistician fixing a file wants to go straight to the cell.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lupustrial.data.schema import DATASETS, DATE_ORDER, FLAG, KEYS, Column
+from lupustrial.errors import DataError
+
+EXTENSIONS = (".csv", ".parquet", ".xpt")
+SAS_EPOCH = pd.Timestamp("1960-01-01")
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """One trial's four ADaM datasets, validated, with its arms in ADSL order."""
+
+    adsl: pd.DataFrame
+    adlb: pd.DataFrame
+    adtte: pd.DataFrame
+    adae: pd.DataFrame
+    directory: Path
+    arms: tuple[str, ...]
+
+
+def example_trial_dir(name: str = "beat-lupus-synthetic") -> Path:
+    """Folder of a bundled example trial."""
+    folder = resources.files("lupustrial.data") / "examples" / name.replace("-", "_")
+    if not folder.is_dir():
+        raise DataError(f"no bundled example trial called {name!r}")
+    return Path(str(folder))
+
+
+def _raw(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        elif suffix == ".parquet":
+            df = pd.read_parquet(path)
+        elif suffix == ".xpt":
+            import pyreadstat
+
+            df, _ = pyreadstat.read_xport(str(path))
+        else:
+            raise DataError(f"unsupported file type {suffix!r} (use {', '.join(EXTENSIONS)})", file=path)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line for the user
+        raise DataError(f"cannot read the file: {type(exc).__name__}: {exc}".splitlines()[0], file=path) from None
+    df.columns = [str(c).strip().upper() for c in df.columns]
+    for col in df.columns:
+        if df[col].dtype == object:
+            df[col] = df[col].map(lambda v: v.strip() if isinstance(v, str) else v).replace("", np.nan)
+    return df.reset_index(drop=True)
+
+
+def _fail(msg: str, path: Path, mask: pd.Series | np.ndarray, column: str) -> None:
+    """Raise ``msg`` at the first row where ``mask`` is true, saying how many more there are."""
+    rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+    if rows.size:
+        more = f" ({rows.size - 1} more row{'s' if rows.size > 2 else ''} like it)" if rows.size > 1 else ""
+        raise DataError(msg + more, file=path, row=int(rows[0]) + 1, column=column)
+
+
+def _coerce(df: pd.DataFrame, col: Column, path: Path) -> None:
+    """Convert ``col`` to its kind in place; the first bad cell raises."""
+    raw = df[col.name]
+    present = raw.notna()
+    if col.kind in ("float", "int"):
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = present & values.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"expected a number, got {raw.iloc[i]!r}", file=path, row=i + 1, column=col.name)
+        if col.kind == "int":
+            frac = values.notna() & (values != np.round(values))
+            if col.allowed is not None:
+                bad = values.notna() & ~values.isin([float(a) for a in col.allowed])
+                i = np.flatnonzero(bad | frac)
+                if i.size:
+                    raise DataError(
+                        f"must be one of {', '.join(col.allowed)}, got {raw.iloc[i[0]]!r}",
+                        file=path, row=int(i[0]) + 1, column=col.name,
+                    )
+            _fail("expected a whole number", path, frac, col.name)
+            values = values.astype("Int64")
+        df[col.name] = values
+    elif col.kind == "date":
+        if pd.api.types.is_numeric_dtype(raw):
+            values = SAS_EPOCH + pd.to_timedelta(raw, unit="D")
+        else:
+            values = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+        bad = present & values.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"expected a date (YYYY-MM-DD), got {raw.iloc[i]!r}", file=path, row=i + 1, column=col.name)
+        df[col.name] = values.dt.normalize()
+    else:
+        values = raw.map(lambda v: v if not isinstance(v, float) else (v if np.isnan(v) else f"{v:g}"))
+        values = values.astype(object).where(values.notna(), np.nan)
+        df[col.name] = values
+        allowed = FLAG if col.kind == "flag" else col.allowed
+        if allowed is not None:
+            bad = present & ~values.isin(allowed)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"must be one of {', '.join(allowed)}, got {raw.iloc[i]!r}", file=path, row=i + 1, column=col.name
+                )
+
+
+
+def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
+    """Check one dataset against its schema; return it with columns converted to their kinds."""
+    df = df.copy()
+    for col in DATASETS[kind]:
+        if col.name not in df.columns:
+            if col.required:
+                raise DataError(f"required column {col.name} is missing", file=path, column=col.name)
+            continue
+        if not col.nullable:
+            _fail("missing value in a required column", path, df[col.name].isna(), col.name)
+        _coerce(df, col, path)
+        if col.minimum is not None:
+            low = df[col.name].notna() & (df[col.name] < col.minimum)
+            if low.any():
+                i = int(np.flatnonzero(low)[0])
+                raise DataError(f"must be >= {col.minimum:g}, got {df[col.name].iloc[i]:g}",
+                                file=path, row=i + 1, column=col.name)
+    for early, late in DATE_ORDER.get(kind, ()):
+        if early in df.columns and late in df.columns:
+            _fail(f"{early} is after {late}", path, df[early] > df[late], late)
+    key = KEYS.get(kind)
+    if key is not None:
+        dup = df.duplicated(list(key), keep="first")
+        _fail(f"duplicate record for {', '.join(key)}", path, dup, key[-1])
+    return df
+
+
+def find_dataset(directory: Path, kind: str) -> Path | None:
+    """The one file in ``directory`` holding dataset ``kind`` (any case, any known extension)."""
+    hits = [p for p in directory.iterdir() if p.stem.lower() == kind and p.suffix.lower() in EXTENSIONS]
+    if len(hits) > 1:
+        names = ", ".join(sorted(p.name for p in hits))
+        raise DataError(f"two files for {kind.upper()}: {names}; keep one", file=directory)
+    return hits[0] if hits else None
+
+
+def _check_arms(adsl: pd.DataFrame, arms: Iterable[str] | None, path: Path) -> tuple[str, ...]:
+    planned = list(dict.fromkeys(adsl["TRT01P"]))
+    allowed = list(arms) if arms is not None else planned
+    _fail(f"unknown arm (expected one of {', '.join(allowed)})", path, ~adsl["TRT01P"].isin(allowed), "TRT01P")
+    actual = adsl["TRT01A"]
+    _fail(f"unknown arm (expected one of {', '.join(allowed)} or blank)", path,
+          actual.notna() & ~actual.isin(allowed), "TRT01A")
+    return tuple(a for a in allowed if a in planned) if arms is None else tuple(allowed)
+
+
+def _check_subjects(df: pd.DataFrame, subjects: pd.Series, path: Path) -> None:
+    _fail("subject is not in ADSL", path, ~df["USUBJID"].isin(subjects), "USUBJID")
+
+
+def _derive_base(adlb: pd.DataFrame) -> pd.DataFrame:
+    base = adlb[adlb["AVISITN"] == 0].set_index(["USUBJID", "PARAMCD"])["AVAL"]
+    idx = pd.MultiIndex.from_frame(adlb[["USUBJID", "PARAMCD"]])
+    adlb["BASE"] = base.reindex(idx).to_numpy()
+    return adlb
+
+
+def validate_trial(
+    frames: Mapping[str, pd.DataFrame],
+    paths: Mapping[str, Path],
+    directory: Path,
+    *,
+    arms: Iterable[str] | None = None,
+    log_params: Iterable[str] = ("DSDNA",),
+) -> TrialData:
+    """Validate four raw datasets, each alone and against ADSL, and derive what ADaM lets be absent."""
+    ds = {k: validate_dataset(frames[k], k, paths[k]) for k in DATASETS}
+    adsl, adlb = ds["adsl"], ds["adlb"]
+    arm_names = _check_arms(adsl, arms, paths["adsl"])
+    for kind in ("adlb", "adtte", "adae"):
+        _check_subjects(ds[kind], adsl["USUBJID"], paths[kind])
+    if "TRTDURD" not in adsl.columns:
+        adsl["TRTDURD"] = (adsl["TRTEDT"] - adsl["TRTSDT"]).dt.days + 1.0
+    if "BASE" not in adlb.columns:
+        adlb = _derive_base(adlb)
+    for param in log_params:
+        rows = adlb["PARAMCD"] == param
+        for col in ("AVAL", "BASE"):
+            bad = rows & adlb[col].notna() & (adlb[col] <= 0)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"{param} is analysed on the log scale and needs a positive value, got {adlb[col].iloc[i]:g}",
+                    file=paths["adlb"], row=i + 1, column=col,
+                )
+        _fail(f"{param} is analysed on the log scale; its AVAL must not be missing", paths["adlb"],
+              rows & adlb["AVAL"].isna(), "AVAL")
+    return TrialData(adsl=adsl, adlb=adlb, adtte=ds["adtte"], adae=ds["adae"], directory=directory, arms=arm_names)
+
+
+def load_trial(
+    directory: str | Path,
+    *,
+    arms: Iterable[str] | None = None,
+    log_params: Iterable[str] = ("DSDNA",),
+) -> TrialData:
+    """Read ADSL, ADLB, ADTTE and ADAE (optional) from ``directory`` and validate them."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError("no such folder", file=directory)
+    frames: dict[str, pd.DataFrame] = {}
+    paths: dict[str, Path] = {}
+    for kind, columns in DATASETS.items():
+        path = find_dataset(directory, kind)
+        if path is None:
+            if kind != "adae":
+                raise DataError(f"no {kind.upper()} file ({kind}.csv, {kind}.parquet or {kind}.xpt)", file=directory)
+            path = directory / "adae.csv"
+            frames[kind] = pd.DataFrame({c.name: pd.Series(dtype=object) for c in columns if c.required})
+        else:
+            frames[kind] = _raw(path)
+        paths[kind] = path
+    return validate_trial(frames, paths, directory, arms=arms, log_params=log_params)
+
+
+def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | Path, fmt: str = "csv") -> dict[str, Path]:
+    """Write the four datasets to ``directory`` as csv or parquet, each file atomically."""
+    if fmt not in ("csv", "parquet"):
+        raise DataError(f"unknown format {fmt!r}: use csv or parquet")
+    frames = {k: getattr(data, k) for k in DATASETS} if isinstance(data, TrialData) else dict(data)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for kind, df in frames.items():
+        target = directory / f"{kind}.{fmt}"
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{kind}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            if fmt == "csv":
+                out = df.copy()
+                for col in out.columns:
+                    if pd.api.types.is_datetime64_any_dtype(out[col]):
+                        out[col] = out[col].dt.strftime("%Y-%m-%d")
+                out.to_csv(tmp, index=False)
+            else:
+                df.to_parquet(tmp, index=False)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written[kind] = target
+    return written

@@ -1,0 +1,61 @@
+"""`lupustrial analyze`: the results table, JSON output, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from lupustrial.analysis.cox import cox
+from lupustrial.analysis.trial import analyze_trial
+from lupustrial.cli import app
+from lupustrial.data import example_trial_dir, load_trial
+
+runner = CliRunner()
+
+
+def test_analyze_example_prints_tables_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = runner.invoke(app, ["analyze", "example", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    for heading in ("Primary endpoint", "Time to first severe flare", "B cells", "Adverse events"):
+        assert heading in result.output
+    data = json.loads(out.read_text())
+    assert data["treatment"] == "Belimumab" and data["reference"] == "Placebo"
+    assert data["randomised"] == {"Belimumab": 26, "Placebo": 26}
+    flare = data["severe_flare"]
+    assert flare["arms"]["Belimumab"]["events"] == 3 and flare["arms"]["Placebo"]["events"] == 10
+    assert 0 < flare["cox"]["hazard_ratio"][0] < 1
+    prim = data["primary"]
+    assert abs(prim["percent_reduction"] - 100 * (1 - prim["ratio"])) < 1e-9
+    assert set(data["b_cells"]["geometric_means"]) == {"Belimumab", "Placebo"}
+
+
+def test_trial_cox_equals_direct_fit_on_the_same_records() -> None:
+    data = load_trial(example_trial_dir())
+    result = analyze_trial(data)
+    tte = data.adtte.merge(data.adsl[["USUBJID", "TRT01P"]], on="USUBJID")
+    direct = cox(tte["AVAL"], 1 - tte["CNSR"].astype(int), (tte["TRT01P"] == "Belimumab").astype(float))
+    assert result.severe_flare.cox.coef[0] == direct.coef[0]
+
+
+def test_bad_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    shutil.copytree(example_trial_dir(), folder)
+    text = (folder / "adtte.csv").read_text().splitlines()
+    text[3] = text[3].replace(",1,", ",7,", 1)
+    (folder / "adtte.csv").write_text("\n".join(text) + "\n")
+    result = runner.invoke(app, ["analyze", str(folder)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "adtte.csv, row 3, column CNSR" in result.output.replace("\n", " ")
+
+
+def test_bad_option_is_one_line() -> None:
+    result = runner.invoke(app, ["analyze", "example", "--ties", "exact"])
+    assert result.exit_code == 2
+    assert "option ties" in result.output
+    result = runner.invoke(app, ["analyze", "example", "--reference", "Control"])
+    assert result.exit_code == 2 and "not in the trial's arms" in result.output
