@@ -25,3 +25,9 @@ def test_ci_runs_the_readme_commands_verbatim() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     for command in _readme_commands():
         assert command in ci, f".ci/run does not run the README command: {command}"
+
+
+def test_readme_documents_the_adam_schemas_as_declared() -> None:
+    from lupustrial.data import schema_markdown
+
+    assert schema_markdown().rstrip() in (ROOT / "README.md").read_text(encoding="utf-8")

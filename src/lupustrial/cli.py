@@ -96,3 +96,13 @@ def analyze(
     if json_out is not None:
         write_json(result.to_dict(), json_out)
         console.print(f"results written to {json_out}")
+
+
+def _register_subcommands() -> None:
+    """Sub-command groups owned by their packages (each a typer app in ``<package>/cli.py``)."""
+    from lupustrial.indices.cli import app as indices_app
+
+    app.add_typer(indices_app, name="indices", help="SLE disease-activity indices and derived endpoints.")
+
+
+_register_subcommands()
