@@ -125,3 +125,37 @@ def test_schema_markdown_documents_every_dataset() -> None:
     for name in ("ADSL", "ADLB", "ADTTE", "ADAE"):
         assert f"**{name}**" in text
     assert "| CNSR | int (0/1) | yes |" in text
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(2, 8),
+    fmt=st.sampled_from(["csv", "parquet"]),
+    values=st.lists(st.floats(0.001, 1e5, allow_nan=False), min_size=8, max_size=8),
+    cnsr=st.lists(st.integers(0, 1), min_size=8, max_size=8),
+)
+def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str, values, cnsr) -> None:
+    ids = [f"S{i}" for i in range(n)]
+    frames = {
+        "adsl": pd.DataFrame({"USUBJID": ids, "TRT01P": ["A", "B"] * (n // 2) + ["A"] * (n % 2),
+                              "TRT01A": ["A", "B"] * (n // 2) + ["A"] * (n % 2),
+                              "RANDDT": "2020-01-01", "TRTSDT": "2020-01-02", "TRTEDT": "2020-12-31",
+                              "AGE": 40.0, "SEX": "F"}),
+        "adlb": pd.DataFrame({"USUBJID": ids, "PARAMCD": "DSDNA", "AVAL": values[:n], "AVISITN": 0.0}),
+        "adtte": pd.DataFrame({"USUBJID": ids, "PARAMCD": "TTSEVFL", "AVAL": values[:n], "CNSR": cnsr[:n]}),
+        "adae": pd.DataFrame({"USUBJID": ids[:1], "AEDECOD": "Headache", "AEBODSYS": "Nervous system disorders",
+                              "AESER": "N", "AESEV": "MILD"}),
+    }
+    first = tmp_path_factory.mktemp("first")
+    write_trial(frames, first, fmt=fmt)
+    data = load_trial(first)
+    second = tmp_path_factory.mktemp("second")
+    write_trial(data, second, fmt=fmt)
+    again = load_trial(second)
+    for name in frames:
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(data, name), check_dtype=False)
+    assert data.adlb["AVAL"].tolist() == pytest.approx(values[:n], rel=1e-15)
