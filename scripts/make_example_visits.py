@@ -1,9 +1,11 @@
 """Write the bundled example visits table src/lupustrial/indices/examples/visits.csv.
 
-A small, made-up trial in the ADQS-style layout `lupustrial indices derive` reads: 16
-subjects, visits at weeks 0, 4, 12, 24, 36 and 52, SLEDAI-2K descriptors (the laboratory ones
+A made-up trial in the ADQS-style layout `lupustrial indices derive` reads, for the 52
+subjects of the bundled synthetic ADaM trial (lupustrial.data's example, whose ADSL gives each
+subject's arm and first treatment date, so `lupustrial analyze` runs on the derived ADTTE):
+visits at weeks 0, 4, 12, 24, 36 and 52, SLEDAI-2K descriptors (the laboratory ones
 as raw values with reference limits), BILAG-2004 grades, PGA, prednisone dose and treatment
-flags. Disease activity follows a crude random walk, only so that the example holds flares,
+flags. Disease activity follows a crude random walk that drifts up less often on belimumab, only so that the example holds flares,
 responders and non-responders; it is not a model of SLE (that lives in lupustrial.model).
 
 Run: python scripts/make_example_visits.py
@@ -16,20 +18,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lupustrial.data.load import example_trial_dir
 from lupustrial.indices.derive import BILAG_PARAMS
 from lupustrial.indices.sledai import DESCRIPTORS
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "lupustrial" / "indices" / "examples" / "visits.csv"
 SEED = 20210501
 WEEKS = (0, 4, 12, 24, 36, 52)
-N_SUBJECTS = 16
+# Chance per visit that activity rises, by arm (placebo flares more: the example's story).
+RISE = {"Placebo": 0.25}
+RISE_ACTIVE = 0.12
 LAB_DECIDED = {"THROMBO", "LEUKOP", "PROTEIN", "HEMATUR", "PYURIA", "LOWCOMP", "DNA"}
-START = pd.Timestamp("2024-01-08")
 # Musculoskeletal and mucocutaneous disease are the commonest; the others share the rest.
 DOMAIN_WEIGHTS = np.array([1, 4, 0.5, 4, 1, 0.5, 0.5, 1.5, 1.5]) / 14.5
 
 
-def subject_rows(usubjid: str, rng: np.random.Generator, first_day: pd.Timestamp) -> list[dict[str, object]]:
+def subject_rows(usubjid: str, rng: np.random.Generator, first_day: pd.Timestamp, rise: float) -> list[dict[str, object]]:
     """All rows for one subject; activity 0-3 drives every item so that they move together."""
     rows: list[dict[str, object]] = []
     activity = int(rng.integers(2, 4))
@@ -67,17 +71,18 @@ def subject_rows(usubjid: str, rng: np.random.Generator, first_day: pd.Timestamp
         add("STABLEOK", float(rng.random() < 0.9))
         add("TRTFAIL", float(week > 0 and rng.random() < 0.04))
         add("HAEMOLYS", float(rng.random() < 0.02 * activity))
-        step = rng.choice([-1, 0, 1], p=[0.45, 0.35, 0.20])
+        step = rng.choice([-1, 0, 1], p=[0.45, 0.55 - rise, rise])
         activity = int(min(3, max(0, activity + step)))
     return rows
 
 
 def main() -> None:
     rng = np.random.default_rng(np.random.SeedSequence(SEED))
+    adsl = pd.read_csv(example_trial_dir() / "adsl.csv", parse_dates=["TRTSDT"])
     rows = []
-    for i in range(N_SUBJECTS):
-        first_day = START + pd.Timedelta(days=int(rng.integers(0, 90)))
-        rows += subject_rows(f"EX-{i + 1:03d}", rng, first_day)
+    for subject in adsl.itertuples(index=False):
+        rise = RISE.get(subject.TRT01P, RISE_ACTIVE)
+        rows += subject_rows(subject.USUBJID, rng, subject.TRTSDT, rise)
     frame = pd.DataFrame(rows, columns=["USUBJID", "AVISITN", "ADY", "ADT", "PARAMCD", "AVAL", "AVALC",
                                         "ANRLO", "ANRHI"])
     OUT.parent.mkdir(parents=True, exist_ok=True)

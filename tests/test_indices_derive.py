@@ -188,3 +188,19 @@ def test_cli(tmp_path: Path) -> None:
     fail = runner.invoke(app, ["derive", str(bad), "--out", str(tmp_path)])
     assert fail.exit_code == 2
     assert "row 1, column PARAMCD" in fail.output and "Traceback" not in fail.output
+
+
+def test_analyze_runs_on_derived_adtte(tmp_path: Path) -> None:
+    from shutil import copy
+
+    from lupustrial.analysis.trial import analyze_trial
+    from lupustrial.data import example_trial_dir, load_trial
+
+    write_derived(derive(read_visits(EXAMPLE_VISITS)), tmp_path)
+    for name in ("adsl.csv", "adlb.csv", "adae.csv"):
+        copy(example_trial_dir() / name, tmp_path)
+    result = analyze_trial(load_trial(tmp_path))
+    flare = result.severe_flare
+    derived = pd.read_csv(tmp_path / "adtte.csv")
+    assert sum(a.events for a in flare.arms.values()) == int((derived.query("PARAMCD == 'TTSEVFL'")["CNSR"] == 0).sum())
+    assert flare.logrank.to_dict()["n"] == [26, 26]  # every randomised subject has a derived record
