@@ -204,3 +204,16 @@ def test_analyze_runs_on_derived_adtte(tmp_path: Path) -> None:
     derived = pd.read_csv(tmp_path / "adtte.csv")
     assert sum(a.events for a in flare.arms.values()) == int((derived.query("PARAMCD == 'TTSEVFL'")["CNSR"] == 0).sum())
     assert flare.logrank.to_dict()["n"] == [26, 26]  # every randomised subject has a derived record
+
+
+def test_read_visits_formats(tmp_path: Path) -> None:
+    df = trial()
+    df.to_parquet(tmp_path / "visits.parquet")
+    df.to_csv(tmp_path / "visits.csv", index=False)
+    from_parquet = derive(read_visits(tmp_path / "visits.parquet")).adtte
+    pd.testing.assert_frame_equal(from_parquet, derive(read_visits(tmp_path / "visits.csv")).adtte)
+    with pytest.raises(DataError, match="not found"):
+        read_visits(tmp_path / "missing.csv")
+    (tmp_path / "visits.txt").write_text("x")
+    with pytest.raises(DataError, match=r"\.csv or \.parquet"):
+        read_visits(tmp_path / "visits.txt")

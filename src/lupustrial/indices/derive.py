@@ -177,7 +177,8 @@ def _validate(raw: pd.DataFrame, source: str) -> pd.DataFrame:
         if len(rows) and column not in df.columns:
             raise DataError(f"{sorted(params)} need the laboratory's {column} column", file=source, column=column)
         if len(rows):
-            df.loc[rows, column] = chk.numeric(column, rows)
+            chk.numeric(column, rows)  # the tests that need the limit must have a numeric one
+            df[column] = pd.to_numeric(df[column], errors="coerce")
     if "ADT" in df.columns:
         dates = pd.to_datetime(df["ADT"], errors="coerce", format="ISO8601")
         bad = dates.isna() & df["ADT"].notna()
