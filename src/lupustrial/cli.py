@@ -6,16 +6,13 @@ shown as one line (see :mod:`lupustrial.errors`) and exit with status 2.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
 
 from lupustrial import __version__
+from lupustrial.clikit import console, user_errors
 from lupustrial.errors import LupustrialError
 
 app = typer.Typer(
@@ -25,27 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`LupustrialError` into one red line on stderr and exit status 2."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except LupustrialError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            sys.exit(2)
-
-    return wrapper
-
-
 def _spec_or_error(**fields: Any) -> Any:
     """An AnalysisSpec from CLI options, with pydantic's complaint as one line."""
     from pydantic import ValidationError

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lupustrial.clikit import user_errors
+
 app = typer.Typer(
     name="indices",
     help="SLE disease-activity indices (SLEDAI-2K, BILAG-2004) and flare/response endpoints.",
@@ -16,10 +18,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-
-# Imported after ``app`` exists: lupustrial.cli registers this app when it is imported, so
-# importing this module first must leave ``app`` defined when lupustrial.cli asks for it.
-from lupustrial.cli import user_errors  # noqa: E402
 
 
 @app.callback()

@@ -1,0 +1,36 @@
+"""What every ``lupustrial`` sub-command shares: the consoles and one-line input errors.
+
+Kept apart from :mod:`lupustrial.cli` so that sub-command packages (``indices``, ``model``,
+``randomise`` ...) can import it without importing the top-level app that registers them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from rich.console import Console
+
+from lupustrial.errors import LupustrialError
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a :class:`LupustrialError` into one red line on stderr and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except LupustrialError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+    return wrapper
