@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from lupustrial.errors import LupustrialError
+from lupustrial.errors import DataError, LupustrialError
 
 Seed = int | np.random.SeedSequence
 
@@ -107,3 +108,20 @@ def stratum_label(stratum: Mapping[str, str]) -> str:
 def stratum_key(stratum: Mapping[str, str]) -> str:
     """The stream key: factor order does not matter, only the factor=level pairs."""
     return ";".join(sorted(f"{f}={v}" for f, v in stratum.items()))
+
+
+def level_codes(subjects: pd.DataFrame, factor: str, levels: Sequence[str], file: str | None) -> np.ndarray:
+    """Each subject's level index for ``factor``; a missing column or unknown level is a DataError."""
+    if factor not in subjects.columns:
+        raise DataError(f"factor {factor!r} is missing", file=file, column=factor)
+    values = subjects[factor].astype(str)
+    codes = pd.Index([str(v) for v in levels]).get_indexer(values)
+    bad = np.flatnonzero(codes < 0)
+    if bad.size:
+        raise DataError(
+            f"unknown level {values.iloc[bad[0]]!r} (expected one of {list(map(str, levels))})",
+            file=file,
+            row=int(bad[0]) + 1,
+            column=factor,
+        )
+    return codes

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lupustrial.errors import DataError
 from lupustrial.randomise.arms import (
     Arms,
     RandomisationError,
@@ -21,6 +20,7 @@ from lupustrial.randomise.arms import (
     as_seed_sequence,
     check_block_sizes,
     keyed_child,
+    level_codes,
     parse_arms,
     seed_record,
     strata_of,
@@ -104,24 +104,13 @@ def allocation_list(
 
 def subject_strata(
     subjects: pd.DataFrame, strata_levels: Mapping[str, Sequence[str]], file: str | None = None
-) -> pd.Series:
-    """Each subject's stratum label; a missing factor column or unknown level is a DataError."""
-    keys = pd.Series("", index=subjects.index, dtype=object)
-    for factor, levels in strata_levels.items():
-        if factor not in subjects.columns:
-            raise DataError(f"stratification factor {factor!r} is missing", file=file, column=factor)
-        values = subjects[factor].astype(str)
-        bad = ~values.isin([str(v) for v in levels])
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-            raise DataError(
-                f"unknown level {values[bad].iloc[0]!r} (expected one of {list(map(str, levels))})",
-                file=file,
-                row=row,
-                column=factor,
-            )
-        keys = keys + np.where(keys == "", "", ";") + factor + "=" + values
-    return keys.replace("", stratum_label({}))
+) -> np.ndarray:
+    """Each subject's stratum label, as printed in the allocation list's STRATUM column."""
+    index = np.zeros(len(subjects), dtype=np.int64)
+    for factor, levels in strata_levels.items():  # mixed radix in itertools.product order
+        index = index * len(levels) + level_codes(subjects, factor, levels, file)
+    labels = np.array([stratum_label(s) for s in strata_of(strata_levels)], dtype=object)
+    return labels[index]
 
 
 def assign(
@@ -142,7 +131,7 @@ def assign(
     sizes = check_block_sizes(parsed, block_sizes)
     levels = dict(strata_levels or {})
     root = as_seed_sequence(seed)
-    labels = subject_strata(subjects, levels, file).to_numpy()
+    labels = subject_strata(subjects, levels, file)
     out = subjects.copy()
     out["STRATUM"] = labels
     seq = np.zeros(len(out), dtype=np.int64)
