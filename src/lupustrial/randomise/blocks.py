@@ -58,6 +58,19 @@ def _stream(root: np.random.SeedSequence, stratum: Mapping[str, str]) -> np.rand
     return keyed_child(root, "permuted-blocks", stratum_key(stratum))
 
 
+def _settings(
+    arms: Arms, sizes: tuple[int, ...], levels: Mapping[str, Sequence[str]], root: np.random.SeedSequence
+) -> dict[str, object]:
+    """What regenerates a list: filed with it by :mod:`lupustrial.randomise.export`."""
+    return {
+        "method": "stratified permuted blocks",
+        "arms": dict(zip(arms.names, arms.ratio, strict=True)),
+        "block_sizes": list(sizes),
+        "strata_levels": {f: list(map(str, v)) for f, v in levels.items()},
+        "seed": seed_record(root),
+    }
+
+
 def allocation_list(
     arms: Mapping[str, int] | Arms,
     *,
@@ -91,14 +104,7 @@ def allocation_list(
         )
         frames.append(frame.assign(**stratum))
     out = pd.concat(frames, ignore_index=True)
-    out.attrs["randomisation"] = {
-        "method": "stratified permuted blocks",
-        "arms": dict(zip(parsed.names, parsed.ratio, strict=True)),
-        "block_sizes": list(sizes),
-        "strata_levels": {f: list(map(str, v)) for f, v in levels.items()},
-        "n_per_stratum": n_per_stratum,
-        "seed": seed_record(root),
-    }
+    out.attrs["randomisation"] = {**_settings(parsed, sizes, levels, root), "n_per_stratum": n_per_stratum}
     return out
 
 
@@ -142,6 +148,7 @@ def assign(
         arm[rows] = block_sequence(parsed, sizes, rows.size, _stream(root, stratum))[0][: rows.size]
     out["SEQ"] = seq
     out["ARM"] = np.asarray(parsed.names, dtype=object)[arm]
+    out.attrs["randomisation"] = _settings(parsed, sizes, levels, root)
     return out
 
 

@@ -26,6 +26,7 @@ from lupustrial.randomise.arms import (
     keyed_child,
     level_codes,
     parse_arms,
+    seed_record,
 )
 
 Imbalance = Literal["range", "variance"]
@@ -127,6 +128,7 @@ def minimise(
         "weights": w.tolist(),
         "p": p,
         "imbalance": imbalance,
+        "seed": seed_record(as_seed_sequence(seed)),
     }
     return out
 
