@@ -1,0 +1,168 @@
+"""The model's right-hand side, written once over arrays (states × patients).
+
+The same function serves the batched solver, the per-patient scipy reference and the
+initial steady state, so the three cannot drift apart. Equations: ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lupustrial.model.parameters import ModelParameters
+
+# State rows.
+STATES = (
+    "rtx_central_mg", "rtx_peripheral_mg", "bel_depot_mg", "bel_central_mg", "bel_peripheral_mg",
+    "b_nonauto_ul", "b_auto_ul", "baff_total_ng_ml", "plasmablast_rel", "llpc_rel", "anti_dsdna_iu_ml",
+    "cum_flare_hazard",
+)
+(A_R1, A_R2, A_BD, A_B1, A_B2, B_N, B_A, BAFF_T, PB, LLPC, DSDNA, CUMH) = range(len(STATES))
+
+# Per-patient derived parameter rows (theta).
+THETA = (
+    "rtx_v1", "rtx_k10", "rtx_k12", "rtx_k21", "rtx_tm", "rtx_emax", "rtx_ec50",
+    "bel_v1", "bel_k10", "bel_k12", "bel_k21", "bel_ka", "bel_kd",
+    "baff_k", "baff_rho", "baff0", "b_kout", "e_n", "e_a", "b_n0", "b_a0", "b0",
+    "pb_k", "llpc_k", "igg_k", "llpc_share", "dsdna0", "flare_rate_day",
+)
+T = {name: i for i, name in enumerate(THETA)}
+
+COVARIATES = ("weight_kg", "baseline_baff_ng_ml", "baseline_cd19_cells_ul", "baseline_anti_dsdna_iu_ml")
+
+
+def individual_parameters(
+    params: ModelParameters, covariates: dict[str, np.ndarray], eta: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Theta (len(THETA) × patients) from typical values, covariates and random effects.
+
+    ``eta[name]`` is the patient's log-scale deviation for each random-effect parameter
+    (missing names mean 0), so the same function gives typical and individual patients.
+    """
+    n = len(covariates["weight_kg"])
+
+    def ind(name: str) -> np.ndarray:
+        return params[name] * np.exp(eta.get(name, np.zeros(n)))
+
+    wt = covariates["weight_kg"] / params["weight_ref"]
+    s_cl, s_v = wt ** params["allometry_cl"], wt ** params["allometry_v"]
+    kout = ind("b_kout")
+    fold = ind("baff_fold_rise")
+    b0 = covariates["baseline_cd19_cells_ul"]
+    alpha = params["auto_fraction"]
+    rtx_v1, bel_v1 = ind("rtx_v1") * s_v, ind("bel_v1") * s_v
+    rows = {
+        "rtx_v1": rtx_v1,
+        "rtx_k10": ind("rtx_cl") * s_cl / rtx_v1,
+        "rtx_k12": params["rtx_q"] * s_cl / rtx_v1,
+        "rtx_k21": params["rtx_q"] * s_cl / (params["rtx_v2"] * s_v),
+        "rtx_tm": np.full(n, params["rtx_target_fraction"]),
+        "rtx_emax": (params["rtx_death_fold"] - 1.0) * kout,
+        "rtx_ec50": ind("rtx_ec50"),
+        "bel_v1": bel_v1,
+        "bel_k10": ind("bel_cl") * s_cl / bel_v1,
+        "bel_k12": params["bel_q"] * s_cl / bel_v1,
+        "bel_k21": params["bel_q"] * s_cl / (params["bel_v2"] * s_v),
+        "bel_ka": np.full(n, params["bel_ka"]),
+        "bel_kd": np.full(n, params["bel_kd"]),
+        "baff_k": np.full(n, params["baff_k"]),
+        "baff_rho": 1.0 - 1.0 / fold,
+        "baff0": covariates["baseline_baff_ng_ml"],
+        "b_kout": kout,
+        "e_n": np.full(n, params["baff_survival_nonauto"]),
+        "e_a": np.full(n, params["baff_survival_auto"]),
+        "b_n0": (1.0 - alpha) * b0,
+        "b_a0": alpha * b0,
+        "b0": b0,
+        "pb_k": np.full(n, math.log(2) / params["pb_half_life"]),
+        "llpc_k": math.log(2) / ind("llpc_half_life"),
+        "igg_k": np.full(n, math.log(2) / params["igg_half_life"]),
+        "llpc_share": np.full(n, params["llpc_share"]),
+        "dsdna0": covariates["baseline_anti_dsdna_iu_ml"],
+        "flare_rate_day": ind("flare_rate") / 365.25,
+    }
+    return np.stack([np.asarray(rows[name], dtype=float) for name in THETA])
+
+
+def initial_state(theta: np.ndarray) -> np.ndarray:
+    """Pre-treatment steady state (states × patients): no drug, every cell at baseline."""
+    y = np.zeros((len(STATES), theta.shape[1]))
+    y[B_N], y[B_A], y[BAFF_T] = theta[T["b_n0"]], theta[T["b_a0"]], theta[T["baff0"]]
+    y[PB] = y[LLPC] = 1.0
+    y[DSDNA] = theta[T["dsdna0"]]
+    return y
+
+
+def free_fraction(bel_conc: np.ndarray, kd: np.ndarray) -> np.ndarray:
+    """Share of BAFF not bound by belimumab (rapid binding; belimumab in vast molar excess)."""
+    return kd / (kd + bel_conc)
+
+
+def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """dy/dt for states × patients; ``rate`` is (2 × patients) infusion input in mg/day."""
+    c_r = y[A_R1] / th[T["rtx_v1"]]
+    c_b = y[A_B1] / th[T["bel_v1"]]
+    b_n, b_a = y[B_N], y[B_A]
+    b_rel = (b_n + b_a) / th[T["b0"]]
+    f = free_fraction(c_b, th[T["bel_kd"]])
+    baff_rel = f * y[BAFF_T] / th[T["baff0"]]
+    kout = th[T["b_kout"]]
+    kill = th[T["rtx_emax"]] * c_r / (th[T["rtx_ec50"]] + c_r)
+    death_n = kout * (1.0 + th[T["e_n"]]) / (1.0 + th[T["e_n"]] * baff_rel) + kill
+    death_a = kout * (1.0 + th[T["e_a"]]) / (1.0 + th[T["e_a"]] * baff_rel) + kill
+    tm = th[T["rtx_tm"]]
+    k10r = th[T["rtx_k10"]] * (1.0 - tm + tm * b_rel)
+    k12r, k21r = th[T["rtx_k12"]], th[T["rtx_k21"]]
+    k12b, k21b = th[T["bel_k12"]], th[T["bel_k21"]]
+    absorbed = th[T["bel_ka"]] * y[A_BD]
+    rho, kb = th[T["baff_rho"]], th[T["baff_k"]]
+    pb, llpc = y[PB], y[LLPC]
+    share = th[T["llpc_share"]]
+    dy = np.empty_like(y)
+    dy[A_R1] = rate[0] - (k10r + k12r) * y[A_R1] + k21r * y[A_R2]
+    dy[A_R2] = k12r * y[A_R1] - k21r * y[A_R2]
+    dy[A_BD] = -absorbed
+    dy[A_B1] = rate[1] + absorbed - (th[T["bel_k10"]] + k12b) * y[A_B1] + k21b * y[A_B2]
+    dy[A_B2] = k12b * y[A_B1] - k21b * y[A_B2]
+    dy[B_N] = kout * th[T["b_n0"]] - death_n * b_n
+    dy[B_A] = kout * th[T["b_a0"]] - death_a * b_a
+    # Free BAFF is cleared by B-cell receptors (share rho at baseline) and linearly; bound
+    # BAFF leaves with belimumab at the antibody's elimination rate.
+    dy[BAFF_T] = kb * th[T["baff0"]] * (1.0 - (1.0 - rho + rho * b_rel) * baff_rel) \
+        - th[T["bel_k10"]] * (1.0 - f) * y[BAFF_T]
+    dy[PB] = th[T["pb_k"]] * (b_a / th[T["b_a0"]] - pb)
+    dy[LLPC] = th[T["llpc_k"]] * (pb - llpc)
+    dy[DSDNA] = th[T["igg_k"]] * (th[T["dsdna0"]] * ((1.0 - share) * pb + share * llpc) - y[DSDNA])
+    dy[CUMH] = flare_hazard(pb, th)
+    return dy
+
+
+def flare_hazard(pb: np.ndarray, th: np.ndarray) -> np.ndarray:
+    """Severe-flare hazard per day, proportional to autoreactive plasmablast output vs baseline.
+
+    Linear, so the cumulative hazard needs no power per stage; a steeper link belongs in
+    calibration of ``flare_rate`` and the B-cell parameters that drive the plasmablasts.
+    """
+    return th[T["flare_rate_day"]] * np.maximum(pb, 0.0)
+
+
+OUTPUTS = (
+    "rituximab_ug_ml", "belimumab_ug_ml", "baff_ng_ml", "cd19_cells_ul", "anti_dsdna_iu_ml",
+    "flare_hazard_per_year", "cumulative_flare_hazard", "autoreactive_cd19_cells_ul",
+)
+
+
+def outputs(y: np.ndarray, th: np.ndarray) -> dict[str, np.ndarray]:
+    """Observable quantities from states (states × ...) and theta broadcast to match."""
+    c_b = y[A_B1] / th[T["bel_v1"]]
+    return {
+        "rituximab_ug_ml": y[A_R1] / th[T["rtx_v1"]],
+        "belimumab_ug_ml": c_b,
+        "baff_ng_ml": free_fraction(c_b, th[T["bel_kd"]]) * y[BAFF_T],
+        "cd19_cells_ul": y[B_N] + y[B_A],
+        "anti_dsdna_iu_ml": y[DSDNA],
+        "flare_hazard_per_year": flare_hazard(y[PB], th) * 365.25,
+        "cumulative_flare_hazard": y[CUMH],
+        "autoreactive_cd19_cells_ul": y[B_A],
+    }

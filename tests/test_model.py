@@ -1,0 +1,149 @@
+"""The batched solver against scipy solve_ivp, and the model's structural invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lupustrial.errors import LupustrialError
+from lupustrial.model.dosing import BELIMUMAB, IV, RITUXIMAB, SC, DosingError, DosingEvents, beat_lupus_dosing, build_segments
+from lupustrial.model.equations import STATES, T, initial_state, rhs
+from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.reference import simulate_reference
+from lupustrial.model.simulate import simulate
+from lupustrial.population.virtual import virtual_population
+
+DAYS = np.arange(0.0, 421.0)
+
+
+def _relative_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """|got - ref| relative to ref, floored at 1e-6 of each state's range (states at 0 stay 0)."""
+    floor = np.maximum(1e-6 * np.abs(ref).max(axis=1, keepdims=True), 1e-300)
+    return np.abs(got - ref) / np.maximum(np.abs(ref), floor)
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple:
+    """Three patients, belimumab started 4, 6 and 8 weeks after rituximab, one SC dose too."""
+    pop = virtual_population(3, seed=5)
+    iv = beat_lupus_dosing(pop.covariates["weight_kg"], "belimumab", np.array([28.0, 42.0, 56.0]), 420.0)
+    sc = DosingEvents.regimen(np.array([1]), "belimumab", np.array([300.0]), 200.0)
+    return pop, DosingEvents.concat([iv, sc])
+
+
+def test_solver_matches_tight_solve_ivp_per_patient(sample: tuple) -> None:
+    pop, dosing = sample
+    ref = simulate_reference(pop, dosing, DAYS, rtol=1e-10, atol=1e-14)
+    got = simulate(pop, dosing, DAYS, rtol=1e-9, atol=1e-12)
+    assert _relative_error(got.states, ref).max() < 1e-6
+
+
+def test_default_tolerance_is_accurate_to_1e_3(sample: tuple) -> None:
+    pop, dosing = sample
+    ref = simulate_reference(pop, dosing, DAYS, rtol=1e-10, atol=1e-14)
+    assert _relative_error(simulate(pop, dosing, DAYS).states, ref).max() < 1e-3
+
+
+def test_same_seed_same_output_whatever_the_chunk_size() -> None:
+    pop = virtual_population(37, seed=11)
+    dosing = beat_lupus_dosing(pop.covariates["weight_kg"], "belimumab", 28.0 + np.arange(37.0), 200.0)
+    whole = simulate(pop, dosing, DAYS[:201], chunk=4096).states
+    assert np.array_equal(whole, simulate(pop, dosing, DAYS[:201], chunk=5).states)
+    assert np.array_equal(whole, simulate(pop, dosing, DAYS[:201], chunk=1).states)
+
+
+def test_untreated_patients_stay_at_baseline() -> None:
+    pop = virtual_population(4, seed=3)
+    y0 = initial_state(pop.theta)
+    dy = rhs(y0, pop.theta, np.zeros((2, 4)))
+    scale = np.maximum(np.abs(y0), 1.0)
+    # Every state is stationary except the cumulative flare hazard, which grows at the baseline rate.
+    assert np.abs(dy[:-1] / scale[:-1]).max() < 1e-12
+    assert np.allclose(dy[-1] * 365.25, pop.params["flare_rate"] * np.exp(pop.eta["flare_rate"]))
+
+
+def test_rituximab_mass_balance_without_b_cells() -> None:
+    """With the B-cell term off, AUC × CL equals the dose (linear two-compartment PK)."""
+    params = ModelParameters().with_values(rtx_target_fraction=0.0)
+    pop = virtual_population(2, seed=1, params=params)
+    dosing = DosingEvents.regimen(np.arange(2), "rituximab", np.array([0.0]), 1000.0, infusion_hours=4.0)
+    days = np.linspace(0.0, 2000.0, 20001)
+    conc = simulate(pop, dosing, days, rtol=1e-9, atol=1e-12).output("rituximab_ug_ml")
+    auc = np.trapezoid(conc, days, axis=1)
+    cl = pop.theta[T["rtx_k10"]] * pop.theta[T["rtx_v1"]]
+    assert np.allclose(auc * cl, 1000.0, rtol=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(0, 100), st.floats(0, 2000), st.floats(0.01, 2),
+                          st.booleans()), min_size=1, max_size=8))
+def test_segments_deliver_every_iv_dose(rows: list) -> None:
+    pat, t, amt, dur, sc = (np.array(c) for c in zip(*rows))
+    route = np.where(sc, SC, IV)
+    drug = np.where(sc, BELIMUMAB, RITUXIMAB)
+    ev = DosingEvents(pat, drug, t, amt, np.where(sc, 0.0, dur), route)
+    seg = build_segments(ev, 3, sc_bioavailability=0.5)
+    length = np.diff(np.nan_to_num(seg.start, posinf=1e6), axis=1)
+    given_iv = (seg.rate[:, :-1, RITUXIMAB] * length).sum(axis=1)
+    expected_iv = np.bincount(pat[~sc], weights=amt[~sc], minlength=3)
+    assert np.allclose(given_iv, expected_iv, rtol=1e-9, atol=1e-6)
+    assert np.allclose(seg.depot.sum(axis=1), 0.5 * np.bincount(pat[sc], weights=amt[sc], minlength=3))
+    assert (seg.rate >= 0).all()
+
+
+def test_placebo_has_no_belimumab_and_belimumab_suppresses_autoreactive_b_cells() -> None:
+    pop = virtual_population(50, seed=2)
+    out = {
+        arm: simulate(pop, beat_lupus_dosing(pop.covariates["weight_kg"], arm, 42.0, 364.0), DAYS[:365]).outputs()
+        for arm in ("placebo", "belimumab")
+    }
+    assert (out["placebo"]["belimumab_ug_ml"] == 0).all()
+    assert (out["belimumab"]["belimumab_ug_ml"][:, 43:] > 0).all()
+    auto = {arm: out[arm]["autoreactive_cd19_cells_ul"][:, 364] for arm in out}
+    assert np.median(auto["belimumab"] / auto["placebo"]) < 0.8
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"time": np.array([-1.0])}, "time"),
+        ({"amount_mg": np.array([-5.0])}, "amount"),
+        ({"duration_day": np.array([0.0])}, "duration"),
+        ({"drug": np.array([7])}, "drug"),
+        ({"route": np.array([SC])}, "SC rituximab"),
+    ],
+)
+def test_bad_dosing_is_a_user_error(kwargs: dict, message: str) -> None:
+    row = dict(patient=np.array([0]), drug=np.array([RITUXIMAB]), time=np.array([0.0]), amount_mg=np.array([1000.0]),
+               duration_day=np.array([0.2]), route=np.array([IV]))
+    row.update(kwargs)
+    with pytest.raises(DosingError, match=message):
+        DosingEvents(**row)
+
+
+def test_dosing_for_a_patient_outside_the_population_is_refused() -> None:
+    ev = DosingEvents.regimen(np.array([5]), "rituximab", np.array([0.0]), 1000.0, infusion_hours=4)
+    with pytest.raises(DosingError, match="patient 5"):
+        build_segments(ev, 3, 0.76)
+
+
+def test_parameters_round_trip_through_the_calibration_vector() -> None:
+    params = ModelParameters()
+    vec = [v * 1.5 for v in params.calibration_vector()]
+    moved = params.with_vector(vec)
+    assert moved.calibration_vector() == vec
+    assert params.calibration_vector() != vec  # the default is untouched
+    with pytest.raises(LupustrialError, match="expected"):
+        params.with_vector(vec[:-1])
+    with pytest.raises(LupustrialError, match="unknown"):
+        params.with_values(not_a_parameter=1.0)
+
+
+def test_every_parameter_is_sourced_or_an_assumption() -> None:
+    for p in ModelParameters().params:
+        assert p.source and p.unit, p.name
+        if "assumption" in p.source and p.calibrate:
+            assert p.prior is not None and p.prior[0] <= p.value <= p.prior[1], p.name
+    assert len(STATES) == 12
