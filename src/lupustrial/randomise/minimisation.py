@@ -4,7 +4,8 @@ For a new subject, each arm is tried in turn: the subject's factor levels' arm c
 that subject give one imbalance per factor (range or variance over arms), summed with factor
 weights into G. The arm(s) with the smallest G get probability ``p`` (ties broken at random),
 the others share ``1 - p``; if all arms tie, the choice is uniform. Unequal ratios are refused:
-naive weighting of counts does not keep the allocation ratio (Kuznetsova & Tymofyeyev 2012).
+naive weighting of counts distorts the allocation ratio and its analysis (Proschan et al.,
+Biometrics 2011), and the ratio-preserving fix (Han et al. 2009) is not implemented.
 
 The loop runs over subjects and is vectorised over trials, because minimisation is
 sequential within a trial but the simulator runs many trials at once.
