@@ -49,7 +49,8 @@ def test_running_imbalance_bounded_by_half_the_largest_block(sizes: list[int], n
 
 def test_same_seed_same_list_and_seed_sequence_equals_int() -> None:
     a = allocation_list(BP, strata_levels=DSDNA, block_sizes=[2, 4, 6], n_per_stratum=40, seed=7)
-    b = allocation_list(BP, strata_levels=DSDNA, block_sizes=[2, 4, 6], n_per_stratum=40, seed=np.random.SeedSequence(7))
+    seq = np.random.SeedSequence(7)
+    b = allocation_list(BP, strata_levels=DSDNA, block_sizes=[2, 4, 6], n_per_stratum=40, seed=seq)
     c = allocation_list(BP, strata_levels=DSDNA, block_sizes=[2, 4, 6], n_per_stratum=40, seed=8)
     pd.testing.assert_frame_equal(a, b)
     assert not a["ARM"].equals(c["ARM"])

@@ -20,7 +20,11 @@ def test_list_writes_the_library_list_and_its_settings(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--n", "20", "--seed", "7", "--out", str(out)])
     assert result.exit_code == 0, result.output
     expected = allocation_list(
-        {"Belimumab": 1, "Placebo": 1}, strata_levels={"dsdna": ["high", "low"]}, block_sizes=[2, 4], n_per_stratum=20, seed=7
+        {"Belimumab": 1, "Placebo": 1},
+        strata_levels={"dsdna": ["high", "low"]},
+        block_sizes=[2, 4],
+        n_per_stratum=20,
+        seed=7,
     )
     pd.testing.assert_frame_equal(pd.read_csv(out), expected, check_dtype=False)
     settings = json.loads((tmp_path / "list.settings.json").read_text())
@@ -30,7 +34,8 @@ def test_list_writes_the_library_list_and_its_settings(tmp_path: Path) -> None:
 
 def test_assign_and_minimise_subjects_file(tmp_path: Path) -> None:
     subjects = tmp_path / "subjects.csv"
-    pd.DataFrame({"USUBJID": ["S1", "S2", "S3", "S4"], "dsdna": ["high", "low", "low", "high"]}).to_csv(subjects, index=False)
+    table = pd.DataFrame({"USUBJID": ["S1", "S2", "S3", "S4"], "dsdna": ["high", "low", "low", "high"]})
+    table.to_csv(subjects, index=False)
     for cmd, extra in [("assign", ["--strata", "dsdna=high,low"]), ("minimise", ["--factor", "dsdna=high,low"])]:
         out = tmp_path / f"{cmd}.csv"
         result = runner.invoke(app, [cmd, str(subjects), "--seed", "1", "--out", str(out), *extra])
@@ -50,7 +55,13 @@ def test_input_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         ["assign", str(subjects), "--strata", "dsdna=high,low", "--seed", "1", "--out", str(tmp_path / "a.csv")],
         ["minimise", str(subjects), "--factor", "dsdna=high,low", "--seed", "1", "--out", str(tmp_path / "m.txt")],
     ]
-    messages = ["not a positive multiple of 2", "ratio of 'A' must be an integer", "expected factor=level1", "row 2, column dsdna", "row 2, column dsdna"]
+    messages = [
+        "not a positive multiple of 2",
+        "ratio of 'A' must be an integer",
+        "expected factor=level1",
+        "row 2, column dsdna",
+        "row 2, column dsdna",
+    ]
     for args, message in zip(cases, messages, strict=True):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output

@@ -51,7 +51,8 @@ def test_vectorised_equals_oracle(nlev: list[int], k: int, n: int, p: float, kin
     codes = np.stack([rng.integers(0, L, n) for L in nlev], -1)
     w = list(rng.uniform(0.5, 2, len(nlev)))
     u = _uniforms(seed, n)
-    got = minimise_codes(codes[None], nlev, k, u[None], weights=np.array(w), p=p, imbalance=kind)  # type: ignore[arg-type]
+    kwargs = {"weights": np.array(w), "p": p, "imbalance": kind}
+    got = minimise_codes(codes[None], nlev, k, u[None], **kwargs)  # type: ignore[arg-type]
     assert got[0].tolist() == oracle(codes.tolist(), k, u, w, p, kind)
 
 

@@ -69,6 +69,16 @@ def read_subjects(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read the file: {type(exc).__name__}: {exc}".splitlines()[0], file=path) from None
 
 
+def block_options(arms: str, strata: list[str], block_sizes: str, seed: int) -> dict[str, object]:
+    """The permuted-block settings shared by ``list`` and ``assign``, parsed from their options."""
+    return {
+        "arms": parse_arms_option(arms),
+        "strata_levels": parse_levels_option(strata, "--strata"),
+        "block_sizes": parse_ints_option(block_sizes, "--block-sizes"),
+        "seed": seed,
+    }
+
+
 @app.callback()
 def main() -> None:
     """Randomisation: stratified permuted blocks and Pocock-Simon minimisation."""
@@ -85,13 +95,7 @@ def list_command(
     block_sizes: str = BLOCKS,
 ) -> None:
     """Write a stratified permuted-block allocation list (STRATUM, SEQ, BLOCK, BLOCKSIZE, ARM)."""
-    table = allocation_list(
-        parse_arms_option(arms),
-        strata_levels=parse_levels_option(strata, "--strata"),
-        block_sizes=parse_ints_option(block_sizes, "--block-sizes"),
-        n_per_stratum=n,
-        seed=seed,
-    )
+    table = allocation_list(n_per_stratum=n, **block_options(arms, strata, block_sizes, seed))  # type: ignore[arg-type]
     path, settings = write_allocation_list(table, out)
     console.print(f"{len(table)} allocations in {table['STRATUM'].nunique()} strata written to {path} ({settings})")
 
@@ -107,14 +111,8 @@ def assign_command(
     block_sizes: str = BLOCKS,
 ) -> None:
     """Allocate subjects in file order by stratified permuted blocks (same lists as ``list``)."""
-    table = assign(
-        read_subjects(subjects),
-        parse_arms_option(arms),
-        strata_levels=parse_levels_option(strata, "--strata"),
-        block_sizes=parse_ints_option(block_sizes, "--block-sizes"),
-        seed=seed,
-        file=str(subjects),
-    )
+    options = block_options(arms, strata, block_sizes, seed)
+    table = assign(read_subjects(subjects), file=str(subjects), **options)  # type: ignore[arg-type]
     write_allocation_list(table, out)
     console.print(f"{len(table)} subjects allocated, written to {out}")
 
