@@ -113,3 +113,11 @@ def test_unknown_level_names_row_and_column() -> None:
         assign(subjects, BP, strata_levels={"site": ["A"]}, block_sizes=[2], seed=1)
     with pytest.raises(LupustrialError, match="seed"):
         allocation_list(BP, block_sizes=[2], n_per_stratum=4, seed=-1)
+
+
+def test_factor_order_does_not_change_a_stratum_stream() -> None:
+    kwargs = {"block_sizes": [2, 4], "n_per_stratum": 20, "seed": 4}
+    a = allocation_list(BP, strata_levels={"dsdna": ["high"], "site": ["A"]}, **kwargs)  # type: ignore[arg-type]
+    b = allocation_list(BP, strata_levels={"site": ["A"], "dsdna": ["high"]}, **kwargs)  # type: ignore[arg-type]
+    assert a["STRATUM"].iloc[0] == "dsdna=high;site=A" and b["STRATUM"].iloc[0] == "site=A;dsdna=high"
+    assert a["ARM"].tolist() == b["ARM"].tolist()

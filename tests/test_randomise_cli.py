@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
-from lupustrial.randomise import allocation_list
+from lupustrial.errors import LupustrialError
+from lupustrial.randomise import allocation_list, write_allocation_list
 from lupustrial.randomise.cli import app
 
 runner = CliRunner()
@@ -66,3 +68,12 @@ def test_input_errors_exit_2_with_one_line(tmp_path: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_export_parquet_round_trip_and_bad_suffix(tmp_path: Path) -> None:
+    table = allocation_list({"A": 1, "B": 1}, block_sizes=[2], n_per_stratum=6, seed=2)
+    path, settings = write_allocation_list(table, tmp_path / "list.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(path), table)
+    assert json.loads(settings.read_text())["method"] == "stratified permuted blocks"
+    with pytest.raises(LupustrialError, match="must end in .csv or .parquet"):
+        write_allocation_list(table, tmp_path / "list.xlsx")
