@@ -8,7 +8,8 @@ as such, and ``firth=True`` gives Heinze & Schemper's finite penalised estimate 
 The maximum-likelihood fit reproduces R's ``coxfit6`` step by step (centring and scaling of the
 covariates, Newton–Raphson with R's step-halving, its Cholesky with rank tolerance, and
 convergence when the relative change in log-likelihood is below ``eps``), so results coincide
-with ``coxph`` rather than merely agreeing at the optimum.
+with ``coxph`` rather than merely agreeing at the optimum. Unlike R, times are not passed
+through ``aeqSurv`` (times differing only by floating-point noise stay distinct).
 
 All partial-likelihood work goes through :class:`RiskSets` (the data's fixed structure) and
 :func:`partial_likelihood` (derivatives at one β) so that a batched (trials × patients)
@@ -23,16 +24,15 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, stats
+from scipy import optimize, sparse, stats
 
-from lupustrial.analysis.survival import validate_labels, validate_time_event
+from lupustrial.analysis.survival import validate_labels, validate_time_event, z_value
 from lupustrial.errors import AnalysisError
 
 Ties = Literal["efron", "breslow"]
 
-#: R ``coxph.control()`` defaults.
+#: R ``coxph.control()``'s Cholesky tolerance.
 TOLER_CHOL = float(np.finfo(float).eps ** 0.75)
-TOLER_INF = float(np.sqrt(1e-9))
 #: A covariate whose values are all in this set is neither centred nor scaled (R's ``nocenter``).
 _NOCENTER = (-1.0, 0.0, 1.0)
 #: Firth fits use R coxphf's default iteration limit.
@@ -219,7 +219,9 @@ def _newton_r(rs: RiskSets, eps: float, iter_max: int) -> _Fit:
         d = partial_likelihood(rs, new)
         factor, _ = _cholesky2(d.information)
         finite = np.isfinite(d.loglik) and np.isfinite(d.score).all() and np.isfinite(d.information).all()
-        if finite and abs(1 - best / d.loglik) <= eps:
+        with np.errstate(divide="ignore", invalid="ignore"):  # loglik 0: C's inf/nan, no stop
+            relative_change = abs(1 - np.float64(best) / np.float64(d.loglik))
+        if finite and relative_change <= eps:
             return _Fit(new, d.loglik, d, iteration, True)
         if not finite or d.loglik < best:
             halving += 1
@@ -283,29 +285,47 @@ def monotone_directions(rs: RiskSets, tol: float = 1e-7) -> np.ndarray:
     """Sign (+1, -1, 0, or nan if both) in which each coefficient may diverge to ∞.
 
     The partial likelihood (Breslow or Efron) increases without bound along a direction d
-    exactly when every event's x'd is the largest in its risk set, strictly for some pair:
-    A d >= 0, A d != 0, A holding x_event - x_at_risk. Covariate j can diverge iff some such
-    d has d_j != 0; two linear programs per covariate decide it. This is exact, unlike R's
-    one-step heuristic ("Loglik converged before variable ..."), which it is checked against.
+    exactly when every event's x'd is the largest in its risk set (strictly somewhere, which
+    d != 0 implies once X has full rank). Covariate j can diverge iff such a d has d_j != 0;
+    two linear programs per covariate decide it. This is exact, unlike R's one-step heuristic
+    ("Loglik converged before variable ..."), which the tests check it against.
+
+    Risk sets are nested, so instead of one constraint per (event, subject at risk) pair each
+    event block b gets a variable M_b >= x_k'd for the subjects who leave the risk set after
+    b, with M_b >= M_(next later block) and x_event'd >= M_b: O(n) constraints, not O(n²).
     """
-    rows = []
-    for first, last, risk_first in zip(rs.block_first, rs.block_last, rs.risk_first, strict=True):
-        events = rs.x[first : last + 1][rs.event[first : last + 1] == 1]
-        at_risk = rs.x[risk_first : last + 1]
-        rows.append((events[:, None, :] - at_risk[None, :, :]).reshape(-1, rs.x.shape[1]))
-    a = np.unique(np.concatenate(rows), axis=0)
-    a = a[np.any(a != 0, axis=1)]
-    p = rs.x.shape[1]
+    n, p = rs.x.shape
+    m = rs.block_first.size
+    x = rs.x / np.abs(rs.x).max(axis=0).clip(min=1e-300)
+    # row k's smallest risk set: the first block (in sorted order) ending at or after k
+    block_of_row = np.searchsorted(rs.block_last, np.arange(n), side="left")
+    at_risk = block_of_row < m
+    at_risk[at_risk] &= rs.risk_first[block_of_row[at_risk]] <= np.flatnonzero(at_risk)
+    rows_k = np.flatnonzero(at_risk)
+    events = np.flatnonzero(rs.event == 1)
+    event_block = np.searchsorted(rs.block_last, events, side="left")
+    chain = np.flatnonzero(rs.risk_first[1:] == rs.risk_first[:-1])  # block b+1 ⊇ block b
+    # variables: d (p), then M (m); every constraint is  (...) <= 0
+    n_con = rows_k.size + events.size + chain.size
+    a = sparse.lil_matrix((n_con, p + m))
+    r = np.arange(rows_k.size)
+    a[r[:, None], np.arange(p)] = x[rows_k]
+    a[r, p + block_of_row[rows_k]] = -1.0
+    r = rows_k.size + np.arange(events.size)
+    a[r[:, None], np.arange(p)] = -x[events]
+    a[r, p + event_block] = 1.0
+    r = rows_k.size + events.size + np.arange(chain.size)
+    a[r, p + chain] = 1.0
+    a[r, p + chain + 1] = -1.0
+    a_ub = a.tocsr()
+    bounds = [(-1.0, 1.0)] * p + [(None, None)] * m
     signs = np.zeros(p)
-    if a.size == 0:
-        return signs
-    a = a / np.abs(a).max(axis=0, initial=0.0).clip(min=1e-300)
     for j in range(p):
         can = []
         for sense in (1.0, -1.0):
-            c = np.zeros(p)
+            c = np.zeros(p + m)
             c[j] = -sense
-            res = optimize.linprog(c, A_ub=-a, b_ub=np.zeros(a.shape[0]), bounds=[(-1, 1)] * p, method="highs")
+            res = optimize.linprog(c, A_ub=a_ub, b_ub=np.zeros(n_con), bounds=bounds, method="highs")
             can.append(res.status == 0 and -res.fun > tol)
         signs[j] = np.nan if all(can) else (1.0 if can[0] else (-1.0 if can[1] else 0.0))
     return signs
@@ -433,8 +453,7 @@ def cox(
     xa, labels = _design(X, t.size, names)
     if ties not in ("efron", "breslow"):
         raise AnalysisError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    if not 0 < conf_level < 1:
-        raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
+    z_crit = z_value(conf_level)
     if e.sum() == 0:
         raise AnalysisError("no events: a Cox model cannot be fitted")
     codes = (
@@ -448,7 +467,10 @@ def cox(
     factor, rank = _cholesky2(null.information)
     if rank < p:
         bad = [labels[j] for j in np.flatnonzero(np.diag(factor) == 0)]
-        raise AnalysisError(f"covariate(s) {', '.join(bad)} are collinear or constant within risk sets")
+        raise AnalysisError(
+            f"covariate(s) {', '.join(bad)} cannot be estimated: collinear, or constant within"
+            " every risk set that has an event"
+        )
     score_stat = float(null.score @ _chsolve2(factor, null.score))
     signs = monotone_directions(rs)
     diverging = np.flatnonzero(signs != 0)
@@ -471,7 +493,6 @@ def cox(
         "monotone_names": monotone_names,
         "message": message,
     }
-    z_crit = float(stats.norm.ppf(1 - (1 - conf_level) / 2))
     if firth:
         return _firth_result(rs, z_crit, conf_level, eps, iter_max or FIRTH_ITER_MAX, common)
 
@@ -483,12 +504,8 @@ def cox(
     se = np.sqrt(np.diag(var))
     se[diverging] = np.nan
     z = coef / se
-    finite = np.setdiff1d(np.arange(p), diverging)
-    wald = (
-        float(coef[finite] @ np.linalg.solve(var[np.ix_(finite, finite)], coef[finite]))
-        if diverging.size == 0
-        else np.nan
-    )
+    kept = np.flatnonzero(np.diag(factor) != 0)
+    wald = np.nan if diverging.size else float(coef[kept] @ np.linalg.solve(var[np.ix_(kept, kept)], coef[kept]))
     return CoxResult(
         coef=coef,
         se=se,
@@ -501,7 +518,7 @@ def cox(
         loglik=fit.loglik,
         loglik_null=null.loglik,
         lr_test=_chi2(2 * (fit.loglik - null.loglik), p),
-        wald_test=_chi2(wald, p) if np.isfinite(wald) else TestResult(np.nan, p, np.nan),
+        wald_test=TestResult(np.nan, p, np.nan) if diverging.size else _chi2(wald, p),
         iterations=fit.iterations,
         converged=fit.converged,
         **common,

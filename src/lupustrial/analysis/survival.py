@@ -56,7 +56,8 @@ def validate_labels(values: ArrayLike, n: int, what: str) -> np.ndarray:
     return v
 
 
-def _z(conf_level: float) -> float:
+def z_value(conf_level: float) -> float:
+    """Two-sided normal critical value for a ``conf_level`` interval, checking the level."""
     if not 0 < conf_level < 1:
         raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
     return float(stats.norm.ppf(1 - (1 - conf_level) / 2))
@@ -190,7 +191,7 @@ def _findq(time: np.ndarray, curve: np.ndarray, p: float) -> float:
 def kaplan_meier(time: ArrayLike, event: ArrayLike, conf_level: float = 0.95) -> KaplanMeier:
     """Kaplan–Meier estimate equal to R ``survfit(Surv(time, event) ~ 1)``."""
     t, e = validate_time_event(time, event)
-    z = _z(conf_level)
+    z = z_value(conf_level)
     uniq, inv = np.unique(t, return_inverse=True)
     n_event = np.bincount(inv, weights=e, minlength=uniq.size).astype(np.int64)
     n_all = np.bincount(inv, minlength=uniq.size)
