@@ -66,7 +66,7 @@ def test_untreated_patients_stay_at_baseline() -> None:
 
 def test_rituximab_mass_balance_without_b_cells() -> None:
     """With the B-cell term off, AUC × CL equals the dose (linear two-compartment PK)."""
-    params = ModelParameters().with_values(rtx_target_fraction=0.0)
+    params = ModelParameters().with_values(rtx_target_ratio=0.0)
     pop = virtual_population(2, seed=1, params=params)
     dosing = DosingEvents.regimen(np.arange(2), "rituximab", np.array([0.0]), 1000.0, infusion_hours=4.0)
     days = np.linspace(0.0, 2000.0, 20001)

@@ -57,7 +57,7 @@ def individual_parameters(
         "rtx_k10": ind("rtx_cl") * s_cl / rtx_v1,
         "rtx_k12": params["rtx_q"] * s_cl / rtx_v1,
         "rtx_k21": params["rtx_q"] * s_cl / (params["rtx_v2"] * s_v),
-        "rtx_tm": np.full(n, params["rtx_target_fraction"]),
+        "rtx_tm": np.full(n, params["rtx_target_ratio"]),
         "rtx_emax": (params["rtx_death_fold"] - 1.0) * kout,
         "rtx_ec50": ind("rtx_ec50"),
         "bel_v1": bel_v1,
@@ -112,7 +112,7 @@ def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray) -> np.ndarray:
     death_n = kout * (1.0 + th[T["e_n"]]) / (1.0 + th[T["e_n"]] * baff_rel) + kill
     death_a = kout * (1.0 + th[T["e_a"]]) / (1.0 + th[T["e_a"]] * baff_rel) + kill
     tm = th[T["rtx_tm"]]
-    k10r = th[T["rtx_k10"]] * (1.0 - tm + tm * b_rel)
+    k10r = th[T["rtx_k10"]] * (1.0 + tm * b_rel)
     k12r, k21r = th[T["rtx_k12"]], th[T["rtx_k21"]]
     k12b, k21b = th[T["bel_k12"]], th[T["bel_k21"]]
     absorbed = th[T["bel_ka"]] * y[A_BD]
