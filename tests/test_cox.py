@@ -94,6 +94,23 @@ def test_monotone_in_both_directions_flips_sign() -> None:
     assert res.monotone_names == ("placebo",)
 
 
+def test_running_out_of_iterations_reports_r_last_point() -> None:
+    res, ref = fit_case("survival_lung", ["sex", "age", "ph.ecog"], None, iter_max=2)
+    r = ref["cox_multi_iter2"]
+    assert "Ran out of iterations" in str(r["warnings"])
+    assert not res.converged and res.iterations == 2  # R counts one more: its loop variable
+    close(res.coef, r["coef"])
+    close([res.loglik, res.lr_test.statistic], [r["loglik"], r["lr_test"][0]])
+    # R's var on this path is not I(β)⁻¹ (coxfit6 inverts the information without factorising
+    # it again after running out of iterations); the inverse information is reported here.
+    d = ref["data"]
+    x = np.column_stack([d[c] for c in ("sex", "age", "ph.ecog")]).astype(float)
+    time, event = np.asarray(d["time"], float), np.asarray(d["status"], float)
+    loglik, info = naive_loglik_info(res.coef, time, event, x, "efron", np.zeros(time.size))
+    close([loglik], [res.loglik])
+    close(res.var, np.linalg.inv(info))
+
+
 def test_beat_lupus_like_three_vs_ten_is_not_monotone() -> None:
     res, ref = fit_case("survival_small", ["arm"], None)
     assert not res.monotone and np.isfinite(res.coef).all()
@@ -103,14 +120,16 @@ def test_beat_lupus_like_three_vs_ten_is_not_monotone() -> None:
 # --- Firth, checked against a direct numerical maximisation of an independent implementation ---
 
 
-def naive_penalised(beta: np.ndarray, time: np.ndarray, event: np.ndarray, x: np.ndarray, ties: str) -> float:
-    """l(β) + ½ log|I(β)|, written plainly per event time (independent of the library)."""
+def naive_loglik_info(
+    beta: np.ndarray, time: np.ndarray, event: np.ndarray, x: np.ndarray, ties: str, strata: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """l(β) and I(β), written plainly per event time (independent of the library)."""
     eta = x @ beta
     w = np.exp(eta)
     loglik, info = 0.0, np.zeros((x.shape[1], x.shape[1]))
-    for t in np.unique(time[event == 1]):
-        risk = time >= t
-        dead = (time == t) & (event == 1)
+    for s, t in sorted({(s, t) for s, t, e in zip(strata, time, event, strict=True) if e == 1}):
+        risk = (time >= t) & (strata == s)
+        dead = risk & (time == t) & (event == 1)
         d = int(dead.sum())
         loglik += eta[dead].sum()
         fracs = np.arange(d) / d if ties == "efron" else np.zeros(1)
@@ -121,27 +140,37 @@ def naive_penalised(beta: np.ndarray, time: np.ndarray, event: np.ndarray, x: np
             mean = c @ x / s0
             loglik -= weight * np.log(s0)
             info += weight * ((x * c[:, None]).T @ x / s0 - np.outer(mean, mean))
+    return loglik, info
+
+
+def naive_penalised(*args: Any) -> float:
+    """Firth's l(β) + ½ log|I(β)| from :func:`naive_loglik_info`."""
+    loglik, info = naive_loglik_info(*args)
     return loglik + 0.5 * np.linalg.slogdet(info)[1]
 
 
 FIRTH_CASES = [
-    ("survival_zero", ["arm"], "efron"),
-    ("survival_zero", ["arm", "age"], "efron"),
-    ("survival_small", ["arm"], "efron"),
-    ("survival_ties", ["arm", "age"], "efron"),
-    ("survival_ties", ["arm"], "breslow"),
+    ("survival_zero", ["arm"], "efron", None),
+    ("survival_zero", ["arm", "age"], "efron", None),
+    ("survival_small", ["arm"], "efron", None),
+    ("survival_ties", ["arm", "age"], "efron", None),
+    ("survival_ties", ["arm"], "breslow", None),
+    ("survival_ties", ["arm", "age"], "efron", "site"),
 ]
 
 
-@pytest.mark.parametrize(("fixture", "columns", "ties"), FIRTH_CASES)
-def test_firth_matches_direct_maximisation_and_profile_roots(fixture: str, columns: list[str], ties: str) -> None:
+@pytest.mark.parametrize(("fixture", "columns", "ties", "strata"), FIRTH_CASES)
+def test_firth_matches_direct_maximisation_and_profile_roots(
+    fixture: str, columns: list[str], ties: str, strata: str | None
+) -> None:
     d = load_reference(fixture)["data"]
     time, event = np.asarray(d["time"], float), np.asarray(d["status"], float)
     x = np.column_stack([d[c] for c in columns]).astype(float)
-    res = cox(time, event, x, ties=ties, firth=True, names=columns)
+    groups = np.zeros(time.size) if strata is None else np.unique(d[strata], return_inverse=True)[1]
+    res = cox(time, event, x, ties=ties, firth=True, names=columns, strata=None if strata is None else d[strata])
 
     def pl(b: np.ndarray) -> float:
-        return naive_penalised(np.asarray(b, float), time, event, x, ties)
+        return naive_penalised(np.asarray(b, float), time, event, x, ties, groups)
 
     opt = optimize.minimize(lambda b: -pl(b), np.zeros(x.shape[1]), method="Nelder-Mead",
                             options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 20000})

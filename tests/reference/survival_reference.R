@@ -41,10 +41,10 @@ logrank_ref <- function(formula, data) {
        var = unname(fit$var), chisq = fit$chisq, df = sum(exp > 0) - 1, p_value = fit$pvalue)
 }
 
-cox_ref <- function(formula, data, ties) {
+cox_ref <- function(formula, data, ties, iter.max = 20) {
   warn <- character(0)
   fit <- withCallingHandlers(
-    coxph(formula, data = data, ties = ties),
+    coxph(formula, data = data, ties = ties, control = coxph.control(iter.max = iter.max)),
     warning = function(w) {
       warn <<- c(warn, conditionMessage(w))
       invokeRestart("muffleWarning")
@@ -80,7 +80,9 @@ write_case("lung", list(
   logrank_sex_strata_ecog = logrank_ref(Surv(time, status) ~ sex + strata(ph.ecog), lung2),
   cox_sex = both_ties(Surv(time, status) ~ sex, lung2),
   cox_multi = both_ties(Surv(time, status) ~ sex + age + ph.ecog, lung2),
-  cox_sex_strata_ecog = both_ties(Surv(time, status) ~ sex + age + strata(ph.ecog), lung2)
+  cox_sex_strata_ecog = both_ties(Surv(time, status) ~ sex + age + strata(ph.ecog), lung2),
+  # stopped after 2 Newton steps: R warns "Ran out of iterations" and reports that point
+  cox_multi_iter2 = cox_ref(Surv(time, status) ~ sex + age + ph.ecog, lung2, "efron", iter.max = 2)
 ))
 
 # --- veteran: VA lung cancer trial, treatment stratified by cell type -------------------------
