@@ -56,10 +56,11 @@ def analyze(
     visit: float = typer.Option(52, help="AVISITN of the primary visit (weeks)."),
     factor: list[str] = typer.Option([], "--factor", help="ADSL column to adjust the ANCOVA for (repeatable)."),
     ties: str = typer.Option("efron", help="Cox ties method: efron or breslow."),
+    trial: int = typer.Option(1, help="TRIALID to analyse when DIR holds many simulated trials."),
 ) -> None:
     """Analyse one trial's ADaM data with the BEAT-LUPUS methods and print the results."""
     from lupustrial.analysis.trial import analyze_trial
-    from lupustrial.data import example_trial_dir, load_trial
+    from lupustrial.data import example_trial_dir, load_trial, select_trial
     from lupustrial.report.console import render_analysis
     from lupustrial.report.json import write_json
 
@@ -67,18 +68,52 @@ def analyze(
     spec = _spec_or_error(
         treatment=treatment, reference=reference, primary_visit=visit, factors=tuple(factor), ties=ties
     )
-    result = analyze_trial(load_trial(folder), spec)
+    result = analyze_trial(select_trial(load_trial(folder), trial), spec)
     render_analysis(result, console)
     if json_out is not None:
         write_json(result.to_dict(), json_out)
         console.print(f"results written to {json_out}")
 
 
+@app.command()
+@user_errors
+def simulate(
+    protocol: str = typer.Argument(..., help="Protocol YAML file, or a bundled protocol's name (beat-lupus)."),
+    out: Path = typer.Option(..., "--out", help="Folder for adsl, adlb, adtte and adae."),
+    trials: int = typer.Option(1, "--trials", min=1, help="Number of replicate trials (column TRIALID)."),
+    seed: int = typer.Option(2021, "--seed", min=0, help="Seed of every random draw."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes; results do not depend on it."),
+    chunk: int = typer.Option(50, "--chunk", min=1, help="Trials per batch; results do not depend on it."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+) -> None:
+    """Simulate replicate trials of PROTOCOL on virtual patients and write them as ADaM data."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from lupustrial.data import write_trial
+    from lupustrial.protocol import load_protocol
+    from lupustrial.simulate import run_trials
+
+    if fmt not in ("parquet", "csv"):
+        raise LupustrialError(f"option --format: {fmt!r} is not parquet or csv")
+    design = load_protocol(protocol)
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"simulating {design.name}", total=trials)
+        frames = run_trials(design, trials, seed, chunk=chunk, workers=workers,
+                            progress=lambda k: bar.advance(task, k))
+    written = write_trial(frames, out, fmt=fmt)
+    console.print(f"{trials} trial(s) of {design.name} ({design.population.n_patients} patients each), seed {seed}: "
+                  + ", ".join(str(p) for p in written.values()))
+
+
 def _register_subcommands() -> None:
     """Sub-command groups owned by their packages (each a typer app in ``<package>/cli.py``)."""
     from lupustrial.indices.cli import app as indices_app
+    from lupustrial.randomise.cli import app as randomise_app
 
     app.add_typer(indices_app, name="indices", help="SLE disease-activity indices and derived endpoints.")
+    app.add_typer(randomise_app, name="randomise",
+                  help="Randomisation: stratified permuted blocks and Pocock-Simon minimisation.")
 
 
 _register_subcommands()

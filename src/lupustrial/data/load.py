@@ -6,8 +6,6 @@ counted) and the column, because a statistician fixing a file wants to go straig
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lupustrial.atomic import atomic_path
 from lupustrial.data.schema import DATASETS, DATE_ORDER, FLAG, KEYS, Column
 from lupustrial.errors import DataError
 
@@ -33,6 +32,24 @@ class TrialData:
     adae: pd.DataFrame
     directory: Path
     arms: tuple[str, ...]
+
+
+def select_trial(data: TrialData, trial: int) -> TrialData:
+    """One trial of a file of simulated replicate trials (column TRIALID); real data pass through."""
+    if "TRIALID" not in data.adsl.columns:
+        if trial != 1:
+            raise DataError(f"no TRIALID column, so there is only trial 1, not {trial}", file=data.directory)
+        return data
+    if not (data.adsl["TRIALID"] == trial).any():
+        ids = data.adsl["TRIALID"]
+        raise DataError(f"no trial {trial} (TRIALID runs {ids.min()} to {ids.max()})", file=data.directory)
+    subjects = data.adsl.loc[data.adsl["TRIALID"] == trial, "USUBJID"]
+
+    def keep(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["USUBJID"].isin(subjects)].reset_index(drop=True)
+
+    return TrialData(keep(data.adsl), keep(data.adlb), keep(data.adtte), keep(data.adae), data.directory,
+                     data.arms)
 
 
 def example_trial_dir(name: str = "beat-lupus-synthetic") -> Path:
@@ -244,13 +261,10 @@ def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | P
         raise DataError(f"unknown format {fmt!r}: use csv or parquet")
     frames = {k: getattr(data, k) for k in DATASETS} if isinstance(data, TrialData) else dict(data)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     written = {}
     for kind, df in frames.items():
         target = directory / f"{kind}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{kind}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             if fmt == "csv":
                 out = df.copy()
                 for col in out.columns:
@@ -259,9 +273,5 @@ def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | P
                 out.to_csv(tmp, index=False)
             else:
                 df.to_parquet(tmp, index=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         written[kind] = target
     return written

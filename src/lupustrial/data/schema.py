@@ -30,6 +30,7 @@ FLAG = ("Y", "N")
 DATASETS: dict[str, tuple[Column, ...]] = {
     "adsl": (
         Column("USUBJID", "str", "unique subject identifier"),
+        Column("TRIALID", "int", "replicate trial number (simulated data; `analyze --trial`)", required=False),
         Column("STUDYID", "str", "study identifier", required=False),
         Column("TRT01P", "str", "planned (randomised) arm"),
         Column("TRT01A", "str", "actual arm; blank if never treated", nullable=True),

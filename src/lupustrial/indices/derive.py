@@ -8,8 +8,6 @@ docs/indices.md. Every input problem is a :class:`DataError` naming file, row an
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lupustrial.atomic import atomic_path
 from lupustrial.errors import DataError
 from lupustrial.indices.bilag import DOMAINS, GRADES, Flare, FlareResult, bilag_flare, bilag_score
 from lupustrial.indices.endpoints import Assessment, Response, bicla, doris, lldas, sri
@@ -409,15 +408,8 @@ def derive(
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically (temp file + os.replace) so a reader never sees half a table."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def write_derived(derived: Derived, out_dir: str | Path) -> dict[str, Path]:

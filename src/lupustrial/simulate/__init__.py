@@ -1,1 +1,15 @@
-"""lupustrial.simulate."""
+"""Trial simulator: virtual trials run as a protocol says, written as ADaM data."""
+
+from lupustrial.simulate.run import run_trials
+from lupustrial.simulate.settings import AdverseEventTerm, SimulationSettings
+from lupustrial.simulate.trial import LAB_OUTPUTS, check_protocol, protocol_dosing, simulate_chunk
+
+__all__ = [
+    "LAB_OUTPUTS",
+    "AdverseEventTerm",
+    "SimulationSettings",
+    "check_protocol",
+    "protocol_dosing",
+    "run_trials",
+    "simulate_chunk",
+]

@@ -1,0 +1,318 @@
+"""Virtual trials run as the protocol says, written as the ADaM data a real trial hands over.
+
+For each trial: draw patients, enrol them over calendar time, give rituximab, randomise 4–8
+weeks later, dose by arm, integrate the model, measure labs at visits with assay error, draw
+severe flares from the model's hazard, draw adverse events and withdrawal, and write ADSL,
+ADLB, ADTTE and ADAE. Every random draw comes from a stream keyed by (seed, trial, purpose)
+(:mod:`.streams`), so a trial is identical whatever the chunk of trials it is simulated with.
+
+Conventions (also in the README): day 0 of the model is the first rituximab infusion;
+ADaM study days and AVISITN weeks count from randomisation (first study-drug infusion); the
+pre-rituximab baseline sample is AVISITN -1 ("Pre-rituximab baseline") when the protocol's
+baseline is ``pre_rituximab``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lupustrial.model.dosing import DosingError, DosingEvents
+from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.simulate import simulate
+from lupustrial.population.virtual import Population, virtual_population
+from lupustrial.protocol.load import ProtocolError
+from lupustrial.protocol.schema import Protocol
+from lupustrial.randomise import assign, parse_arms, permuted_blocks_batch
+from lupustrial.randomise.minimisation import minimise
+from lupustrial.simulate.events import event_times
+from lupustrial.simulate.labs import measure
+from lupustrial.simulate.settings import SimulationSettings
+from lupustrial.simulate.streams import Purpose, stream
+
+DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_YEAR = 365.25
+PRE_RITUXIMAB_VISIT = -1.0
+
+#: ADLB parameter -> (model output, factor to the lab's unit, label).
+LAB_OUTPUTS: dict[str, tuple[str, float, str]] = {
+    "DSDNA": ("anti_dsdna_iu_ml", 1.0, "IgG anti-dsDNA antibody"),
+    "CD19": ("cd19_cells_ul", 1e-3, "CD19+ B cells"),  # 1 cell/µL = 10^-3 × 10^9/L
+    "BAFF": ("baff_ng_ml", 1.0, "Serum free BAFF (BLyS)"),
+}
+#: Record order within a dataset (USUBJID begins with the trial number).
+SORT = {"adlb": ["USUBJID", "PARAMCD", "AVISITN"], "adae": ["USUBJID", "ASTDY"]}
+SEVERE_FLARE = ("TTSEVFL", "Time to first severe (BILAG-2004 A) flare (days)")
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """One trial's draws before the model runs: who, when, which arm, when they withdraw."""
+
+    index: int
+    population: Population
+    arm: np.ndarray  # arm names
+    enrol_day: np.ndarray  # days from study start to first rituximab infusion
+    rand_day: np.ndarray  # days from first rituximab infusion to randomisation
+    end_day: np.ndarray  # days of observation after randomisation (follow-up or withdrawal)
+    withdrawn: np.ndarray
+    factors: dict[str, np.ndarray]
+
+
+def check_protocol(protocol: Protocol) -> None:
+    """Refuse, naming the key, a protocol asking for what the model or simulator cannot give."""
+    for name in protocol.labs:
+        if name not in LAB_OUTPUTS:
+            raise ProtocolError(f"key labs.{name}: the model has no such measurement (it has {', '.join(LAB_OUTPUTS)})")
+    for ep in [protocol.endpoints.primary, *protocol.endpoints.secondary]:
+        if ep.analysis == "cox" and ep.param != SEVERE_FLARE[0]:
+            raise ProtocolError(f"endpoint {ep.name!r}: the simulator derives {SEVERE_FLARE[0]} only, not {ep.param}")
+    covariates = set(virtual_population(1, 0).covariates)
+    for name, factor in protocol.population.factors.items():
+        if factor.covariate not in covariates:
+            raise ProtocolError(
+                f"key population.factors.{name}.covariate: unknown covariate {factor.covariate!r} "
+                f"(one of {', '.join(sorted(covariates))})"
+            )
+
+
+def _randomise(protocol: Protocol, t: int, seed: int, factors: dict[str, np.ndarray], n: int) -> np.ndarray:
+    rand = protocol.randomisation
+    arms = parse_arms(rand.ratio)
+    child = np.random.SeedSequence(seed, spawn_key=(t, int(Purpose.RANDOMISATION)))
+    levels = {f: protocol.population.factors[f].levels for f in rand.stratify_by}
+    subjects = pd.DataFrame({f: factors[f] for f in rand.stratify_by}, index=range(n))
+    if rand.method == "minimisation" and levels:
+        return minimise(subjects, arms, factors=levels, seed=child, p=rand.minimisation_p)["ARM"].to_numpy()
+    if levels:
+        return assign(subjects, arms, strata_levels=levels, block_sizes=rand.block_sizes, seed=child)["ARM"].to_numpy()
+    codes = permuted_blocks_batch(arms, block_sizes=rand.block_sizes, n=n, seeds=[child])[0]
+    return np.asarray(arms.names, dtype=object)[codes]
+
+
+def _draw_trial(protocol: Protocol, t: int, seed: int, params: ModelParameters) -> _Trial:
+    n = protocol.population.n_patients
+    pop_seed = int(stream(seed, t, Purpose.POPULATION).integers(2**62))
+    population = virtual_population(n, pop_seed, params)
+    factors = {
+        name: f.classify(population.covariates[f.covariate]) for name, f in protocol.population.factors.items()
+    }
+    rng = stream(seed, t, Purpose.ENROLMENT)
+    enrol = np.round(np.cumsum(rng.exponential(DAYS_PER_MONTH / protocol.enrolment.rate_per_month, n)))
+    lo, hi = (round(w * 7) for w in protocol.randomisation.window_weeks)
+    rand_day = rng.integers(lo, hi + 1, n).astype(float)
+    follow = protocol.follow_up_weeks * 7
+    rate = protocol.dropout.rate_per_year
+    drop = stream(seed, t, Purpose.DROPOUT).exponential(1.0, n) * (DAYS_PER_YEAR / rate if rate > 0 else np.inf)
+    withdrawn = drop < follow
+    end = np.where(withdrawn, np.maximum(np.floor(drop), 1.0), follow)
+    arm = _randomise(protocol, t, seed, factors, n)
+    return _Trial(t, population, arm, enrol, rand_day, end, withdrawn, factors)
+
+
+def _concat(populations: list[Population]) -> Population:
+    first = populations[0]
+    return Population(
+        params=first.params,
+        covariates={k: np.concatenate([p.covariates[k] for p in populations]) for k in first.covariates},
+        eta={k: np.concatenate([p.eta[k] for p in populations]) for k in first.eta},
+        theta=np.concatenate([p.theta for p in populations], axis=1),
+    )
+
+
+def protocol_dosing(protocol: Protocol, weight_kg: np.ndarray, arm: np.ndarray, rand_day: np.ndarray,
+                    last_day: np.ndarray) -> DosingEvents:
+    """Dosing events of every patient: background therapy from day 0, study drug from randomisation.
+
+    Doses after ``last_day`` (days from the first rituximab infusion) are not given.
+    """
+    n = len(weight_kg)
+    patients = np.arange(n)
+    parts = []
+
+    def add(key: str, idx: np.ndarray, regimen, start: np.ndarray | float) -> None:
+        amount = regimen.dose * (weight_kg[idx] if regimen.unit == "mg/kg" else 1.0)
+        try:
+            ev = DosingEvents.regimen(idx, regimen.drug, regimen.dose_days(), amount, start_day=start,
+                                      infusion_hours=regimen.infusion_hours if regimen.route == "iv" else None)
+        except DosingError as exc:
+            raise ProtocolError(f"key {key}.drug: {exc}") from None
+        keep = ev.time <= last_day[ev.patient]
+        parts.append(DosingEvents(*(getattr(ev, f)[keep] for f in DosingEvents.__dataclass_fields__)))
+
+    for j, regimen in enumerate(protocol.background):
+        add(f"background[{j}]", patients, regimen, 0.0)
+    for i, a in enumerate(protocol.arms):
+        idx = patients[arm == a.name]
+        for j, regimen in enumerate(a.dosing):
+            add(f"arms[{i}].dosing[{j}]", idx, regimen, rand_day[idx])
+    return DosingEvents.concat(parts)
+
+
+Table = dict[str, np.ndarray]
+
+
+def _table(columns: dict[str, object], n: int) -> Table:
+    """Columns as arrays of length ``n`` (scalars broadcast): one DataFrame is built per chunk,
+    not per trial, because building small DataFrames dominated the simulator's run time."""
+    return {k: np.asarray(v) if np.ndim(v) else np.full(n, v) for k, v in columns.items()}
+
+
+def _visit_label(week: float) -> str:
+    return "Baseline" if week == 0 else f"Week {week:g}"
+
+
+def _trial_frames(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], grid: np.ndarray,
+                  seed: int, settings: SimulationSettings) -> dict[str, Table]:
+    """ADSL, ADLB, ADTTE, ADAE of one trial from its draws and model outputs (patients × grid)."""
+    n = len(trial.arm)
+    t = trial.index
+    ids = np.array([f"{protocol.name.upper()}-{t + 1:05d}-{i + 1:03d}" for i in range(n)], dtype=object)
+    start = pd.Timestamp(settings.study_start)
+    rtx_date = start + pd.to_timedelta(trial.enrol_day, unit="D")
+    rand_date = rtx_date + pd.to_timedelta(trial.rand_day, unit="D")
+    cov = trial.population.covariates
+    rows = np.arange(n)
+    rand_idx = trial.rand_day.astype(int)
+
+    # Severe flares: events of the model's cumulative hazard counted from randomisation.
+    cumhaz = out["cumulative_flare_hazard"]
+    rel = np.maximum(cumhaz - cumhaz[rows, rand_idx][:, None], 0.0)
+    gaps = stream(seed, t, Purpose.FLARES).exponential(1.0, (n, settings.max_flares))
+    flares = event_times(grid, rel, gaps) - trial.rand_day[:, None]
+    flares = np.where(flares <= trial.end_day[:, None], flares, np.nan)
+    first = flares[:, 0]
+    event = np.isfinite(first)
+    aval = np.where(event, np.maximum(np.ceil(np.nan_to_num(first)), 1.0), trial.end_day)
+
+    adsl = _table({
+        "TRIALID": t + 1,
+        "STUDYID": protocol.name.upper(),
+        "USUBJID": ids,
+        "TRT01P": trial.arm,
+        "TRT01A": trial.arm,
+        "RTXSDT": rtx_date,
+        "RANDDT": rand_date,
+        "TRTSDT": rand_date,
+        "TRTEDT": rand_date + pd.to_timedelta(trial.end_day - 1, unit="D"),
+        "TRTDURD": trial.end_day,
+        "AGE": np.floor(cov["age_years"]),
+        "SEX": cov["sex"],
+        "WEIGHTBL": np.round(cov["weight_kg"], 1),
+        **{name: values for name, values in trial.factors.items()},
+        "ITTFL": "Y",
+        "SAFFL": "Y",
+        "EOSSTT": np.where(trial.withdrawn, "DISCONTINUED", "COMPLETED"),
+        "SEVFLN": np.isfinite(flares).sum(axis=1),
+    }, n)
+
+    adtte = _table({
+        "TRIALID": t + 1,
+        "USUBJID": ids,
+        "PARAMCD": SEVERE_FLARE[0],
+        "PARAM": SEVERE_FLARE[1],
+        "AVAL": aval,
+        "CNSR": np.where(event, 0, 1),
+        "STARTDT": rand_date,
+        "ADT": rand_date + pd.to_timedelta(aval, unit="D"),
+        "EVNTDESC": np.where(event, "SEVERE FLARE", None),
+        "CNSDTDSC": np.where(event, None, np.where(trial.withdrawn, "WITHDRAWAL", "END OF FOLLOW-UP")),
+    }, n)
+
+    # Labs: the pre-rituximab baseline (if the protocol uses it) then each visit while observed.
+    weeks = np.asarray(protocol.visits_weeks, dtype=float)
+    visit_day = weeks * 7  # days from randomisation
+    pre = protocol.baseline == "pre_rituximab"
+    lab_rng = stream(seed, t, Purpose.LABS)
+    frames = []
+    for param, lab in protocol.labs.items():
+        name, factor, label = LAB_OUTPUTS[param]
+        series = out[name] * factor
+        at_visits = series[rows[:, None], rand_idx[:, None] + visit_day.astype(int)[None, :]]
+        true = np.column_stack([series[:, 0], at_visits]) if pre else at_visits
+        value, blq = measure(true, lab, lab_rng)
+        base = value[:, 0] if pre else value[:, 0]
+        all_weeks = np.concatenate([[PRE_RITUXIMAB_VISIT], weeks]) if pre else weeks
+        all_days = np.column_stack([-trial.rand_day, np.broadcast_to(visit_day, (n, len(weeks)))]) if pre \
+            else np.broadcast_to(visit_day, (n, len(weeks)))
+        observed = all_days <= trial.end_day[:, None]
+        pi, vi = np.nonzero(observed)
+        labels = np.array(["Pre-rituximab baseline" if w == PRE_RITUXIMAB_VISIT else _visit_label(w) for w in all_weeks],
+                          dtype=object)
+        frames.append(_table({
+            "TRIALID": t + 1,
+            "USUBJID": ids[pi],
+            "PARAMCD": param,
+            "PARAM": label,
+            "AVAL": value[pi, vi],
+            "AVALU": lab.unit,
+            "ADY": np.where(all_days[pi, vi] >= 0, all_days[pi, vi] + 1, all_days[pi, vi]),
+            "AVISIT": labels[vi],
+            "AVISITN": all_weeks[vi],
+            "BASE": base[pi],
+            "ABLFL": np.where(vi == 0, "Y", "N"),
+            "BLQFL": np.where(blq[pi, vi], "Y", "N"),
+        }, pi.size))
+    adlb = _stack(frames)
+
+    adae = _adverse_events(trial, ids, rand_date, stream(seed, t, Purpose.ADVERSE_EVENTS), settings)
+    return {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
+
+
+def _stack(tables: list[Table]) -> Table:
+    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+
+
+def _adverse_events(trial: _Trial, ids: np.ndarray, rand_date: pd.DatetimeIndex, rng: np.random.Generator,
+                    settings: SimulationSettings) -> Table:
+    """Each term a Poisson process over the patient's observed time, drawn term by term."""
+    years = trial.end_day / DAYS_PER_YEAR
+    frames = []
+    for term in settings.adverse_events:
+        ratio = np.array([term.rate_ratio.get(a, 1.0) for a in trial.arm])
+        counts = rng.poisson(term.rate_per_year * ratio * years)
+        pi = np.repeat(np.arange(len(ids)), counts)
+        day = np.floor(rng.random(pi.size) * trial.end_day[pi]) + 1
+        serious = rng.random(pi.size) < term.p_serious
+        severe = rng.random(pi.size) < term.p_severe
+        moderate = rng.random(pi.size) < 0.5
+        frames.append(_table({
+            "TRIALID": trial.index + 1,
+            "USUBJID": ids[pi],
+            "AEDECOD": term.term,
+            "AEBODSYS": term.body_system,
+            "AESER": np.where(serious, "Y", "N"),
+            "AESEV": np.where(severe, "SEVERE", np.where(moderate, "MODERATE", "MILD")),
+            "ASTDY": day,
+            "ASTDT": rand_date[pi] + pd.to_timedelta(day - 1, unit="D"),
+        }, pi.size))
+    return _stack(frames)
+
+
+def simulate_chunk(protocol: Protocol, trials: range, seed: int, params: ModelParameters | None = None,
+                   settings: SimulationSettings | None = None) -> dict[str, pd.DataFrame]:
+    """ADaM datasets of trials ``trials`` (indices from 0), patients of all trials integrated together."""
+    check_protocol(protocol)
+    params = params or ModelParameters()
+    settings = settings or SimulationSettings()
+    draws = [_draw_trial(protocol, t, seed, params) for t in trials]
+    population = _concat([d.population for d in draws])
+    rand_day = np.concatenate([d.rand_day for d in draws])
+    last = rand_day + np.concatenate([d.end_day for d in draws])
+    dosing = protocol_dosing(protocol, population.covariates["weight_kg"], np.concatenate([d.arm for d in draws]),
+                             rand_day, last)
+    # The grid depends on the protocol only, never on the draws of the trials in this chunk.
+    grid = np.arange(0.0, round(protocol.randomisation.window_weeks[1] * 7) + protocol.follow_up_weeks * 7 + 1.0)
+    outputs = simulate(population, dosing, grid).outputs()
+    tables: list[dict[str, Table]] = []
+    lo = 0
+    for d in draws:
+        sl = slice(lo, lo + len(d.arm))
+        lo = sl.stop
+        tables.append(_trial_frames(protocol, d, {k: v[sl] for k, v in outputs.items()}, grid, seed, settings))
+    frames = {k: pd.DataFrame(_stack([t[k] for t in tables])) for k in tables[0]}
+    for k, order in SORT.items():
+        frames[k] = frames[k].sort_values(order, kind="stable", ignore_index=True)
+    return frames
