@@ -101,7 +101,8 @@ def beat_lupus_dosing(
     """BEAT-LUPUS: rituximab 1 g IV days 0 and 14; belimumab 10 mg/kg IV days 0, 14, 28, then q28d.
 
     Belimumab days count from ``belimumab_start_day`` (randomisation, 4–8 weeks after
-    rituximab) and stop at ``until_day`` (days from the first rituximab infusion).
+    rituximab; per patient, NaN for a patient who gets none) and stop at ``until_day``
+    (days from the first rituximab infusion).
     """
     if arm not in ("belimumab", "placebo"):
         raise DosingError(f"arm must be belimumab or placebo, not {arm!r}")
@@ -110,9 +111,10 @@ def beat_lupus_dosing(
     parts = [DosingEvents.regimen(patients, "rituximab", np.array([0.0, 14.0]), 1000.0, infusion_hours=4.0)]
     if arm == "belimumab":
         start = np.broadcast_to(np.asarray(belimumab_start_day, dtype=float), (n,))
+        on = np.isfinite(start)
         days = np.concatenate([[0.0, 14.0], np.arange(28.0, until_day + 1.0, 28.0)])
-        ev = DosingEvents.regimen(patients, "belimumab", days, 10.0 * np.asarray(weight_kg), start_day=start,
-                                  infusion_hours=1.0)
+        ev = DosingEvents.regimen(patients[on], "belimumab", days, 10.0 * np.asarray(weight_kg)[on],
+                                  start_day=start[on], infusion_hours=1.0)
         keep = ev.time <= until_day
         parts.append(DosingEvents(*(getattr(ev, f)[keep] for f in DosingEvents.__dataclass_fields__)))
     return DosingEvents.concat(parts)

@@ -1,0 +1,125 @@
+# Reference trajectories of the mechanistic model (docs/model.md) by R deSolve::lsoda.
+#
+# Run from the repository root:  Rscript tests/reference/model_desolve.R
+# Writes tests/reference/model_desolve.json: the inputs (typical parameter values, covariates,
+# dosing) and the states at the output times, so the Python test rebuilds exactly this case.
+# The model is written here afresh from docs/model.md, including the derivation of the
+# two-compartment volumes from the published half-lives. R 4.2.2, deSolve.
+suppressPackageStartupMessages({
+  library(deSolve)
+  library(jsonlite)
+})
+
+# Typical values (inputs; eta = 0 for every patient).
+p <- list(
+  rtx_cl = 0.257, rtx_v1 = 2.98, rtx_q = 0.3, rtx_t_beta = 20.2, rtx_target_ratio = 0.2,
+  bel_cl = 0.215, bel_vss = 5.29, bel_t_alpha = 1.75, bel_t_beta = 19.4,
+  bel_sc_bioavailability = 0.76, bel_ka = 0.25, bel_kd = 0.05,
+  allometry_cl = 0.75, allometry_v = 1.0, weight_ref = 70,
+  b_kout = 0.02, rtx_death_fold = 35, rtx_ec50 = 0.5, auto_fraction = 0.2,
+  baff_survival_nonauto = 1.0, baff_survival_auto = 4.0, baff_k = 0.7, baff_fold_rise = 2.5,
+  pb_half_life = 4, llpc_half_life = 200, llpc_share = 0.5, igg_half_life = 21, flare_rate = 1.0
+)
+
+# Two-compartment volumes from CL, Vss and the two half-lives (belimumab label values).
+a <- log(2) / p$bel_t_alpha; b <- log(2) / p$bel_t_beta
+bel_v1 <- p$bel_cl / (a + b - a * b * p$bel_vss / p$bel_cl)
+bel_v2 <- p$bel_vss - bel_v1
+bel_q <- a * b * bel_v2 * bel_v1 / p$bel_cl
+# Rituximab V2 giving the published terminal half-life: the smaller root of the
+# characteristic polynomial equals log(2)/t_beta.
+rtx_v2 <- uniroot(function(v2) {
+  k10 <- p$rtx_cl / p$rtx_v1; k12 <- p$rtx_q / p$rtx_v1; k21 <- p$rtx_q / v2
+  s <- k10 + k12 + k21
+  (s - sqrt(s^2 - 4 * k10 * k21)) / 2 - log(2) / p$rtx_t_beta
+}, c(0.1, 100), tol = 1e-14)$root
+
+patients <- list(
+  list(weight_kg = 55, baseline_baff_ng_ml = 8, baseline_cd19_cells_ul = 60, baseline_anti_dsdna_iu_ml = 80,
+       belimumab_start = 28, sc_day = NA),
+  list(weight_kg = 90, baseline_baff_ng_ml = 14, baseline_cd19_cells_ul = 180, baseline_anti_dsdna_iu_ml = 400,
+       belimumab_start = 56, sc_day = 300),
+  list(weight_kg = 70, baseline_baff_ng_ml = 10.4, baseline_cd19_cells_ul = 100, baseline_anti_dsdna_iu_ml = 150,
+       belimumab_start = NA, sc_day = NA)
+)
+t_end <- 420
+times <- sort(unique(c(seq(0, t_end, by = 7), 0.1, 1, 14.1, 28.02, 56.02, 300.5)))
+
+model <- function(t, y, th) {
+  with(as.list(c(y, th)), {
+    cr <- ar1 / v1r; cb <- ab1 / v1b
+    brel <- (bn + ba) / b0
+    f <- kd / (kd + cb)
+    baff_rel <- f * baff / baff0
+    kill <- emax * cr / (ec50 + cr)
+    dn <- kout * (1 + en) / (1 + en * baff_rel) + kill
+    da <- kout * (1 + ea) / (1 + ea * baff_rel) + kill
+    k10r_t <- k10r * (1 + tm * brel)
+    list(c(
+      rate_r - (k10r_t + k12r) * ar1 + k21r * ar2,
+      k12r * ar1 - k21r * ar2,
+      -ka * abd,
+      rate_b + ka * abd - (k10b + k12b) * ab1 + k21b * ab2,
+      k12b * ab1 - k21b * ab2,
+      kout * bn0 - dn * bn,
+      kout * ba0 - da * ba,
+      kb * baff0 * (1 - (1 - rho + rho * brel) * baff_rel) - k10b * (1 - f) * baff,
+      kpb * (ba / ba0 - pb),
+      kl * (pb - llpc),
+      kigg * (dsdna0 * ((1 - share) * pb + share * llpc) - dsdna),
+      lam * max(pb, 0)
+    ))
+  })
+}
+
+simulate_patient <- function(pt) {
+  wt <- pt$weight_kg / p$weight_ref
+  scl <- wt^p$allometry_cl; sv <- wt^p$allometry_v
+  v1r <- p$rtx_v1 * sv; v1b <- bel_v1 * sv
+  th <- c(
+    v1r = v1r, k10r = p$rtx_cl * scl / v1r, k12r = p$rtx_q * scl / v1r, k21r = p$rtx_q * scl / (rtx_v2 * sv),
+    tm = p$rtx_target_ratio, emax = (p$rtx_death_fold - 1) * p$b_kout, ec50 = p$rtx_ec50,
+    v1b = v1b, k10b = p$bel_cl * scl / v1b, k12b = bel_q * scl / v1b, k21b = bel_q * scl / (bel_v2 * sv),
+    ka = p$bel_ka, kd = p$bel_kd, kb = p$baff_k, rho = 1 - 1 / p$baff_fold_rise, baff0 = pt$baseline_baff_ng_ml,
+    kout = p$b_kout, en = p$baff_survival_nonauto, ea = p$baff_survival_auto,
+    bn0 = (1 - p$auto_fraction) * pt$baseline_cd19_cells_ul, ba0 = p$auto_fraction * pt$baseline_cd19_cells_ul,
+    b0 = pt$baseline_cd19_cells_ul, kpb = log(2) / p$pb_half_life, kl = log(2) / p$llpc_half_life,
+    kigg = log(2) / p$igg_half_life, share = p$llpc_share, dsdna0 = pt$baseline_anti_dsdna_iu_ml,
+    lam = p$flare_rate / 365.25
+  )
+  # Infusions as (start, end, drug, rate mg/day); breakpoints where any rate changes.
+  inf <- data.frame(start = c(0, 14), end = c(0, 14) + 4 / 24, drug = "r", rate = 1000 / (4 / 24))
+  if (!is.na(pt$belimumab_start)) {
+    d <- pt$belimumab_start + c(0, 14, seq(28, t_end, by = 28))
+    d <- d[d <= t_end]
+    inf <- rbind(inf, data.frame(start = d, end = d + 1 / 24, drug = "b", rate = 10 * pt$weight_kg / (1 / 24)))
+  }
+  bolus <- if (is.na(pt$sc_day)) numeric(0) else pt$sc_day
+  bps <- sort(unique(c(0, inf$start, inf$end, bolus)))
+  bps <- c(bps[bps < t_end], t_end)
+  y <- c(ar1 = 0, ar2 = 0, abd = 0, ab1 = 0, ab2 = 0, bn = unname(th["bn0"]), ba = unname(th["ba0"]),
+         baff = unname(th["baff0"]), pb = 1, llpc = 1, dsdna = unname(th["dsdna0"]), cumh = 0)
+  out <- matrix(NA_real_, nrow = length(times), ncol = length(y))
+  for (s in seq_len(length(bps) - 1)) {
+    lo <- bps[s]; hi <- bps[s + 1]
+    if (lo %in% bolus) y["abd"] <- y["abd"] + 200 * p$bel_sc_bioavailability
+    on <- inf$start <= lo & lo < inf$end
+    rates <- c(rate_r = sum(inf$rate[on & inf$drug == "r"]), rate_b = sum(inf$rate[on & inf$drug == "b"]))
+    out[times == lo, ] <- matrix(y, nrow = 1)[rep(1, sum(times == lo)), ]
+    tt <- sort(unique(c(lo, times[times > lo & times < hi], hi)))
+    sol <- lsoda(y, tt, model, c(th, rates), rtol = 1e-11, atol = 1e-13, hmax = hi - lo)
+    inside <- times > lo & times < hi
+    out[inside, ] <- sol[match(times[inside], sol[, "time"]), -1]
+    y <- sol[nrow(sol), -1]
+  }
+  out[times == t_end, ] <- y
+  out
+}
+
+res <- list(
+  params = p, derived = list(bel_v1 = bel_v1, bel_q = bel_q, bel_v2 = bel_v2, rtx_v2 = rtx_v2),
+  patients = patients, times = times,
+  states = lapply(patients, simulate_patient),
+  generated_by = sprintf("tests/reference/model_desolve.R (R %s, deSolve %s)", getRversion(), packageVersion("deSolve"))
+)
+write_json(res, "tests/reference/model_desolve.json", digits = NA, auto_unbox = TRUE, na = "string", pretty = FALSE)
