@@ -254,6 +254,7 @@ def test_relabelling_flips_sign_and_row_order_does_not_matter(data: Any, ties: s
         ({"strata": [1, 2]}, "strata has 2 values but time has 4"),
         ({"event": [0, 0, 0, 0]}, "no events"),
         ({"conf_level": 1.5}, "conf_level must be between 0 and 1"),
+        ({"iter_max": 0}, "iter_max must be at least 1"),
     ],
 )
 def test_cox_input_errors(kwargs: dict[str, Any], message: str) -> None:

@@ -35,8 +35,11 @@ Ties = Literal["efron", "breslow"]
 TOLER_CHOL = float(np.finfo(float).eps ** 0.75)
 #: A covariate whose values are all in this set is neither centred nor scaled (R's ``nocenter``).
 _NOCENTER = (-1.0, 0.0, 1.0)
-#: Firth fits use R coxphf's default iteration limit.
+#: Firth fits use R coxphf's default iteration limit ...
 FIRTH_ITER_MAX = 50
+#: ... and stop when no coefficient moves more than this (scaled units): ``eps`` of the ML fit
+#: bounds the change in loglik, which would leave profile-CI roots too coarse.
+FIRTH_STEP_TOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -447,13 +450,16 @@ def cox(
 
     ``firth=True`` maximises Heinze & Schemper's penalised partial likelihood instead, with
     profile-likelihood CIs, for small trials where an arm has few or no events.
-    ``iter_max`` defaults to R's 20 (50 for Firth, coxphf's default).
+    ``eps`` and ``iter_max`` are R's convergence settings (``iter_max`` defaults to R's 20,
+    or 50 for Firth, coxphf's default; ``eps`` applies to the maximum-likelihood fit).
     """
     t, e = validate_time_event(time, event)
     xa, labels = _design(X, t.size, names)
     if ties not in ("efron", "breslow"):
         raise AnalysisError(f"ties must be 'efron' or 'breslow', got {ties!r}")
     z_crit = z_value(conf_level)
+    if iter_max is not None and iter_max < 1:
+        raise AnalysisError(f"iter_max must be at least 1, got {iter_max}")
     if e.sum() == 0:
         raise AnalysisError("no events: a Cox model cannot be fitted")
     codes = (
@@ -494,7 +500,7 @@ def cox(
         "message": message,
     }
     if firth:
-        return _firth_result(rs, z_crit, conf_level, eps, iter_max or FIRTH_ITER_MAX, common)
+        return _firth_result(rs, conf_level, iter_max or FIRTH_ITER_MAX, common)
 
     fit = _newton_r(rs, eps, iter_max or 20)
     factor, _ = _cholesky2(fit.derivatives.information)
@@ -526,12 +532,12 @@ def cox(
 
 
 def _firth_result(
-    rs: RiskSets, z_crit: float, conf_level: float, eps: float, iter_max: int, common: dict[str, Any]
+    rs: RiskSets, conf_level: float, iter_max: int, common: dict[str, Any]
 ) -> CoxResult:
     """Firth fit, penalised LR tests and profile penalised-likelihood CIs (as coxphf)."""
     p = rs.x.shape[1]
     everything = np.ones(p, dtype=bool)
-    beta, top, iterations, converged = _maximise_penalised(rs, np.zeros(p), everything, iter_max, 1e-10)
+    beta, top, iterations, converged = _maximise_penalised(rs, np.zeros(p), everything, iter_max, FIRTH_STEP_TOL)
     null_value = _penalised(rs, np.zeros(p))[0]
     info = partial_likelihood(rs, beta).information
     var = np.linalg.inv(info) * np.outer(rs.scale, rs.scale)
@@ -539,20 +545,21 @@ def _firth_result(
     se = np.sqrt(np.diag(var))
     crit = float(stats.chi2.ppf(conf_level, 1))
 
-    def profile(j: int, value: float, start: np.ndarray) -> float:
-        """Max penalised loglik with β_j fixed at ``value`` (scaled units)."""
-        fixed = start.copy()
+    def profile(j: int, value: float) -> float:
+        """Max penalised loglik with β_j fixed at ``value`` (scaled units), from the estimate."""
+        fixed = beta.copy()
         fixed[j] = value
         free = everything.copy()
         free[j] = False
-        return _maximise_penalised(rs, fixed, free, iter_max, 1e-10)[1]
+        return _maximise_penalised(rs, fixed, free, iter_max, FIRTH_STEP_TOL)[1]
 
     lower, upper, pvals = np.empty(p), np.empty(p), np.empty(p)
     for j in range(p):
-        pvals[j] = stats.chi2.sf(max(2 * (top - profile(j, 0.0, beta)), 0.0), 1)
+        pvals[j] = stats.chi2.sf(max(2 * (top - profile(j, 0.0)), 0.0), 1)
 
         def gap(b: float, j: int = j) -> float:
-            return 2 * (top - profile(j, b, beta)) - crit
+            # capped: far out I(β) underflows, the penalty is -inf, and brentq needs finite values
+            return min(2 * (top - profile(j, b)) - crit, 1e8)
 
         bounds = []
         for direction in (-1.0, 1.0):
