@@ -109,9 +109,11 @@ def simulate(
 def _register_subcommands() -> None:
     """Sub-command groups owned by their packages (each a typer app in ``<package>/cli.py``)."""
     from lupustrial.indices.cli import app as indices_app
+    from lupustrial.model.cli import app as model_app
     from lupustrial.randomise.cli import app as randomise_app
 
     app.add_typer(indices_app, name="indices", help="SLE disease-activity indices and derived endpoints.")
+    app.add_typer(model_app, name="model", help="The mechanistic PK/PD model: simulate patients, plot qualification.")
     app.add_typer(randomise_app, name="randomise",
                   help="Randomisation: stratified permuted blocks and Pocock-Simon minimisation.")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from lupustrial.cli import console, user_errors
+from lupustrial.clikit import console, user_errors
 from lupustrial.errors import LupustrialError
 
 app = typer.Typer(name="model", help="Mechanistic PK/PD model of rituximab then belimumab.", no_args_is_help=True,
