@@ -147,3 +147,14 @@ def test_every_parameter_is_sourced_or_an_assumption() -> None:
         if "assumption" in p.source and p.calibrate:
             assert p.prior is not None and p.prior[0] <= p.value <= p.prior[1], p.name
     assert len(STATES) == 12
+
+
+def test_docs_parameter_tables_equal_the_code() -> None:
+    from pathlib import Path
+
+    from lupustrial.model.parameters import markdown_table
+    from lupustrial.population.virtual import COVARIATE_PARAMS
+
+    doc = (Path(__file__).parents[1] / "docs" / "model.md").read_text()
+    assert markdown_table(ModelParameters().params) in doc
+    assert markdown_table(COVARIATE_PARAMS) in doc

@@ -170,3 +170,14 @@ class ModelParameters:
     def random_effects(self) -> tuple[str, ...]:
         """Names of parameters with between-patient variability, in a fixed order."""
         return tuple(p.name for p in self.params if p.omega > 0)
+
+
+def markdown_table(params: tuple[Param, ...]) -> str:
+    """The parameter table of ``docs/model.md``; a test keeps the page equal to the code."""
+    lines = ["| parameter | value | unit | meaning | ω (log-SD) | calibrate | prior range | source |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in params:
+        prior = f"{p.prior[0]:g}–{p.prior[1]:g}" if p.prior else ""
+        lines.append(f"| `{p.name}` | {p.value:.4g} | {p.unit} | {p.description} | {p.omega or '':} | "
+                     f"{'yes' if p.calibrate else ''} | {prior} | {p.source} |")
+    return "\n".join(lines)

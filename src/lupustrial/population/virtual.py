@@ -19,18 +19,18 @@ from lupustrial.model.parameters import ASSUMPTION, ModelParameters, Param
 BLOCK = 1024
 
 COVARIATE_PARAMS: tuple[Param, ...] = (
-    Param("female_fraction", 0.9, "1", ASSUMPTION + " (SLE is ~90% female)"),
-    Param("age_mean", 40.0, "year", ASSUMPTION),
-    Param("age_sd", 12.0, "year", ASSUMPTION),
-    Param("weight_median", 70.0, "kg", ASSUMPTION),
-    Param("weight_sdlog", 0.2, "1", ASSUMPTION),
-    Param("anti_dsdna_median", 150.0, "IU/mL", ASSUMPTION + " (refractory, dsDNA-positive SLE)"),
-    Param("anti_dsdna_sdlog", 1.0, "1", ASSUMPTION),
-    Param("baff_median", 10.4, "ng/mL", "median serum BAFF in active SLE, Rezazadeh et al., Arch Rheumatol"),
-    Param("baff_sdlog", 0.4, "1", ASSUMPTION),
-    Param("cd19_median", 100.0, "cells/µL", ASSUMPTION + " (B-cell lymphopenia of active SLE)"),
-    Param("cd19_sdlog", 0.6, "1", ASSUMPTION),
-    Param("baff_cd19_correlation", 0.4, "1", "sign: Carter et al. 2013 (BAFF correlates with CD19+ before rituximab); size " + ASSUMPTION),
+    Param("female_fraction", 0.9, "1", ASSUMPTION + " (SLE is ~90% female)", description="share of women"),
+    Param("age_mean", 40.0, "year", ASSUMPTION, description="age, normal (clipped to 18–75)"),
+    Param("age_sd", 12.0, "year", ASSUMPTION, description="age SD"),
+    Param("weight_median", 70.0, "kg", ASSUMPTION, description="body weight, log-normal"),
+    Param("weight_sdlog", 0.2, "1", ASSUMPTION, description="log-SD of weight"),
+    Param("anti_dsdna_median", 150.0, "IU/mL", ASSUMPTION + " (refractory, dsDNA-positive SLE)", description="baseline anti-dsDNA IgG, log-normal"),
+    Param("anti_dsdna_sdlog", 1.0, "1", ASSUMPTION, description="log-SD of anti-dsDNA"),
+    Param("baff_median", 10.4, "ng/mL", "median serum BAFF in active SLE, Rezazadeh et al., Arch Rheumatol", description="baseline serum BAFF, log-normal"),
+    Param("baff_sdlog", 0.4, "1", ASSUMPTION, description="log-SD of BAFF"),
+    Param("cd19_median", 100.0, "cells/µL", ASSUMPTION + " (B-cell lymphopenia of active SLE)", description="baseline CD19+ count, log-normal"),
+    Param("cd19_sdlog", 0.6, "1", ASSUMPTION, description="log-SD of CD19+"),
+    Param("baff_cd19_correlation", 0.4, "1", "sign: Carter et al. 2013 (BAFF correlates with CD19+ before rituximab); size " + ASSUMPTION, description="correlation of log BAFF and log CD19+"),
 )
 AGE_RANGE = (18.0, 75.0)
 
