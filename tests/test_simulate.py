@@ -72,6 +72,11 @@ def test_trials_follow_the_protocol(three_trials, protocol) -> None:
     dsdna = adlb[adlb["PARAMCD"] == "DSDNA"]
     assert (dsdna["AVAL"] > 0).all()
     assert (adtte["AVAL"] <= protocol.follow_up_weeks * 7).all() and set(adtte["CNSR"]) <= {0, 1}
+    wide = adtte.pivot(index="USUBJID", columns="PARAMCD", values="AVAL")
+    assert (wide["TTMODFL"] <= wide["TTSEVFL"]).all()
+    events = adtte.assign(e=1 - adtte["CNSR"]).pivot(index="USUBJID", columns="PARAMCD", values="e")
+    assert (events["TTMODFL"] >= events["TTSEVFL"]).all()
+    assert (adsl.set_index("USUBJID")["SEVFLN"] > 0).eq(events["TTSEVFL"] == 1).all()
     follow = adsl.set_index("USUBJID")["TRTDURD"]
     assert (adtte["AVAL"].to_numpy() <= follow.loc[adtte["USUBJID"]].to_numpy()).all()
 

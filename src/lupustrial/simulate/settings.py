@@ -54,6 +54,11 @@ class SimulationSettings(BaseModel):
     max_flares: Annotated[int, Field(ge=1)] = Field(
         default=8, description="most severe flares drawn per patient (more are vanishingly rare)"
     )
+    moderate_to_severe: Annotated[float, Field(ge=0)] = Field(
+        default=2.0,
+        description="ASSUMPTION: hazard of moderate (new BILAG-2004 B) flares as a multiple of the "
+        "model's severe-flare hazard; no per-arm moderate-flare figures are in the reference facts",
+    )
     study_start: dt.date = Field(
         default=dt.date(2017, 2, 2), description="first enrolment; BEAT-LUPUS recruited from 2 Feb 2017 [A]"
     )

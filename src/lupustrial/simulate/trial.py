@@ -43,8 +43,9 @@ LAB_OUTPUTS: dict[str, tuple[str, float, str]] = {
     "BAFF": ("baff_ng_ml", 1.0, "Serum free BAFF (BLyS)"),
 }
 #: Record order within a dataset (USUBJID begins with the trial number).
-SORT = {"adlb": ["USUBJID", "PARAMCD", "AVISITN"], "adae": ["USUBJID", "ASTDY"]}
+SORT = {"adlb": ["USUBJID", "PARAMCD", "AVISITN"], "adtte": ["USUBJID", "PARAMCD"], "adae": ["USUBJID", "ASTDY"]}
 SEVERE_FLARE = ("TTSEVFL", "Time to first severe (BILAG-2004 A) flare (days)")
+ANY_FLARE = ("TTMODFL", "Time to first moderate or severe (BILAG-2004 B or A) flare (days)")
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ def check_protocol(protocol: Protocol) -> None:
         if name not in LAB_OUTPUTS:
             raise ProtocolError(f"key labs.{name}: the model has no such measurement (it has {', '.join(LAB_OUTPUTS)})")
     for ep in [protocol.endpoints.primary, *protocol.endpoints.secondary]:
-        if ep.analysis == "cox" and ep.param != SEVERE_FLARE[0]:
-            raise ProtocolError(f"endpoint {ep.name!r}: the simulator derives {SEVERE_FLARE[0]} only, not {ep.param}")
+        if ep.analysis == "cox" and ep.param not in (SEVERE_FLARE[0], ANY_FLARE[0]):
+            raise ProtocolError(f"endpoint {ep.name!r}: the simulator derives {SEVERE_FLARE[0]} and "
+                                f"{ANY_FLARE[0]}, not {ep.param}")
     covariates = set(virtual_population(1, 0).covariates)
     for name, factor in protocol.population.factors.items():
         if factor.covariate not in covariates:
@@ -177,15 +179,15 @@ def _trial_frames(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray],
     rows = np.arange(n)
     rand_idx = trial.rand_day.astype(int)
 
-    # Severe flares: events of the model's cumulative hazard counted from randomisation.
+    # Flares: events of the model's cumulative hazard counted from randomisation; moderate
+    # flares follow the same hazard scaled by an assumed ratio (SimulationSettings).
     cumhaz = out["cumulative_flare_hazard"]
     rel = np.maximum(cumhaz - cumhaz[rows, rand_idx][:, None], 0.0)
-    gaps = stream(seed, t, Purpose.FLARES).exponential(1.0, (n, settings.max_flares))
-    flares = event_times(grid, rel, gaps) - trial.rand_day[:, None]
-    flares = np.where(flares <= trial.end_day[:, None], flares, np.nan)
-    first = flares[:, 0]
-    event = np.isfinite(first)
-    aval = np.where(event, np.maximum(np.ceil(np.nan_to_num(first)), 1.0), trial.end_day)
+    flare_rng = stream(seed, t, Purpose.FLARES)
+    severe = _observed_events(grid, rel, flare_rng.exponential(1.0, (n, settings.max_flares)), trial)
+    moderate = _observed_events(grid, rel * settings.moderate_to_severe,
+                                flare_rng.exponential(1.0, (n, settings.max_flares)), trial)
+    first_any = np.fmin(severe[:, 0], moderate[:, 0])
 
     adsl = _table({
         "TRIALID": t + 1,
@@ -205,21 +207,12 @@ def _trial_frames(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray],
         "ITTFL": "Y",
         "SAFFL": "Y",
         "EOSSTT": np.where(trial.withdrawn, "DISCONTINUED", "COMPLETED"),
-        "SEVFLN": np.isfinite(flares).sum(axis=1),
+        "SEVFLN": np.isfinite(severe).sum(axis=1),
+        "MODFLN": np.isfinite(moderate).sum(axis=1),
     }, n)
 
-    adtte = _table({
-        "TRIALID": t + 1,
-        "USUBJID": ids,
-        "PARAMCD": SEVERE_FLARE[0],
-        "PARAM": SEVERE_FLARE[1],
-        "AVAL": aval,
-        "CNSR": np.where(event, 0, 1),
-        "STARTDT": rand_date,
-        "ADT": rand_date + pd.to_timedelta(aval, unit="D"),
-        "EVNTDESC": np.where(event, "SEVERE FLARE", None),
-        "CNSDTDSC": np.where(event, None, np.where(trial.withdrawn, "WITHDRAWAL", "END OF FOLLOW-UP")),
-    }, n)
+    adtte = _stack([_tte(SEVERE_FLARE, severe[:, 0], ids, rand_date, trial, t),
+                    _tte(ANY_FLARE, first_any, ids, rand_date, trial, t)])
 
     # Labs: the pre-rituximab baseline (if the protocol uses it) then each visit while observed.
     weeks = np.asarray(protocol.visits_weeks, dtype=float)
@@ -259,6 +252,31 @@ def _trial_frames(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray],
 
     adae = _adverse_events(trial, ids, rand_date, stream(seed, t, Purpose.ADVERSE_EVENTS), settings)
     return {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
+
+
+def _observed_events(grid: np.ndarray, cumhaz: np.ndarray, gaps: np.ndarray, trial: _Trial) -> np.ndarray:
+    """Event days after randomisation (patients × events), nan where not observed."""
+    times = event_times(grid, cumhaz, gaps) - trial.rand_day[:, None]
+    return np.where(times <= trial.end_day[:, None], times, np.nan)
+
+
+def _tte(param: tuple[str, str], first: np.ndarray, ids: np.ndarray, rand_date: pd.DatetimeIndex,
+         trial: _Trial, t: int) -> Table:
+    """ADTTE records: whole days to the first event, or to the end of observation (censored)."""
+    event = np.isfinite(first)
+    aval = np.where(event, np.maximum(np.ceil(np.nan_to_num(first)), 1.0), trial.end_day)
+    return _table({
+        "TRIALID": t + 1,
+        "USUBJID": ids,
+        "PARAMCD": param[0],
+        "PARAM": param[1],
+        "AVAL": aval,
+        "CNSR": np.where(event, 0, 1),
+        "STARTDT": rand_date,
+        "ADT": rand_date + pd.to_timedelta(aval, unit="D"),
+        "EVNTDESC": np.where(event, "FLARE", None),
+        "CNSDTDSC": np.where(event, None, np.where(trial.withdrawn, "WITHDRAWAL", "END OF FOLLOW-UP")),
+    }, len(ids))
 
 
 def _stack(tables: list[Table]) -> Table:
