@@ -12,16 +12,10 @@ from typing import Any
 import typer
 
 from lupustrial import __version__
-from lupustrial.clikit import console, user_errors
+from lupustrial.clikit import console, new_app, user_errors
 from lupustrial.errors import LupustrialError
 
-app = typer.Typer(
-    name="lupustrial",
-    help="Trials of sequential B-cell therapy in SLE: analyse, simulate, reproduce, design.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = new_app("lupustrial", "Trials of sequential B-cell therapy in SLE: analyse, simulate, reproduce, design.")
 def _spec_or_error(**fields: Any) -> Any:
     """An AnalysisSpec from CLI options, with pydantic's complaint as one line."""
     from pydantic import ValidationError

@@ -11,12 +11,19 @@ from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+import typer
 from rich.console import Console
 
 from lupustrial.errors import LupustrialError
 
 console = Console()
 err_console = Console(stderr=True)
+
+def new_app(name: str, help: str) -> typer.Typer:
+    """A typer app with the settings every lupustrial command group shares."""
+    return typer.Typer(name=name, help=help, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

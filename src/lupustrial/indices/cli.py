@@ -5,19 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from lupustrial.clikit import user_errors
+from lupustrial.clikit import console, new_app, user_errors
 
-app = typer.Typer(
-    name="indices",
-    help="SLE disease-activity indices (SLEDAI-2K, BILAG-2004) and flare/response endpoints.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
+app = new_app("indices", "SLE disease-activity indices (SLEDAI-2K, BILAG-2004) and flare/response endpoints.")
 
 
 @app.callback()

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from lupustrial.clikit import console, user_errors
+from lupustrial.clikit import console, new_app, user_errors
 from lupustrial.errors import LupustrialError
 
-app = typer.Typer(name="model", help="Mechanistic PK/PD model of rituximab then belimumab.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = new_app("model", "Mechanistic PK/PD model of rituximab then belimumab.")
 
 COLUMNS = ("rituximab_ug_ml", "belimumab_ug_ml", "baff_ng_ml", "cd19_cells_ul", "anti_dsdna_iu_ml",
            "flare_hazard_per_year", "cumulative_flare_hazard")

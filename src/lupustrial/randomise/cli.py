@@ -7,20 +7,14 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from lupustrial.clikit import console, user_errors
+from lupustrial.clikit import console, new_app, user_errors
 from lupustrial.errors import DataError
 from lupustrial.randomise.arms import RandomisationError
 from lupustrial.randomise.blocks import allocation_list, assign
 from lupustrial.randomise.export import write_allocation_list
 from lupustrial.randomise.minimisation import minimise
 
-app = typer.Typer(
-    name="randomise",
-    help="Randomisation: stratified permuted blocks and Pocock-Simon minimisation.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = new_app("randomise", "Randomisation: stratified permuted blocks and Pocock-Simon minimisation.")
 
 ARMS = typer.Option("Belimumab:1,Placebo:1", "--arms", help="Arms and integer ratio, e.g. Belimumab:1,Placebo:1.")
 SEED = typer.Option(..., "--seed", min=0, help="Seed (non-negative integer); keep it secret and on file.")
