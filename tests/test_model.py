@@ -158,3 +158,18 @@ def test_docs_parameter_tables_equal_the_code() -> None:
     doc = (Path(__file__).parents[1] / "docs" / "model.md").read_text()
     assert markdown_table(ModelParameters().params) in doc
     assert markdown_table(COVARIATE_PARAMS) in doc
+
+
+def _last_cd19(tr) -> np.ndarray:
+    return tr.output("cd19_cells_ul")[:, -1]
+
+
+def test_map_chunks_on_two_processes_equals_one() -> None:
+    from lupustrial.model.simulate import map_chunks
+
+    pop = virtual_population(9, seed=4)
+    dosing = beat_lupus_dosing(pop.covariates["weight_kg"], "belimumab", 42.0, 100.0)
+    one = map_chunks(_last_cd19, pop, dosing, DAYS[:101], chunk=4)
+    two = map_chunks(_last_cd19, pop, dosing, DAYS[:101], chunk=4, workers=2)
+    assert len(one) == 3 and all(np.array_equal(a, b) for a, b in zip(one, two))
+    assert np.array_equal(np.concatenate(one), _last_cd19(simulate(pop, dosing, DAYS[:101])))

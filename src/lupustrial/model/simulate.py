@@ -1,15 +1,17 @@
 """Simulate virtual patients under per-patient dosing: the model's public entry point.
 
 ``simulate`` returns every patient at once; ``simulate_chunks`` streams fixed-size chunks
-so that 100,000 patients × daily output never sit in memory together.
+so that 100,000 patients × daily output never sit in memory together; ``map_chunks``
+reduces each chunk where it was computed, on several processes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-
-from typing import TYPE_CHECKING
+from multiprocessing import get_context
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from lupustrial.model.solver import integrate
 
 if TYPE_CHECKING:  # the population module builds on the model
     from lupustrial.population.virtual import Population
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -51,21 +55,52 @@ def _check_times(times: np.ndarray) -> np.ndarray:
     return times
 
 
-def simulate_chunks(
-    population: Population, dosing: DosingEvents, times: np.ndarray, *,
-    chunk: int = 4096, rtol: float = 1e-6, atol: float = 1e-9,
-) -> Iterator[Trajectories]:
-    """Trajectories of consecutive chunks of patients; the results do not depend on ``chunk``."""
+def _integrate_chunk(task: tuple[int, np.ndarray, Segments, np.ndarray, float, float]) -> Trajectories:
+    first, theta, segments, times, rtol, atol = task
+    states = integrate(rhs, initial_state(theta), theta, segments, times, rtol=rtol, atol=atol)
+    return Trajectories(first, times, states, theta)
+
+
+def _reduce_chunk(args: tuple[Callable[[Trajectories], R], tuple]) -> R:
+    reducer, task = args
+    return reducer(_integrate_chunk(task))
+
+
+def _tasks(population: Population, dosing: DosingEvents, times: np.ndarray, chunk: int, rtol: float,
+           atol: float) -> Iterator[tuple]:
     times = _check_times(times)
     if chunk < 1:
         raise LupustrialError(f"chunk must be >= 1, not {chunk}")
     seg = build_segments(dosing, population.n, population.params["bel_sc_bioavailability"])
     for lo in range(0, population.n, chunk):
         sl = slice(lo, min(lo + chunk, population.n))
-        theta = population.theta[:, sl]
-        part = Segments(seg.start[sl], seg.rate[sl], seg.depot[sl])
-        states = integrate(rhs, initial_state(theta), theta, part, times, rtol=rtol, atol=atol)
-        yield Trajectories(lo, times, states, theta)
+        yield lo, population.theta[:, sl], Segments(seg.start[sl], seg.rate[sl], seg.depot[sl]), times, rtol, atol
+
+
+def map_chunks(
+    reducer: Callable[[Trajectories], R], population: Population, dosing: DosingEvents, times: np.ndarray, *,
+    chunk: int = 4096, workers: int = 1, rtol: float = 1e-6, atol: float = 1e-9,
+) -> list[R]:
+    """``reducer`` applied to each chunk's trajectories, in chunk order, on ``workers`` processes.
+
+    Reducing inside the worker (to visit values, flare times, summaries) is what lets large
+    populations use several cores without shipping every daily state back to the parent.
+    ``reducer`` must be picklable (a module-level function) when ``workers > 1``.
+    """
+    tasks = ((reducer, task) for task in _tasks(population, dosing, times, chunk, rtol, atol))
+    if workers <= 1:
+        return [_reduce_chunk(t) for t in tasks]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        return list(pool.map(_reduce_chunk, tasks))
+
+
+def simulate_chunks(
+    population: Population, dosing: DosingEvents, times: np.ndarray, *,
+    chunk: int = 4096, rtol: float = 1e-6, atol: float = 1e-9,
+) -> Iterator[Trajectories]:
+    """Trajectories of consecutive chunks of patients; the results do not depend on ``chunk``."""
+    for task in _tasks(population, dosing, times, chunk, rtol, atol):
+        yield _integrate_chunk(task)
 
 
 def simulate(
