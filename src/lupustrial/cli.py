@@ -100,6 +100,43 @@ def simulate(
                   + ", ".join(str(p) for p in written.values()))
 
 
+@app.command()
+@user_errors
+def reproduce(
+    trial: str = typer.Argument("beat-lupus", help="Published trial to reproduce (beat-lupus)."),
+    trials: int = typer.Option(1000, "--trials", min=2, help="Number of virtual trials."),
+    seed: int = typer.Option(2021, "--seed", min=0, help="Seed of every random draw."),
+    out: Path = typer.Option(Path("reproduce-out"), "--out", help="Folder for results.json."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0 = all cores)."),
+) -> None:
+    """Run a published trial many times on virtual patients and compare with its published figures."""
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.table import Table
+
+    from lupustrial.design.reproduce import reproduce as run
+    from lupustrial.protocol import bundled_protocols
+    from lupustrial.report.json import write_json
+
+    if trial not in bundled_protocols():
+        raise LupustrialError(f"no published trial called {trial!r} (known: {', '.join(sorted(bundled_protocols()))})")
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"simulating and analysing {trial}", total=trials)
+        result = run(trial, n_trials=trials, seed=seed, workers=workers or os.cpu_count() or 1,
+                     progress=lambda k: bar.advance(task, k))
+    table = Table(title=f"{trial}: published figures vs {trials} virtual trials (seed {seed})", title_justify="left")
+    for col in ("figure", "published", "simulated median", "95% interval", "inside"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for c in result.comparison:
+        table.add_row(c.figure, f"{c.published:.3g}", f"{c.median:.3g}", f"{c.lower:.3g} to {c.upper:.3g}",
+                      "[green]yes[/]" if c.inside else "[red]no[/]")
+    console.print(table)
+    write_json(result.to_dict(), out / "results.json")
+    console.print(f"results written to {out / 'results.json'}")
+
+
 def _register_subcommands() -> None:
     """Sub-command groups owned by their packages (each a typer app in ``<package>/cli.py``)."""
     from lupustrial.indices.cli import app as indices_app

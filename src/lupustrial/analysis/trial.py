@@ -41,6 +41,8 @@ class AnalysisSpec(BaseModel):
     ties: Literal["efron", "breslow"] = "efron"
     bcell_param: str = "CD19"
     conf_level: float = Field(default=0.95, gt=0, lt=1)
+    firth: bool = Field(default=True, description="also fit Firth's penalised Cox (profile CIs)")
+    safety: bool = Field(default=True, description="adverse-event tables")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class TimeToEvent:
     km: dict[str, KaplanMeier]
     logrank: LogRank
     cox: CoxResult
-    cox_firth: CoxResult
+    cox_firth: CoxResult | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,7 +76,7 @@ class TimeToEvent:
             "arms": {arm: asdict(s) for arm, s in self.arms.items()},
             "logrank": self.logrank.to_dict(),
             "cox": self.cox.to_dict(),
-            "cox_firth": self.cox_firth.to_dict(),
+            "cox_firth": None if self.cox_firth is None else self.cox_firth.to_dict(),
         }
 
 
@@ -191,7 +193,8 @@ def _time_to_event(adtte: pd.DataFrame, itt: pd.DataFrame, treatment: str, refer
         km=km,
         logrank=logrank(time, event, arm),
         cox=cox(time, event, x, ties=spec.ties, conf_level=spec.conf_level, names=name),
-        cox_firth=cox(time, event, x, ties=spec.ties, firth=True, conf_level=spec.conf_level, names=name),
+        cox_firth=cox(time, event, x, ties=spec.ties, firth=True, conf_level=spec.conf_level, names=name)
+        if spec.firth else None,
     )
 
 
@@ -230,7 +233,7 @@ def analyze_trial(data: TrialData, spec: AnalysisSpec | None = None) -> TrialAna
     safety = _in_population(data.adsl, "SAFFL")
     safety = safety[safety["TRT01A"].isin(order)]
     adverse = None
-    if not safety.empty:
+    if spec.safety and not safety.empty:
         adverse = ae_summary(data.adae, safety, arm="TRT01A", treatment=treatment, reference=reference)
 
     return TrialAnalysis(

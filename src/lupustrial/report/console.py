@@ -80,8 +80,9 @@ def render_analysis(result: TrialAnalysis, console: Console) -> None:
         t.add_row(f"hazard ratio (Cox, {c.ties})", "", "",
                   f"{_ci(c.hazard_ratio[0], c.ci_lower[0], c.ci_upper[0])}, Wald p {_p(c.p_value[0])}")
     f = tte.cox_firth
-    t.add_row("hazard ratio (Firth, profile CI)", "", "",
-              f"{_ci(f.hazard_ratio[0], f.ci_lower[0], f.ci_upper[0])}, p {_p(f.p_value[0])}")
+    if f is not None:
+        t.add_row("hazard ratio (Firth, profile CI)", "", "",
+                  f"{_ci(f.hazard_ratio[0], f.ci_lower[0], f.ci_upper[0])}, p {_p(f.p_value[0])}")
     t.add_row("log-rank test", "", "", f"chi-square {_num(tte.logrank.chisq)}, p {_p(tte.logrank.p_value)}")
     console.print(t)
 

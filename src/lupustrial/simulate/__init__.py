@@ -1,6 +1,6 @@
 """Trial simulator: virtual trials run as a protocol says, written as ADaM data."""
 
-from lupustrial.simulate.run import run_trials
+from lupustrial.simulate.run import map_chunks, run_trials
 from lupustrial.simulate.settings import AdverseEventTerm, SimulationSettings
 from lupustrial.simulate.trial import LAB_OUTPUTS, check_protocol, protocol_dosing, simulate_chunk
 
@@ -9,6 +9,7 @@ __all__ = [
     "AdverseEventTerm",
     "SimulationSettings",
     "check_protocol",
+    "map_chunks",
     "protocol_dosing",
     "run_trials",
     "simulate_chunk",

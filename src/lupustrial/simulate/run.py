@@ -1,14 +1,16 @@
-"""Run many virtual trials, in parallel if asked, and write them as ADaM files.
+"""Run many virtual trials in chunks, in parallel if asked, in trial order.
 
 Chunks of trials go to worker processes; each chunk's data depend only on the seed and the
-trial indices (see :mod:`.streams`), so the files are identical whatever ``workers`` or
-``chunk`` is. Results are assembled in trial order and each file is written atomically.
+trial indices (see :mod:`.streams`), so results are identical whatever ``workers`` or
+``chunk`` is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from typing import TypeVar
 
 import pandas as pd
 
@@ -17,26 +19,40 @@ from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.settings import SimulationSettings
 from lupustrial.simulate.trial import check_protocol, simulate_chunk
 
+T = TypeVar("T")
+
+
+def map_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, workers: int = 1,
+               progress: Callable[[int], None] | None = None) -> list[T]:
+    """``func(trials)`` for consecutive ranges of trial indices, results in order.
+
+    ``func`` must be picklable (a module-level function or a ``functools.partial`` of one)
+    when ``workers`` > 1; ``progress`` is told how many trials each finished chunk held.
+    """
+    if n_trials < 1 or chunk < 1 or workers < 1:
+        raise ValueError("n_trials, chunk and workers must be >= 1")
+    ranges = [range(lo, min(lo + chunk, n_trials)) for lo in range(0, n_trials, chunk)]
+    results: list[T] = []
+    if workers == 1:
+        for r in ranges:
+            results.append(func(r))
+            if progress is not None:
+                progress(len(r))
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(func, r) for r in ranges]
+        for r, fut in zip(ranges, futures):
+            results.append(fut.result())
+            if progress is not None:
+                progress(len(r))
+    return results
+
 
 def run_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelParameters | None = None,
                settings: SimulationSettings | None = None, chunk: int = 50, workers: int = 1,
                progress: Callable[[int], None] | None = None) -> dict[str, pd.DataFrame]:
     """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), simulated by ``workers`` processes."""
-    if n_trials < 1 or chunk < 1 or workers < 1:
-        raise ValueError("n_trials, chunk and workers must be >= 1")
     check_protocol(protocol)
-    ranges = [range(lo, min(lo + chunk, n_trials)) for lo in range(0, n_trials, chunk)]
-    parts: list[dict[str, pd.DataFrame]] = []
-    if workers == 1:
-        for r in ranges:
-            parts.append(simulate_chunk(protocol, r, seed, params, settings))
-            if progress is not None:
-                progress(len(r))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(simulate_chunk, protocol, r, seed, params, settings) for r in ranges]
-            for r, fut in zip(ranges, futures):
-                parts.append(fut.result())
-                if progress is not None:
-                    progress(len(r))
+    func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings)
+    parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)
     return {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
