@@ -99,8 +99,8 @@ def free_fraction(bel_conc: np.ndarray, kd: np.ndarray) -> np.ndarray:
     return kd / (kd + bel_conc)
 
 
-def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """dy/dt for states × patients; ``rate`` is (2 × patients) infusion input in mg/day."""
+def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """dy/dt for states × patients, written to ``out`` if given; ``rate`` is (2 × patients) in mg/day."""
     c_r = y[A_R1] / th[T["rtx_v1"]]
     c_b = y[A_B1] / th[T["bel_v1"]]
     b_n, b_a = y[B_N], y[B_A]
@@ -119,7 +119,7 @@ def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray) -> np.ndarray:
     rho, kb = th[T["baff_rho"]], th[T["baff_k"]]
     pb, llpc = y[PB], y[LLPC]
     share = th[T["llpc_share"]]
-    dy = np.empty_like(y)
+    dy = np.empty_like(y) if out is None else out
     dy[A_R1] = rate[0] - (k10r + k12r) * y[A_R1] + k21r * y[A_R2]
     dy[A_R2] = k12r * y[A_R1] - k21r * y[A_R2]
     dy[A_BD] = -absorbed
