@@ -50,23 +50,50 @@ def _check(ok: np.ndarray, valid: np.ndarray, what: str) -> None:
 
 @dataclass(frozen=True)
 class _Trials:
-    """Each trial sorted by descending time (padding last), with its tie structure.
+    """Each trial sorted by descending time (padding last), reduced to what β-steps need.
 
-    As in :class:`~lupustrial.analysis.cox.RiskSets`, the risk set of row i is rows 0..last[i]
-    and its tied block rows first[i]..last[i]; ``frac`` is the Efron fraction of each event row
-    (its rank among the block's events over their number; 0 for Breslow).
+    As in :class:`~lupustrial.analysis.cox.RiskSets`, the risk set of an event is its trial's
+    rows up to the last row tied with it, so each event keeps flat indices into per-trial
+    cumulative sums (width n + 1, a leading 0): ``ev_after`` past its block's last row and
+    ``ev_start`` at its block's first row, and its Efron fraction ``ev_frac`` (its rank among
+    the block's events over their number; 0 for Breslow).
     """
 
     x: np.ndarray  # (T, n) centred and scaled covariate, 0 in padding
+    real: np.ndarray  # (T, n) 1.0 for a patient, 0.0 for padding
     event: np.ndarray  # (T, n) 0/1 floats, 0 in padding
-    valid: np.ndarray  # (T, n)
-    first: np.ndarray  # (T, n)
-    last: np.ndarray  # (T, n)
-    frac: np.ndarray  # (T, n)
+    x_low: np.ndarray  # (T,) smallest and ...
+    x_high: np.ndarray  # (T,) ... largest x of the trial
+    n_events: np.ndarray  # (T,)
+    up: np.ndarray  # (T,) likelihood unbounded as β → +∞ ...
+    down: np.ndarray  # (T,) ... as β → -∞
     scale: np.ndarray  # (T,)
+    ev_trial: np.ndarray  # (E,) trial of each event, in row-major order
+    ev_x: np.ndarray  # (E,)
+    ev_block: np.ndarray  # (E, 2) first and last sorted row tied with the event
+    ev_frac: np.ndarray  # (E,)
+
+    @property
+    def ev_after(self) -> np.ndarray:
+        return self.ev_trial * (self.x.shape[1] + 1) + self.ev_block[:, 1] + 1
+
+    @property
+    def ev_start(self) -> np.ndarray:
+        return self.ev_trial * (self.x.shape[1] + 1) + self.ev_block[:, 0]
 
     def take(self, rows: np.ndarray) -> _Trials:
-        return _Trials(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+        """The trials ``rows``, renumbered 0..len(rows)-1."""
+        renumber = np.full(self.x.shape[0], -1)
+        renumber[rows] = np.arange(rows.size)
+        kept = renumber[self.ev_trial] >= 0
+        per_trial = ("x", "real", "event", "x_low", "x_high", "n_events", "up", "down", "scale")
+        return _Trials(
+            **{f: getattr(self, f)[rows] for f in per_trial},
+            ev_trial=renumber[self.ev_trial[kept]],
+            ev_x=self.ev_x[kept],
+            ev_block=self.ev_block[kept],
+            ev_frac=self.ev_frac[kept],
+        )
 
 
 def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.ndarray, ties: Ties) -> _Trials:
@@ -87,14 +114,38 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
         before = np.cumsum(e, axis=1) - e  # events in earlier rows
         block_before = np.take_along_axis(before, first, axis=1)
         deaths = np.take_along_axis(before + e, last, axis=1) - block_before
-        frac = np.where(e > 0, (before - block_before) / np.maximum(deaths, 1.0), 0.0)
+        frac = (before - block_before) / np.maximum(deaths, 1.0)
     size = valid.sum(axis=1)
     centre = ~np.all(np.isin(xs, _NOCENTER) | ~valid, axis=1)
     mean = xs.sum(axis=1) / np.maximum(size, 1)
     xc = np.where(valid, xs - np.where(centre, mean, 0.0)[:, None], 0.0)
     spread = np.abs(xc).sum(axis=1)
     scale = np.where(centre & (spread > 0), size / np.where(spread > 0, spread, 1.0), 1.0)
-    return _Trials(xc * scale[:, None], e, valid, first, last, frac, scale)
+    xc *= scale[:, None]
+    # monotone_directions' criterion for one covariate (exact here; the single fit's LP agrees
+    # except within its 1e-7 feasibility tolerance): β → +∞ is unbounded iff every event's x
+    # is the largest in its risk set, a running maximum over the sorted rows.
+    ev_trial, ev_row = np.nonzero(e > 0)
+    ev_x, ev_last = xc[ev_trial, ev_row], last[ev_trial, ev_row]
+    high = np.maximum.accumulate(np.where(valid, xc, -np.inf), axis=1)
+    low = np.minimum.accumulate(np.where(valid, xc, np.inf), axis=1)
+    violations = [np.bincount(ev_trial, ev_x < high[ev_trial, ev_last], minlength=n_trials),
+                  np.bincount(ev_trial, ev_x > low[ev_trial, ev_last], minlength=n_trials)]
+    return _Trials(
+        x=xc,
+        real=valid.astype(float),
+        event=e,
+        x_low=low[:, -1],
+        x_high=high[:, -1],
+        n_events=e.sum(axis=1),
+        up=violations[0] == 0,
+        down=violations[1] == 0,
+        scale=scale,
+        ev_trial=ev_trial,
+        ev_x=ev_x,
+        ev_block=np.column_stack([first[ev_trial, ev_row], ev_last]),
+        ev_frac=frac[ev_trial, ev_row],
+    )
 
 
 @dataclass(frozen=True)
@@ -108,30 +159,34 @@ class _Derivatives:
 def _derivatives(tr: _Trials, beta: np.ndarray, third: bool = False) -> _Derivatives:
     """Batched :func:`~lupustrial.analysis.cox.partial_likelihood` for one covariate.
 
-    One term per event row: Efron's "risk-set sum minus frac × tied-deaths sum", or for
-    Breslow the risk-set sum once per death (R's weight d on the block's single term).
+    One term per event: Efron's "risk-set sum minus frac × tied-deaths sum", or for Breslow
+    the risk-set sum once per death (R's weight d on the block's single term). Per-trial
+    cumulative sums (never across trials, which would cost precision) give every risk set.
     """
-    eta = tr.x * beta[:, None]
-    shift = np.maximum(np.where(tr.valid, eta, -np.inf).max(axis=1) - 500.0, 0.0)
-    w = np.where(tr.valid, np.exp(eta - shift[:, None]), 0.0)
-    f = np.stack([w * tr.x**k for k in range(4 if third else 3)])
-    zero = np.zeros((f.shape[0], f.shape[1], 1))
-    cum = np.concatenate([zero, np.cumsum(f, axis=2)], axis=2)
-    cum_dead = np.concatenate([zero, np.cumsum(f * tr.event, axis=2)], axis=2)
-    after = tr.last[None] + 1
-    risk = np.take_along_axis(cum, after, axis=2)
-    dead = np.take_along_axis(cum_dead, after, axis=2) - np.take_along_axis(cum_dead, tr.first[None], axis=2)
-    sums = risk - tr.frac * dead
-    s0 = np.where(tr.event > 0, sums[0], 1.0)
-    m, e2 = sums[1] / s0, sums[2] / s0
-    ev = tr.event
-    loglik = (ev * eta).sum(axis=1) - (ev * np.log(s0)).sum(axis=1) - shift * ev.sum(axis=1)
-    score = (ev * tr.x).sum(axis=1) - (ev * m).sum(axis=1)
-    information = (ev * (e2 - m * m)).sum(axis=1)
+    n_trials, n = tr.x.shape
+    shift = np.maximum(np.maximum(beta * tr.x_high, beta * tr.x_low) - 500.0, 0.0)  # = max η - 500
+    f = np.empty((4 if third else 3, n_trials, n))
+    np.exp(tr.x * beta[:, None] - shift[:, None], out=f[0])
+    f[0] *= tr.real
+    for k in range(1, f.shape[0]):
+        np.multiply(f[k - 1], tr.x, out=f[k])
+    cum = np.zeros((f.shape[0], n_trials, n + 1))
+    np.cumsum(f, axis=2, out=cum[:, :, 1:])
+    risk = cum.reshape(f.shape[0], -1)[:, tr.ev_after]
+    np.cumsum(f * tr.event, axis=2, out=cum[:, :, 1:])
+    flat = cum.reshape(f.shape[0], -1)
+    sums = risk - tr.ev_frac * (flat[:, tr.ev_after] - flat[:, tr.ev_start])
+    m, e2 = sums[1] / sums[0], sums[2] / sums[0]
+
+    def per_trial(values: np.ndarray) -> np.ndarray:
+        return np.bincount(tr.ev_trial, values, minlength=n_trials)
+
+    loglik = per_trial(tr.ev_x * beta[tr.ev_trial] - np.log(sums[0])) - shift * tr.n_events
+    score = per_trial(tr.ev_x - m)
+    information = per_trial(e2 - m * m)
     d_information = None
     if third:
-        e3 = sums[3] / s0
-        d_information = (ev * (e3 - 3 * e2 * m + 2 * m**3)).sum(axis=1)
+        d_information = per_trial(sums[3] / sums[0] - 3 * e2 * m + 2 * m**3)
     return _Derivatives(loglik, score, information, d_information)
 
 
@@ -187,20 +242,6 @@ def _newton_r(tr: _Trials, eps: float, iter_max: int) -> _Fit:
         d = _derivatives(tr.take(active), beta[active])
         out.beta[active], out.loglik[active], out.information[active] = beta[active], d.loglik, d.information
     return out
-
-
-def _monotone(tr: _Trials) -> tuple[np.ndarray, np.ndarray]:
-    """Whether the likelihood increases without bound as β → +∞ and as β → -∞.
-
-    :func:`~lupustrial.analysis.cox.monotone_directions`'s criterion, exact for one
-    covariate: β → +∞ is unbounded iff every event's x is the largest in its risk set (a
-    running maximum over the sorted rows). The single fit decides it by linear programming,
-    which agrees except within the LP's 1e-7 feasibility tolerance.
-    """
-    top = np.take_along_axis(np.maximum.accumulate(np.where(tr.valid, tr.x, -np.inf), axis=1), tr.last, axis=1)
-    low = np.take_along_axis(np.minimum.accumulate(np.where(tr.valid, tr.x, np.inf), axis=1), tr.last, axis=1)
-    is_event = tr.event > 0
-    return np.all(~is_event | (tr.x >= top), axis=1), np.all(~is_event | (tr.x <= low), axis=1)
 
 
 def _penalised(tr: _Trials, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,11 +348,11 @@ def cox_batch(
         _check(np.isfinite(x), valid, "X has a missing or infinite value")
     tr = _sort_trials(t, e, x, valid, ties)
     null = _derivatives(tr, np.zeros(t.shape[0]))
-    n_events = tr.event.sum(axis=1)
+    n_events = tr.n_events
     estimable = (n_events > 0) & np.isfinite(null.information) & (null.information > 0)
     rows = np.flatnonzero(estimable)
     fit_tr = tr.take(rows)
-    up, down = _monotone(fit_tr)
+    up, down = fit_tr.up, fit_tr.down
     if firth:
         fit, null_value = _firth(fit_tr, iter_max or FIRTH_ITER_MAX)
         p_fit = stats.chi2.sf(np.maximum(2 * (fit.loglik - null_value), 0.0), 1)
