@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special, stats
 
 from lupustrial.analysis.ancova import _RANK_TOL
 from lupustrial.analysis.cox import _NOCENTER, FIRTH_ITER_MAX, FIRTH_STEP_TOL, Ties
@@ -53,15 +53,13 @@ class _Trials:
     """Each trial sorted by descending time (padding last), reduced to what β-steps need.
 
     As in :class:`~lupustrial.analysis.cox.RiskSets`, the risk set of an event is its trial's
-    rows up to the last row tied with it, so each event keeps flat indices into per-trial
-    cumulative sums (width n + 1, a leading 0): ``ev_after`` past its block's last row and
-    ``ev_start`` at its block's first row, and its Efron fraction ``ev_frac`` (its rank among
-    the block's events over their number; 0 for Breslow).
+    rows up to the last row tied with it, so each event keeps a flat index ``ev_last`` into
+    per-trial cumulative sums at its block's last row, the block's first row (to find the events tied with it) and its Efron fraction ``ev_frac``
+    (its rank among the block's events over their number; 0 for Breslow).
     """
 
     x: np.ndarray  # (T, n) centred and scaled covariate, 0 in padding
     real: np.ndarray  # (T, n) 1.0 for a patient, 0.0 for padding
-    event: np.ndarray  # (T, n) 0/1 floats, 0 in padding
     x_low: np.ndarray  # (T,) smallest and ...
     x_high: np.ndarray  # (T,) ... largest x of the trial
     n_events: np.ndarray  # (T,)
@@ -70,27 +68,31 @@ class _Trials:
     scale: np.ndarray  # (T,)
     ev_trial: np.ndarray  # (E,) trial of each event, in row-major order
     ev_x: np.ndarray  # (E,)
+    ev_row: np.ndarray  # (E,) sorted row of each event
     ev_block: np.ndarray  # (E, 2) first and last sorted row tied with the event
     ev_frac: np.ndarray  # (E,)
 
     @property
-    def ev_after(self) -> np.ndarray:
-        return self.ev_trial * (self.x.shape[1] + 1) + self.ev_block[:, 1] + 1
+    def ev_last(self) -> np.ndarray:
+        return self.ev_trial * self.x.shape[1] + self.ev_block[:, 1]
 
     @property
-    def ev_start(self) -> np.ndarray:
-        return self.ev_trial * (self.x.shape[1] + 1) + self.ev_block[:, 0]
+    def ev_tied(self) -> tuple[np.ndarray, np.ndarray]:
+        """Runs of events tied at one time (their first positions) and each event's run."""
+        new = np.r_[True, (np.diff(self.ev_trial) != 0) | (np.diff(self.ev_block[:, 0]) != 0)]
+        return np.flatnonzero(new), np.cumsum(new) - 1
 
     def take(self, rows: np.ndarray) -> _Trials:
         """The trials ``rows``, renumbered 0..len(rows)-1."""
         renumber = np.full(self.x.shape[0], -1)
         renumber[rows] = np.arange(rows.size)
         kept = renumber[self.ev_trial] >= 0
-        per_trial = ("x", "real", "event", "x_low", "x_high", "n_events", "up", "down", "scale")
+        per_trial = ("x", "real", "x_low", "x_high", "n_events", "up", "down", "scale")
         return _Trials(
             **{f: getattr(self, f)[rows] for f in per_trial},
             ev_trial=renumber[self.ev_trial[kept]],
             ev_x=self.ev_x[kept],
+            ev_row=self.ev_row[kept],
             ev_block=self.ev_block[kept],
             ev_frac=self.ev_frac[kept],
         )
@@ -134,7 +136,6 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
     return _Trials(
         x=xc,
         real=valid.astype(float),
-        event=e,
         x_low=low[:, -1],
         x_high=high[:, -1],
         n_events=e.sum(axis=1),
@@ -143,6 +144,7 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
         scale=scale,
         ev_trial=ev_trial,
         ev_x=ev_x,
+        ev_row=ev_row,
         ev_block=np.column_stack([first[ev_trial, ev_row], ev_last]),
         ev_frac=frac[ev_trial, ev_row],
     )
@@ -154,6 +156,9 @@ class _Derivatives:
     score: np.ndarray  # (T,)
     information: np.ndarray  # (T,)
     d_information: np.ndarray | None  # (T,) ∂I/∂β, for Firth
+
+    def take(self, rows: np.ndarray) -> _Derivatives:
+        return _Derivatives(*(None if v is None else v[rows] for v in vars(self).values()))
 
 
 def _derivatives(tr: _Trials, beta: np.ndarray, third: bool = False) -> _Derivatives:
@@ -170,12 +175,11 @@ def _derivatives(tr: _Trials, beta: np.ndarray, third: bool = False) -> _Derivat
     f[0] *= tr.real
     for k in range(1, f.shape[0]):
         np.multiply(f[k - 1], tr.x, out=f[k])
-    cum = np.zeros((f.shape[0], n_trials, n + 1))
-    np.cumsum(f, axis=2, out=cum[:, :, 1:])
-    risk = cum.reshape(f.shape[0], -1)[:, tr.ev_after]
-    np.cumsum(f * tr.event, axis=2, out=cum[:, :, 1:])
-    flat = cum.reshape(f.shape[0], -1)
-    sums = risk - tr.ev_frac * (flat[:, tr.ev_after] - flat[:, tr.ev_start])
+    sums = np.cumsum(f, axis=2).reshape(f.shape[0], -1)[:, tr.ev_last]
+    if tr.ev_frac.any():  # Efron with ties: subtract the tied deaths' sums
+        starts, run = tr.ev_tied
+        dead = np.add.reduceat(f.reshape(f.shape[0], -1)[:, tr.ev_trial * n + tr.ev_row], starts, axis=1)
+        sums -= tr.ev_frac * dead[:, run]
     m, e2 = sums[1] / sums[0], sums[2] / sums[0]
 
     def per_trial(values: np.ndarray) -> np.ndarray:
@@ -205,21 +209,37 @@ class _Fit:
     converged: np.ndarray
 
 
-def _newton_r(tr: _Trials, eps: float, iter_max: int) -> _Fit:
-    """R's ``coxfit6`` iteration (as the single ``_newton_r``) run for every trial at once."""
+class _Active:
+    """Derivatives for the trials still iterating; their arrays are copied out of the full set
+    only once half of the previous set have finished, as a copy costs about one evaluation."""
+
+    def __init__(self, tr: _Trials) -> None:
+        self.tr, self.sub, self.rows = tr, tr, np.arange(tr.x.shape[0])
+
+    def derivatives(self, active: np.ndarray, beta: np.ndarray) -> _Derivatives:
+        """Derivatives of trials ``active`` (sorted) at ``beta`` (indexed by trial)."""
+        if active.size <= self.rows.size // 2:
+            self.sub, self.rows = self.tr.take(active), active
+        return _derivatives(self.sub, beta[self.rows]).take(np.searchsorted(self.rows, active))
+
+
+def _newton_r(tr: _Trials, null: _Derivatives, eps: float, iter_max: int) -> _Fit:
+    """R's ``coxfit6`` iteration (as the single ``_newton_r``) run for every trial at once,
+    from β = 0 where the derivatives are ``null``."""
     n_trials = tr.x.shape[0]
     beta = np.zeros(n_trials)
-    d = _derivatives(tr, beta)
-    best = d.loglik
+    d = null
+    best = d.loglik.copy()
     new = beta + _newton_step(d)
     halving = np.zeros(n_trials)
     out = _Fit(beta.copy(), np.full(n_trials, np.nan), np.full(n_trials, np.nan),
                np.full(n_trials, iter_max), np.zeros(n_trials, dtype=bool))
     active = np.arange(n_trials)
+    trials = _Active(tr)
     for iteration in range(1, iter_max + 1):
         if not active.size:
             break
-        d = _derivatives(tr.take(active), new[active])
+        d = trials.derivatives(active, new)
         finite = np.isfinite(d.loglik) & np.isfinite(d.score) & np.isfinite(d.information)
         with np.errstate(divide="ignore", invalid="ignore"):
             relative_change = np.abs(1 - best[active] / d.loglik)
@@ -239,7 +259,7 @@ def _newton_r(tr: _Trials, eps: float, iter_max: int) -> _Fit:
         new[rows] = new[rows] + _newton_step(d)[better]
         active = active[~done]
     if active.size:
-        d = _derivatives(tr.take(active), beta[active])
+        d = trials.derivatives(active, beta)
         out.beta[active], out.loglik[active], out.information[active] = beta[active], d.loglik, d.information
     return out
 
@@ -355,14 +375,14 @@ def cox_batch(
     up, down = fit_tr.up, fit_tr.down
     if firth:
         fit, null_value = _firth(fit_tr, iter_max or FIRTH_ITER_MAX)
-        p_fit = stats.chi2.sf(np.maximum(2 * (fit.loglik - null_value), 0.0), 1)
+        p_fit = special.chdtrc(1, np.maximum(2 * (fit.loglik - null_value), 0.0))
         log_scale = np.log(fit_tr.scale)
         loglik, loglik_null = fit.loglik - log_scale, null_value - log_scale
         lr_p = p_fit
     else:
-        fit = _newton_r(fit_tr, eps, iter_max or 20)
+        fit = _newton_r(fit_tr, null.take(rows), eps, iter_max or 20)
         loglik, loglik_null = fit.loglik, null.loglik[rows]
-        lr_p = stats.chi2.sf(2 * (loglik - loglik_null), 1)
+        lr_p = special.chdtrc(1, 2 * (loglik - loglik_null))
     kept = np.isfinite(fit.information) & (fit.information > 0)
     var = np.where(kept, 1 / np.where(kept, fit.information, 1.0), 0.0) * fit_tr.scale**2
     coef = fit.beta * fit_tr.scale
@@ -372,7 +392,7 @@ def cox_batch(
         se = np.where(up | down, np.nan, se)
     z = coef / se
     if not firth:
-        p_fit = 2 * stats.norm.sf(np.abs(z))
+        p_fit = 2 * special.ndtr(-np.abs(z))  # stats.norm.sf without its per-call overhead
     u0, i0 = null.score[rows], null.information[rows]
 
     def spread(values: np.ndarray, fill: float = np.nan) -> np.ndarray:
@@ -388,7 +408,7 @@ def cox_batch(
         loglik=spread(loglik),
         loglik_null=spread(loglik_null),
         lr_p_value=spread(lr_p),
-        score_p_value=spread(stats.chi2.sf(u0 * u0 / i0, 1)),
+        score_p_value=spread(special.chdtrc(1, u0 * u0 / i0)),
         n=valid.sum(axis=1),
         n_events=n_events.astype(np.int64),
         iterations=spread(fit.iterations, 0),
