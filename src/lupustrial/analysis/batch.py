@@ -53,9 +53,9 @@ class _Trials:
     """Each trial sorted by descending time (padding last), reduced to what β-steps need.
 
     As in :class:`~lupustrial.analysis.cox.RiskSets`, the risk set of an event is its trial's
-    rows up to the last row tied with it, so each event keeps a flat index ``ev_last`` into
-    per-trial cumulative sums at its block's last row, the block's first row (to find the events tied with it) and its Efron fraction ``ev_frac``
-    (its rank among the block's events over their number; 0 for Breslow).
+    rows up to the last row tied with it, so each event keeps that row (``ev_last``, into
+    per-trial cumulative sums), its run of tied events (``ev_tied``) and its Efron fraction
+    (its rank in the run over the run's length; 0 for Breslow).
     """
 
     x: np.ndarray  # (T, n) centred and scaled covariate, 0 in padding
@@ -68,67 +68,68 @@ class _Trials:
     scale: np.ndarray  # (T,)
     ev_trial: np.ndarray  # (E,) trial of each event, in row-major order
     ev_x: np.ndarray  # (E,)
-    ev_row: np.ndarray  # (E,) sorted row of each event
-    ev_block: np.ndarray  # (E, 2) first and last sorted row tied with the event
+    ev_row: np.ndarray  # (E,) sorted row of the event ...
+    ev_block_last: np.ndarray  # (E,) ... and the last row tied with it
+    ev_new_run: np.ndarray  # (E,) first event of a run tied at one time
     ev_frac: np.ndarray  # (E,)
 
     @property
     def ev_last(self) -> np.ndarray:
-        return self.ev_trial * self.x.shape[1] + self.ev_block[:, 1]
+        return self.ev_trial * self.x.shape[1] + self.ev_block_last
 
     @property
-    def ev_tied(self) -> tuple[np.ndarray, np.ndarray]:
-        """Runs of events tied at one time (their first positions) and each event's run."""
-        new = np.r_[True, (np.diff(self.ev_trial) != 0) | (np.diff(self.ev_block[:, 0]) != 0)]
-        return np.flatnonzero(new), np.cumsum(new) - 1
+    def ev_tied(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Events tied with another, the first of each such run among them, and their runs."""
+        run = np.cumsum(self.ev_new_run) - 1
+        members = np.flatnonzero(np.bincount(run)[run] > 1)
+        new = self.ev_new_run[members]
+        return members, np.flatnonzero(new), np.cumsum(new) - 1
 
     def take(self, rows: np.ndarray) -> _Trials:
-        """The trials ``rows``, renumbered 0..len(rows)-1."""
+        """The trials ``rows`` (sorted), renumbered 0..len(rows)-1."""
         renumber = np.full(self.x.shape[0], -1)
         renumber[rows] = np.arange(rows.size)
         kept = renumber[self.ev_trial] >= 0
         per_trial = ("x", "real", "x_low", "x_high", "n_events", "up", "down", "scale")
+        per_event = ("ev_x", "ev_row", "ev_block_last", "ev_new_run", "ev_frac")
         return _Trials(
             **{f: getattr(self, f)[rows] for f in per_trial},
             ev_trial=renumber[self.ev_trial[kept]],
-            ev_x=self.ev_x[kept],
-            ev_row=self.ev_row[kept],
-            ev_block=self.ev_block[kept],
-            ev_frac=self.ev_frac[kept],
+            **{f: getattr(self, f)[kept] for f in per_event},
         )
 
 
 def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.ndarray, ties: Ties) -> _Trials:
     """Sort, index tied blocks, and centre/scale x per trial as ``risk_sets`` does."""
-    order = np.argsort(np.where(valid, -time, np.inf), axis=1, kind="stable")
-    valid = np.take_along_axis(valid, order, axis=1)
-    t = np.where(valid, np.take_along_axis(time, order, axis=1), -np.inf)
+    key = np.where(valid, -time, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    key = np.take_along_axis(key, order, axis=1)
+    valid = key < np.inf
     e = np.where(valid, np.take_along_axis(event, order, axis=1), 0.0)
     xs = np.where(valid, np.take_along_axis(x, order, axis=1), 0.0)
-    n_trials, n = t.shape
-    cols = np.broadcast_to(np.arange(n), t.shape)
-    change = t[:, 1:] != t[:, :-1]
-    edge = np.ones((n_trials, 1), dtype=bool)
-    first = np.maximum.accumulate(np.where(np.hstack([edge, change]), cols, 0), axis=1)
-    last = np.minimum.accumulate(np.where(np.hstack([change, edge]), cols, n)[:, ::-1], axis=1)[:, ::-1]
-    frac = np.zeros_like(e)
-    if ties == "efron":
-        before = np.cumsum(e, axis=1) - e  # events in earlier rows
-        block_before = np.take_along_axis(before, first, axis=1)
-        deaths = np.take_along_axis(before + e, last, axis=1) - block_before
-        frac = (before - block_before) / np.maximum(deaths, 1.0)
+    n_trials, n = key.shape
+    cols = np.broadcast_to(np.arange(n), key.shape)
+    block_end = np.hstack([key[:, 1:] != key[:, :-1], np.ones((n_trials, 1), dtype=bool)])
+    last = np.minimum.accumulate(np.where(block_end, cols, n)[:, ::-1], axis=1)[:, ::-1]
     size = valid.sum(axis=1)
-    centre = ~np.all(np.isin(xs, _NOCENTER) | ~valid, axis=1)
+    centre = ~np.all(np.logical_or.reduce([xs == c for c in _NOCENTER]) | ~valid, axis=1)
     mean = xs.sum(axis=1) / np.maximum(size, 1)
     xc = np.where(valid, xs - np.where(centre, mean, 0.0)[:, None], 0.0)
     spread = np.abs(xc).sum(axis=1)
     scale = np.where(centre & (spread > 0), size / np.where(spread > 0, spread, 1.0), 1.0)
     xc *= scale[:, None]
+    ev_trial, ev_row = np.nonzero(e)
+    ev_x, ev_last = xc[ev_trial, ev_row], last[ev_trial, ev_row]
+    new_run = np.r_[True, (np.diff(ev_trial) != 0) | (np.diff(ev_last) != 0)]
+    frac = np.zeros(ev_x.size)
+    if ties == "efron":
+        run_start = np.flatnonzero(new_run)
+        run_length = np.diff(np.r_[run_start, ev_x.size])
+        position = np.arange(ev_x.size)
+        frac = (position - np.repeat(run_start, run_length)) / np.repeat(run_length, run_length)
     # monotone_directions' criterion for one covariate (exact here; the single fit's LP agrees
     # except within its 1e-7 feasibility tolerance): β → +∞ is unbounded iff every event's x
     # is the largest in its risk set, a running maximum over the sorted rows.
-    ev_trial, ev_row = np.nonzero(e > 0)
-    ev_x, ev_last = xc[ev_trial, ev_row], last[ev_trial, ev_row]
     high = np.maximum.accumulate(np.where(valid, xc, -np.inf), axis=1)
     low = np.minimum.accumulate(np.where(valid, xc, np.inf), axis=1)
     violations = [np.bincount(ev_trial, ev_x < high[ev_trial, ev_last], minlength=n_trials),
@@ -145,8 +146,9 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
         ev_trial=ev_trial,
         ev_x=ev_x,
         ev_row=ev_row,
-        ev_block=np.column_stack([first[ev_trial, ev_row], ev_last]),
-        ev_frac=frac[ev_trial, ev_row],
+        ev_block_last=ev_last,
+        ev_new_run=new_run,
+        ev_frac=frac,
     )
 
 
@@ -177,9 +179,10 @@ def _derivatives(tr: _Trials, beta: np.ndarray, third: bool = False) -> _Derivat
         np.multiply(f[k - 1], tr.x, out=f[k])
     sums = np.cumsum(f, axis=2).reshape(f.shape[0], -1)[:, tr.ev_last]
     if tr.ev_frac.any():  # Efron with ties: subtract the tied deaths' sums
-        starts, run = tr.ev_tied
-        dead = np.add.reduceat(f.reshape(f.shape[0], -1)[:, tr.ev_trial * n + tr.ev_row], starts, axis=1)
-        sums -= tr.ev_frac * dead[:, run]
+        tied, starts, run = tr.ev_tied
+        rows = tr.ev_trial[tied] * n + tr.ev_row[tied]
+        dead = np.add.reduceat(f.reshape(f.shape[0], -1)[:, rows], starts, axis=1)
+        sums[:, tied] -= tr.ev_frac[tied] * dead[:, run]
     m, e2 = sums[1] / sums[0], sums[2] / sums[0]
 
     def per_trial(values: np.ndarray) -> np.ndarray:
@@ -364,7 +367,7 @@ def cox_batch(
         raise AnalysisError(f"iter_max must be at least 1, got {iter_max}")
     with np.errstate(invalid="ignore"):
         _check(np.isfinite(t) & (t >= 0), valid, "time must be finite and >= 0")
-        _check(np.isin(e, (0.0, 1.0)), valid, "event must be 0 or 1")
+        _check((e == 0) | (e == 1), valid, "event must be 0 or 1")
         _check(np.isfinite(x), valid, "X has a missing or infinite value")
     tr = _sort_trials(t, e, x, valid, ties)
     null = _derivatives(tr, np.zeros(t.shape[0]))
