@@ -108,9 +108,6 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
     e = np.where(valid, np.take_along_axis(event, order, axis=1), 0.0)
     xs = np.where(valid, np.take_along_axis(x, order, axis=1), 0.0)
     n_trials, n = key.shape
-    cols = np.broadcast_to(np.arange(n), key.shape)
-    block_end = np.hstack([key[:, 1:] != key[:, :-1], np.ones((n_trials, 1), dtype=bool)])
-    last = np.minimum.accumulate(np.where(block_end, cols, n)[:, ::-1], axis=1)[:, ::-1]
     size = valid.sum(axis=1)
     centre = ~np.all(np.logical_or.reduce([xs == c for c in _NOCENTER]) | ~valid, axis=1)
     mean = xs.sum(axis=1) / np.maximum(size, 1)
@@ -118,8 +115,12 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
     spread = np.abs(xc).sum(axis=1)
     scale = np.where(centre & (spread > 0), size / np.where(spread > 0, spread, 1.0), 1.0)
     xc *= scale[:, None]
-    ev_trial, ev_row = np.nonzero(e)
-    ev_x, ev_last = xc[ev_trial, ev_row], last[ev_trial, ev_row]
+    # the last row tied with an event: the end of its block, found through flat block numbers
+    block_start = np.hstack([np.ones((n_trials, 1), dtype=bool), key[:, 1:] != key[:, :-1]]).ravel()
+    block_last = np.r_[np.flatnonzero(block_start)[1:] - 1, block_start.size - 1]
+    ev_flat = np.flatnonzero(e)
+    ev_trial, ev_row = np.divmod(ev_flat, n)
+    ev_x, ev_last = xc.ravel()[ev_flat], block_last[np.cumsum(block_start)[ev_flat] - 1] - ev_trial * n
     new_run = np.r_[True, (np.diff(ev_trial) != 0) | (np.diff(ev_last) != 0)]
     frac = np.zeros(ev_x.size)
     if ties == "efron":
@@ -374,7 +375,7 @@ def cox_batch(
     n_events = tr.n_events
     estimable = (n_events > 0) & np.isfinite(null.information) & (null.information > 0)
     rows = np.flatnonzero(estimable)
-    fit_tr = tr.take(rows)
+    fit_tr = tr if rows.size == tr.x.shape[0] else tr.take(rows)
     up, down = fit_tr.up, fit_tr.down
     if firth:
         fit, null_value = _firth(fit_tr, iter_max or FIRTH_ITER_MAX)
