@@ -79,13 +79,16 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=200, help="trials fitted one by one by each anchor")
     ap.add_argument("--r-sample", type=int, default=2000)
     ap.add_argument("--lifelines-python", default=sys.executable)
+    ap.add_argument("--repeat", type=int, default=5, help="batched runs; the fastest is reported")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
     time_, event, x = simulate(args.trials, args.patients, args.seed)
-    t0 = time.perf_counter()
-    res = cox_batch(time_, event, x, ties=args.ties)
-    batched = time.perf_counter() - t0
+    batched = np.inf
+    for _ in range(args.repeat):  # other jobs share the cores: keep the least disturbed run
+        t0 = time.perf_counter()
+        res = cox_batch(time_, event, x, ties=args.ties)
+        batched = min(batched, time.perf_counter() - t0)
     print(f"{args.trials} trials x {args.patients} patients, ties={args.ties}: batched {batched:.3f} s "
           f"({batched / args.trials * 1e6:.1f} µs/trial); {int(res.monotone.sum())} monotone, "
           f"{int((~res.estimable).sum())} not estimable, {int((~res.converged).sum())} not converged")

@@ -17,6 +17,7 @@ dropped: its ``estimable`` is False and its results are NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -61,7 +62,7 @@ class _Trials:
     x: np.ndarray  # (T, n) centred and scaled covariate, 0 in padding
     real: np.ndarray  # (T, n) 1.0 for a patient, 0.0 for padding
     x_low: np.ndarray  # (T,) smallest and ...
-    x_high: np.ndarray  # (T,) ... largest x of the trial
+    x_high: np.ndarray  # (T,) ... largest x of the trial (padding's 0 included)
     n_events: np.ndarray  # (T,)
     up: np.ndarray  # (T,) likelihood unbounded as β → +∞ ...
     down: np.ndarray  # (T,) ... as β → -∞
@@ -73,11 +74,11 @@ class _Trials:
     ev_new_run: np.ndarray  # (E,) first event of a run tied at one time
     ev_frac: np.ndarray  # (E,)
 
-    @property
+    @cached_property
     def ev_last(self) -> np.ndarray:
         return self.ev_trial * self.x.shape[1] + self.ev_block_last
 
-    @property
+    @cached_property
     def ev_tied(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Events tied with another, the first of each such run among them, and their runs."""
         run = np.cumsum(self.ev_new_run) - 1
@@ -102,7 +103,7 @@ class _Trials:
 def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.ndarray, ties: Ties) -> _Trials:
     """Sort, index tied blocks, and centre/scale x per trial as ``risk_sets`` does."""
     key = np.where(valid, -time, np.inf)
-    order = np.argsort(key, axis=1, kind="stable")
+    order = np.argsort(key, axis=1)  # the order of tied rows only changes rounding
     key = np.take_along_axis(key, order, axis=1)
     valid = key < np.inf
     e = np.where(valid, np.take_along_axis(event, order, axis=1), 0.0)
@@ -131,8 +132,10 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
     # monotone_directions' criterion for one covariate (exact here; the single fit's LP agrees
     # except within its 1e-7 feasibility tolerance): β → +∞ is unbounded iff every event's x
     # is the largest in its risk set, a running maximum over the sorted rows.
-    high = np.maximum.accumulate(np.where(valid, xc, -np.inf), axis=1)
-    low = np.minimum.accumulate(np.where(valid, xc, np.inf), axis=1)
+    # (padding, x = 0, comes after every event's block, so it only enters x_low/x_high, where a
+    # 0 cannot move the overflow shift max(max η - 500, 0))
+    high = np.maximum.accumulate(xc, axis=1)
+    low = np.minimum.accumulate(xc, axis=1)
     violations = [np.bincount(ev_trial, ev_x < high[ev_trial, ev_last], minlength=n_trials),
                   np.bincount(ev_trial, ev_x > low[ev_trial, ev_last], minlength=n_trials)]
     return _Trials(
