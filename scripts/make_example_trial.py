@@ -43,7 +43,7 @@ def make(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
         "STUDYID": "BEAT-SYN", "USUBJID": ids, "TRT01P": arm, "TRT01A": arm,
         "RANDDT": randdt.strftime("%Y-%m-%d"), "TRTSDT": trtsdt.strftime("%Y-%m-%d"),
         "TRTEDT": trtedt.strftime("%Y-%m-%d"), "AGE": rng.integers(19, 70, n),
-        "SEX": np.where(rng.random(n) < 0.9, "F", "M"), "WEIGHTBL": rng.normal(72, 14, n).round(1),
+        "SEX": np.where(rng.random(n) < 0.9, "F", "M"), "WEIGHTBL": np.clip(rng.normal(72, 14, n), 45, 130).round(1),
         "STRAT1": np.where(base_dsdna >= 150, "HIGH", "LOW"), "ITTFL": "Y", "SAFFL": "Y",
     })
 
@@ -94,6 +94,11 @@ def make(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
                 "AENDT": (start + pd.Timedelta(days=int(rng.integers(1, 15)))).strftime("%Y-%m-%d"),
             })
     adae = pd.DataFrame(ae_rows)
+
+    # Drawn last so that adding it left every earlier draw unchanged. Renal involvement as a
+    # second stratification factor for the analysis demo; the 30% share is an assumption.
+    adsl.insert(adsl.columns.get_loc("STRAT1") + 1, "STRAT2",
+                np.where(rng.random(n) < 0.3, "RENAL", "NON-RENAL"))
     return {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
 
 

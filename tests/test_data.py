@@ -11,7 +11,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from lupustrial.data import example_trial_dir, load_trial, schema_markdown, write_trial
+from lupustrial.data import example_trial_dir, load_trial, read_dataset, schema_markdown, write_trial
 from lupustrial.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,19 @@ BROKEN = [
     ("subject absent from ADSL", "adae", _set(1, "USUBJID", "BEAT-999"), 1, "USUBJID", "not in ADSL"),
     ("dates out of order", "adsl", _set(2, "TRTEDT", "2010-01-01"), 2, "TRTEDT", "TRTSDT is after TRTEDT"),
     ("AESER not Y/N", "adae", _set(3, "AESER", "yes"), 3, "AESER", "must be one of Y, N"),
-    ("duplicate lab record", "adlb", lambda df: pd.concat([df, df.iloc[[0]]], ignore_index=True), None, "AVISITN", "duplicate record"),
+    ("duplicate lab record", "adlb", lambda df: pd.concat([df, df.iloc[[0]]], ignore_index=True), None, "AVISITN",
+     "duplicate record for USUBJID, PARAMCD, AVISITN (same as row 1)"),
+    ("missing titre", "adlb", _set(1, "AVAL", ""), 1, "AVAL", "log scale; its AVAL must not be missing"),
+    ("R's NA for a titre", "adlb", _set(1, "AVAL", "NA"), 1, "AVAL", "log scale; its AVAL must not be missing"),
+    ("infinite value", "adlb", _set(3, "AVAL", "inf"), 3, "AVAL", "expected a finite number, got 'inf'"),
+    ("randomised after first dose", "adsl", _set(2, "RANDDT", "2030-01-01"), 2, "TRTSDT", "RANDDT is after TRTSDT"),
+    ("AE ends before it starts", "adae", _set(1, "AENDT", "2000-01-01"), 1, "AENDT", "ASTDT is after AENDT"),
+    ("event before its origin", "adtte", _set(1, "ADT", "2000-01-01"), 1, "ADT", "STARTDT is after ADT"),
+    ("duplicate time-to-event record", "adtte", _set(2, "USUBJID", "BEAT-001"), 2, "PARAMCD",
+     "duplicate record for USUBJID, PARAMCD (same as row 1)"),
+    ("partial date", "adae", _set(2, "ASTDT", "2017-02"), 2, "ASTDT", "expected a date (YYYY-MM-DD or DDMONYYYY), got '2017-02'"),
+    ("unknown sex", "adsl", _set(9, "SEX", "female"), 9, "SEX", "must be one of M, F, U, got 'female'"),
+    ("missing required text", "adae", _set(4, "AEDECOD", "  "), 4, "AEDECOD", "missing value in a required column"),
 ]
 
 
@@ -88,12 +100,82 @@ def test_broken_input_gives_one_line_naming_file_row_column(trial_dir: Path, wha
 
 def test_missing_file_and_two_candidates(trial_dir: Path) -> None:
     (trial_dir / "adtte.csv").unlink()
-    with pytest.raises(DataError, match="no ADTTE file"):
+    with pytest.raises(DataError, match=r"no ADTTE file \(adtte.csv") as info:
         load_trial(trial_dir)
+    assert str(info.value).startswith(f"{trial_dir}: ")
     load = load_trial(example_trial_dir())
     write_trial(load, trial_dir, fmt="parquet")
     with pytest.raises(DataError, match="two files for ADSL"):
         load_trial(trial_dir)
+
+
+def test_missing_adae_gives_an_empty_one(trial_dir: Path) -> None:
+    (trial_dir / "adae.csv").unlink()
+    data = load_trial(trial_dir)
+    assert data.adae.empty and {"USUBJID", "AEDECOD", "AESER"} <= set(data.adae.columns)
+
+
+def test_file_names_are_case_insensitive(trial_dir: Path) -> None:
+    (trial_dir / "adsl.csv").rename(trial_dir / "ADSL.CSV")
+    assert len(load_trial(trial_dir).adsl) == 52
+
+
+def test_missing_folder_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such folder"):
+        load_trial(tmp_path / "nowhere")
+
+
+def test_absent_flags_and_duration_are_derived(trial_dir: Path) -> None:
+    _edit(trial_dir, "adsl", lambda df: df.drop(columns=["ITTFL", "SAFFL"]))
+    adsl = load_trial(trial_dir).adsl
+    assert (adsl["ITTFL"] == "Y").all() and (adsl["SAFFL"] == "Y").all()
+    assert (adsl["TRTDURD"] == (adsl["TRTEDT"] - adsl["TRTSDT"]).dt.days + 1).all()
+
+
+def test_padding_missing_tokens_and_date9_are_read_kindly(trial_dir: Path) -> None:
+    def edit(df: pd.DataFrame) -> pd.DataFrame:
+        df.loc[0, "SEX"] = " F  "
+        df.loc[1, "RANDDT"] = "11FEB2017"
+        df.loc[2, "TRTEDT"] = "."
+        return df
+
+    _edit(trial_dir, "adsl", edit)
+    _edit(trial_dir, "adlb", _set(2, "ADY", "NA"))
+    data = load_trial(trial_dir)
+    assert data.adsl.loc[0, "SEX"] == "F"
+    assert data.adsl.loc[1, "RANDDT"] == pd.Timestamp("2017-02-11")
+    assert pd.isna(data.adsl.loc[2, "TRTEDT"]) and pd.isna(data.adsl.loc[2, "TRTDURD"])
+    assert pd.isna(data.adlb.loc[1, "ADY"])
+
+
+def test_row_numbers_count_blank_lines_and_ignore_trailing_ones(trial_dir: Path) -> None:
+    path = trial_dir / "adtte.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines) + "\n\n")
+    assert len(load_trial(trial_dir).adtte) == 52
+    path.write_text("".join(lines[:3]) + "\n" + "".join(lines[3:]))
+    with pytest.raises(DataError, match=r"adtte.csv, row 3, column USUBJID: missing value"):
+        load_trial(trial_dir)
+
+
+def test_read_dataset_reads_and_validates_one_file(trial_dir: Path) -> None:
+    adtte = read_dataset(trial_dir / "adtte.csv", "ADTTE")
+    assert len(adtte) == 52 and pd.api.types.is_datetime64_any_dtype(adtte["STARTDT"])
+    with pytest.raises(DataError, match="no such file"):
+        read_dataset(trial_dir / "adxx.csv", "adsl")
+    with pytest.raises(DataError, match="unknown dataset kind 'adcm'"):
+        read_dataset(trial_dir / "adtte.csv", "adcm")
+    with pytest.raises(DataError, match=r"adtte.csv, column AEDECOD: required column AEDECOD is missing"):
+        read_dataset(trial_dir / "adtte.csv", "adae")
+
+
+def test_numeric_ids_from_parquet_stay_exact(tmp_path: Path) -> None:
+    data = load_trial(example_trial_dir())
+    ids = {f"BEAT-{i:03d}": 1234567 + i for i in range(1, 53)}
+    frames = {k: getattr(data, k).assign(USUBJID=getattr(data, k)["USUBJID"].map(ids)) for k in ("adsl", "adlb", "adtte", "adae")}
+    write_trial(frames, tmp_path, fmt="parquet")
+    again = load_trial(tmp_path)
+    assert again.adsl["USUBJID"].tolist() == [str(v) for v in ids.values()]
 
 
 def test_unknown_arm_against_given_arms(trial_dir: Path) -> None:
@@ -113,11 +195,15 @@ def test_xpt_loads_with_same_values(tmp_path: Path) -> None:
     data = load_trial(example_trial_dir())
     for name in ("adsl", "adlb", "adtte", "adae"):
         df = getattr(data, name).copy()
+        for col in df.columns:
+            if pd.api.types.is_integer_dtype(df[col]):
+                df[col] = df[col].astype(float)
+            elif not pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_datetime64_any_dtype(df[col]):
+                df[col] = df[col].fillna("").astype(str) + "   "  # SAS pads text with blanks
         pyreadstat.write_xport(df, str(tmp_path / f"{name}.xpt"), table_name=name.upper())
     again = load_trial(tmp_path)
-    pd.testing.assert_frame_equal(again.adsl[["USUBJID", "TRT01P", "RANDDT"]], data.adsl[["USUBJID", "TRT01P", "RANDDT"]])
-    pd.testing.assert_series_equal(again.adlb["AVAL"], data.adlb["AVAL"], check_dtype=False)
-    assert (again.adtte["CNSR"] == data.adtte["CNSR"]).all()
+    for name in ("adsl", "adlb", "adtte", "adae"):
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(data, name), check_dtype=False)
 
 
 def test_schema_markdown_documents_every_dataset() -> None:
@@ -131,24 +217,37 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+DAY = pd.Timedelta(days=1)
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp")), min_size=1, max_size=12)
+
+
+@settings(max_examples=20, deadline=None)
 @given(
-    n=st.integers(2, 8),
+    n=st.integers(1, 6),
     fmt=st.sampled_from(["csv", "parquet"]),
-    values=st.lists(st.floats(0.001, 1e5, allow_nan=False), min_size=8, max_size=8),
-    cnsr=st.lists(st.integers(0, 1), min_size=8, max_size=8),
+    arms=st.lists(TEXT, min_size=2, max_size=2, unique=True),
+    start=st.dates(pd.Timestamp("1900-01-01").date(), pd.Timestamp("2200-01-01").date()),
+    gaps=st.lists(st.integers(0, 2000), min_size=2, max_size=2),
+    values=st.lists(st.floats(1e-300, 1e300, allow_nan=False), min_size=6, max_size=6),
+    other=st.lists(st.one_of(st.none(), st.floats(-1e300, 1e300, allow_nan=False)), min_size=6, max_size=6),
+    cnsr=st.lists(st.integers(0, 1), min_size=6, max_size=6),
+    extra=st.lists(st.one_of(st.none(), TEXT), min_size=6, max_size=6),
 )
-def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str, values, cnsr) -> None:
+def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str, arms, start, gaps, values, other,
+                                             cnsr, extra) -> None:
     ids = [f"S{i}" for i in range(n)]
+    arm = [arms[i % 2] for i in range(n)]
+    randdt = pd.Timestamp(start)
     frames = {
-        "adsl": pd.DataFrame({"USUBJID": ids, "TRT01P": ["A", "B"] * (n // 2) + ["A"] * (n % 2),
-                              "TRT01A": ["A", "B"] * (n // 2) + ["A"] * (n % 2),
-                              "RANDDT": "2020-01-01", "TRTSDT": "2020-01-02", "TRTEDT": "2020-12-31",
-                              "AGE": 40.0, "SEX": "F"}),
-        "adlb": pd.DataFrame({"USUBJID": ids, "PARAMCD": "DSDNA", "AVAL": values[:n], "AVISITN": 0.0}),
-        "adtte": pd.DataFrame({"USUBJID": ids, "PARAMCD": "TTSEVFL", "AVAL": values[:n], "CNSR": cnsr[:n]}),
-        "adae": pd.DataFrame({"USUBJID": ids[:1], "AEDECOD": "Headache", "AEBODSYS": "Nervous system disorders",
-                              "AESER": "N", "AESEV": "MILD"}),
+        "adsl": pd.DataFrame({"USUBJID": ids, "STUDYID": "X", "TRT01P": arm, "TRT01A": arm, "RANDDT": randdt,
+                              "TRTSDT": randdt + gaps[0] * DAY, "TRTEDT": randdt + sum(gaps) * DAY,
+                              "AGE": 40.5, "SEX": "F", "STRATX": extra[:n]}),
+        "adlb": pd.DataFrame({"USUBJID": ids * 2, "PARAMCD": ["DSDNA"] * n + ["C3"] * n,
+                              "AVAL": values[:n] + other[:n], "AVISITN": 0.0}),
+        "adtte": pd.DataFrame({"USUBJID": ids, "PARAMCD": "TTSEVFL", "AVAL": [abs(v) for v in values[:n]],
+                               "CNSR": cnsr[:n], "EVNTDESC": extra[:n]}),
+        "adae": pd.DataFrame({"USUBJID": ids[:1], "AEDECOD": extra[0] or "Headache",
+                              "AEBODSYS": "Nervous system disorders", "AESER": "N", "AESEV": "MILD"}),
     }
     first = tmp_path_factory.mktemp("first")
     write_trial(frames, first, fmt=fmt)
@@ -158,4 +257,7 @@ def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str,
     again = load_trial(second)
     for name in frames:
         pd.testing.assert_frame_equal(getattr(again, name), getattr(data, name), check_dtype=False)
-    assert data.adlb["AVAL"].tolist() == pytest.approx(values[:n], rel=1e-15)
+    assert data.adlb["AVAL"].tolist() == pytest.approx(values[:n] + [float("nan") if v is None else v for v in other[:n]],
+                                                       rel=1e-15, nan_ok=True)
+    assert [None if pd.isna(v) else v for v in data.adsl["STRATX"]] == extra[:n]
+    assert data.adsl["TRTEDT"].tolist() == list(frames["adsl"]["TRTEDT"])

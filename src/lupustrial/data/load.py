@@ -20,6 +20,9 @@ from lupustrial.errors import DataError
 
 EXTENSIONS = (".csv", ".parquet", ".xpt")
 SAS_EPOCH = pd.Timestamp("1960-01-01")
+MISSING_TOKENS = ("NA", ".")
+ISO_DATE = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
+DATE9 = r"\d{1,2}[A-Za-z]{3}\d{4}"
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,12 @@ def example_trial_dir(name: str = "beat-lupus-synthetic") -> Path:
 
 
 def _raw(path: Path) -> pd.DataFrame:
+    """A file as found: upper-case headers, strings stripped of SAS's padding, blanks as missing."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            # Blank lines are kept so that row numbers match the file; trailing ones are dropped.
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False)
         elif suffix == ".parquet":
             df = pd.read_parquet(path)
         elif suffix == ".xpt":
@@ -79,9 +84,21 @@ def _raw(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read the file: {type(exc).__name__}: {exc}".splitlines()[0], file=path) from None
     df.columns = [str(c).strip().upper() for c in df.columns]
     for col in df.columns:
-        if df[col].dtype == object:
-            df[col] = df[col].map(lambda v: v.strip() if isinstance(v, str) else v).replace("", np.nan)
-    return df.reset_index(drop=True)
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            stripped = df[col].map(lambda v: v.strip() if isinstance(v, str) else v, na_action="ignore")
+            df[col] = stripped.astype(object).where(stripped.notna() & (stripped != ""), np.nan)
+    filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
+    return df.iloc[: filled[-1] + 1 if filled.size else 0].reset_index(drop=True)
+
+
+def read_dataset(path: str | Path, kind: str) -> pd.DataFrame:
+    """One ADaM dataset (``kind`` = adsl, adlb, adtte or adae) read and checked against its schema."""
+    path = Path(path)
+    if kind.lower() not in DATASETS:
+        raise DataError(f"unknown dataset kind {kind!r} (use {', '.join(DATASETS)})", file=path)
+    if not path.is_file():
+        raise DataError("no such file", file=path)
+    return validate_dataset(_raw(path), kind.lower(), path)
 
 
 def _fail(msg: str, path: Path, mask: pd.Series | np.ndarray, column: str) -> None:
@@ -92,52 +109,68 @@ def _fail(msg: str, path: Path, mask: pd.Series | np.ndarray, column: str) -> No
         raise DataError(msg + more, file=path, row=int(rows[0]) + 1, column=column)
 
 
+def _first_bad(msg: str, raw: pd.Series, bad: pd.Series, path: Path, column: str) -> None:
+    """Raise ``msg`` followed by the offending cell's text at the first ``bad`` row."""
+    rows = np.flatnonzero(np.asarray(bad, dtype=bool))
+    if rows.size:
+        i = int(rows[0])
+        raise DataError(f"{msg}, got {raw.iloc[i]!r}", file=path, row=i + 1, column=column)
+
+
+def _text(value: object) -> object:
+    """A cell as text; whole numbers (e.g. numeric IDs from SAS) without a spurious '.0'."""
+    if isinstance(value, str) or pd.isna(value):
+        return value
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _parse_dates(raw: pd.Series) -> pd.Series:
+    """Dates from datetimes, SAS day numbers, YYYY-MM-DD (optionally with a time) or DATE9 text.
+
+    Anything else, including partial dates such as '2017-02', is left missing for the caller to
+    report: imputing a day silently would move event times.
+    """
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return raw
+    if pd.api.types.is_numeric_dtype(raw):
+        return SAS_EPOCH + pd.to_timedelta(raw, unit="D")
+    text = raw.map(lambda v: v if isinstance(v, str) else pd.Timestamp(v).isoformat(), na_action="ignore")
+    text = text.astype(object).where(text.notna(), "")
+    iso = pd.to_datetime(text.where(text.str.fullmatch(ISO_DATE)), errors="coerce", format="ISO8601")
+    date9 = pd.to_datetime(text.where(text.str.fullmatch(DATE9)), errors="coerce", format="%d%b%Y")
+    return iso.fillna(date9)
+
+
 def _coerce(df: pd.DataFrame, col: Column, path: Path) -> None:
     """Convert ``col`` to its kind in place; the first bad cell raises."""
     raw = df[col.name]
+    if col.kind in ("float", "int", "date"):
+        # R writes NA and SAS writes '.' for a missing number or date.
+        raw = raw.astype(object).where(~raw.isin(MISSING_TOKENS), np.nan)
     present = raw.notna()
     if col.kind in ("float", "int"):
         values = pd.to_numeric(raw, errors="coerce")
-        bad = present & values.isna()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"expected a number, got {raw.iloc[i]!r}", file=path, row=i + 1, column=col.name)
+        _first_bad("expected a number", raw, present & values.isna(), path, col.name)
+        _first_bad("expected a finite number", raw, np.isinf(values.astype(float)), path, col.name)
         if col.kind == "int":
-            frac = values.notna() & (values != np.round(values))
             if col.allowed is not None:
                 bad = values.notna() & ~values.isin([float(a) for a in col.allowed])
-                i = np.flatnonzero(bad | frac)
-                if i.size:
-                    raise DataError(
-                        f"must be one of {', '.join(col.allowed)}, got {raw.iloc[i[0]]!r}",
-                        file=path, row=int(i[0]) + 1, column=col.name,
-                    )
-            _fail("expected a whole number", path, frac, col.name)
+                _first_bad(f"must be one of {', '.join(col.allowed)}", raw, bad, path, col.name)
+            _first_bad("expected a whole number", raw, values.notna() & (values != np.round(values)), path, col.name)
             values = values.astype("Int64")
         df[col.name] = values
     elif col.kind == "date":
-        if pd.api.types.is_numeric_dtype(raw):
-            values = SAS_EPOCH + pd.to_timedelta(raw, unit="D")
-        else:
-            values = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-        bad = present & values.isna()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"expected a date (YYYY-MM-DD), got {raw.iloc[i]!r}", file=path, row=i + 1, column=col.name)
+        values = _parse_dates(raw)
+        _first_bad("expected a date (YYYY-MM-DD or DDMONYYYY)", raw, present & values.isna(), path, col.name)
         df[col.name] = values.dt.normalize()
     else:
-        values = raw.map(lambda v: v if not isinstance(v, float) else (v if np.isnan(v) else f"{v:g}"))
-        values = values.astype(object).where(values.notna(), np.nan)
-        df[col.name] = values
+        values = raw.map(_text).astype(object)
+        df[col.name] = values.where(values.notna(), np.nan)
         allowed = FLAG if col.kind == "flag" else col.allowed
         if allowed is not None:
-            bad = present & ~values.isin(allowed)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise DataError(
-                    f"must be one of {', '.join(allowed)}, got {raw.iloc[i]!r}", file=path, row=i + 1, column=col.name
-                )
-
+            _first_bad(f"must be one of {', '.join(allowed)}", raw, present & ~values.isin(allowed), path, col.name)
 
 
 def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
@@ -148,9 +181,9 @@ def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
             if col.required:
                 raise DataError(f"required column {col.name} is missing", file=path, column=col.name)
             continue
+        _coerce(df, col, path)
         if not col.nullable:
             _fail("missing value in a required column", path, df[col.name].isna(), col.name)
-        _coerce(df, col, path)
         if col.minimum is not None:
             low = df[col.name].notna() & (df[col.name] < col.minimum)
             if low.any():
@@ -162,8 +195,12 @@ def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
             _fail(f"{early} is after {late}", path, df[early] > df[late], late)
     key = KEYS.get(kind)
     if key is not None:
-        dup = df.duplicated(list(key), keep="first")
-        _fail(f"duplicate record for {', '.join(key)}", path, dup, key[-1])
+        group = df.groupby(list(key), dropna=False, sort=False).ngroup()
+        dup = np.flatnonzero(group.duplicated().to_numpy())
+        if dup.size:
+            first = int(np.flatnonzero((group == group.iloc[dup[0]]).to_numpy())[0])
+            raise DataError(f"duplicate record for {', '.join(key)} (same as row {first + 1})",
+                            file=path, row=int(dup[0]) + 1, column=key[-1])
     return df
 
 
@@ -211,6 +248,9 @@ def validate_trial(
     arm_names = _check_arms(adsl, arms, paths["adsl"])
     for kind in ("adlb", "adtte", "adae"):
         _check_subjects(ds[kind], adsl["USUBJID"], paths[kind])
+    for flag in ("ITTFL", "SAFFL"):
+        if flag not in adsl.columns:
+            adsl[flag] = "Y"
     if "TRTDURD" not in adsl.columns:
         adsl["TRTDURD"] = (adsl["TRTEDT"] - adsl["TRTSDT"]).dt.days + 1.0
     if "BASE" not in adlb.columns:
