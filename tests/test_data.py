@@ -158,6 +158,21 @@ def test_row_numbers_count_blank_lines_and_ignore_trailing_ones(trial_dir: Path)
         load_trial(trial_dir)
 
 
+def test_numeric_extra_columns_become_numbers_but_codes_stay_text(trial_dir: Path) -> None:
+    _edit(trial_dir, "adsl", lambda df: df.assign(SITEID=[f"{i % 3:03d}" for i in range(len(df))]))
+    adsl = load_trial(trial_dir).adsl
+    assert pd.api.types.is_float_dtype(adsl["WEIGHTBL"]) and adsl.loc[0, "WEIGHTBL"] == 71.3
+    assert adsl.loc[1, "SITEID"] == "001" and adsl.loc[1, "STRAT1"] == "LOW"
+
+
+def test_unreadable_file_is_one_line(trial_dir: Path) -> None:
+    (trial_dir / "adsl.csv").unlink()
+    (trial_dir / "adsl.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match=r"adsl.parquet: cannot read the file: ") as info:
+        load_trial(trial_dir)
+    assert "\n" not in str(info.value)
+
+
 def test_read_dataset_reads_and_validates_one_file(trial_dir: Path) -> None:
     adtte = read_dataset(trial_dir / "adtte.csv", "ADTTE")
     assert len(adtte) == 52 and pd.api.types.is_datetime64_any_dtype(adtte["STARTDT"])
@@ -219,6 +234,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 DAY = pd.Timedelta(days=1)
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp")), min_size=1, max_size=12)
+WORD = TEXT.map(lambda t: "x" + t)  # never a number, so an extra column of them stays text
 
 
 @settings(max_examples=20, deadline=None)
@@ -231,7 +247,7 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs"
     values=st.lists(st.floats(1e-300, 1e300, allow_nan=False), min_size=6, max_size=6),
     other=st.lists(st.one_of(st.none(), st.floats(-1e300, 1e300, allow_nan=False)), min_size=6, max_size=6),
     cnsr=st.lists(st.integers(0, 1), min_size=6, max_size=6),
-    extra=st.lists(st.one_of(st.none(), TEXT), min_size=6, max_size=6),
+    extra=st.lists(st.one_of(st.none(), WORD), min_size=6, max_size=6),
 )
 def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str, arms, start, gaps, values, other,
                                              cnsr, extra) -> None:
@@ -241,7 +257,7 @@ def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str,
     frames = {
         "adsl": pd.DataFrame({"USUBJID": ids, "STUDYID": "X", "TRT01P": arm, "TRT01A": arm, "RANDDT": randdt,
                               "TRTSDT": randdt + gaps[0] * DAY, "TRTEDT": randdt + sum(gaps) * DAY,
-                              "AGE": 40.5, "SEX": "F", "STRATX": extra[:n]}),
+                              "AGE": 40.5, "SEX": "F", "STRATX": extra[:n], "WEIGHTBL": other[:n]}),
         "adlb": pd.DataFrame({"USUBJID": ids * 2, "PARAMCD": ["DSDNA"] * n + ["C3"] * n,
                               "AVAL": values[:n] + other[:n], "AVISITN": 0.0}),
         "adtte": pd.DataFrame({"USUBJID": ids, "PARAMCD": "TTSEVFL", "AVAL": [abs(v) for v in values[:n]],
@@ -260,4 +276,5 @@ def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str,
     assert data.adlb["AVAL"].tolist() == pytest.approx(values[:n] + [float("nan") if v is None else v for v in other[:n]],
                                                        rel=1e-15, nan_ok=True)
     assert [None if pd.isna(v) else v for v in data.adsl["STRATX"]] == extra[:n]
+    assert [None if pd.isna(v) else v for v in data.adsl["WEIGHTBL"]] == other[:n]
     assert data.adsl["TRTEDT"].tolist() == list(frames["adsl"]["TRTEDT"])

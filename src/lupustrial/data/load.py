@@ -173,9 +173,29 @@ def _coerce(df: pd.DataFrame, col: Column, path: Path) -> None:
             _first_bad(f"must be one of {', '.join(allowed)}", raw, present & ~values.isin(allowed), path, col.name)
 
 
+def _numeric_extras(df: pd.DataFrame, kind: str) -> None:
+    """Make extra text columns that hold only numbers (e.g. WEIGHTBL from a CSV) numeric, in place.
+
+    A covariate then has the same type whether it came from CSV, Parquet or XPT. Codes with a
+    leading zero ('007') stay text: a number would lose the zero.
+    """
+    declared = {c.name for c in DATASETS[kind]}
+    for name in df.columns:
+        raw = df[name]
+        if name in declared or not (raw.dtype == object or pd.api.types.is_string_dtype(raw)):
+            continue
+        text = raw.dropna()
+        if text.empty or not all(isinstance(v, str) for v in text) or text.str.match(r"[-+]?0\d").any():
+            continue
+        values = pd.to_numeric(text, errors="coerce")
+        if values.notna().all() and np.isfinite(values.astype(float)).all():
+            df[name] = pd.to_numeric(raw.astype(object).where(raw.notna(), np.nan))
+
+
 def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
     """Check one dataset against its schema; return it with columns converted to their kinds."""
     df = df.copy()
+    _numeric_extras(df, kind)
     for col in DATASETS[kind]:
         if col.name not in df.columns:
             if col.required:
