@@ -73,6 +73,7 @@ class _Trials:
     ev_block_last: np.ndarray  # (E,) ... and the last row tied with it
     ev_new_run: np.ndarray  # (E,) first event of a run tied at one time
     ev_frac: np.ndarray  # (E,)
+    binary: bool  # every x is 0 or 1 (a treatment indicator): then w x^k = w x exactly
 
     @cached_property
     def ev_last(self) -> np.ndarray:
@@ -97,6 +98,7 @@ class _Trials:
             **{f: getattr(self, f)[rows] for f in per_trial},
             ev_trial=renumber[self.ev_trial[kept]],
             **{f: getattr(self, f)[kept] for f in per_event},
+            binary=self.binary,
         )
 
 
@@ -153,6 +155,7 @@ def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.n
         ev_block_last=ev_last,
         ev_new_run=new_run,
         ev_frac=frac,
+        binary=bool(np.all((xc == 0) | (xc == 1))),
     )
 
 
@@ -176,7 +179,8 @@ def _derivatives(tr: _Trials, beta: np.ndarray, third: bool = False) -> _Derivat
     """
     n_trials, n = tr.x.shape
     shift = np.maximum(np.maximum(beta * tr.x_high, beta * tr.x_low) - 500.0, 0.0)  # = max η - 500
-    f = np.empty((4 if third else 3, n_trials, n))
+    powers = 4 if third else 3
+    f = np.empty((2 if tr.binary else powers, n_trials, n))
     np.exp(tr.x * beta[:, None] - shift[:, None], out=f[0])
     f[0] *= tr.real
     for k in range(1, f.shape[0]):
@@ -187,6 +191,8 @@ def _derivatives(tr: _Trials, beta: np.ndarray, third: bool = False) -> _Derivat
         rows = tr.ev_trial[tied] * n + tr.ev_row[tied]
         dead = np.add.reduceat(f.reshape(f.shape[0], -1)[:, rows], starts, axis=1)
         sums[:, tied] -= tr.ev_frac[tied] * dead[:, run]
+    if tr.binary:
+        sums = sums[[0] + [1] * (powers - 1)]
     m, e2 = sums[1] / sums[0], sums[2] / sums[0]
 
     def per_trial(values: np.ndarray) -> np.ndarray:
