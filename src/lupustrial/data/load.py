@@ -101,20 +101,19 @@ def read_dataset(path: str | Path, kind: str) -> pd.DataFrame:
     return validate_dataset(_raw(path), kind.lower(), path)
 
 
-def _fail(msg: str, path: Path, mask: pd.Series | np.ndarray, column: str) -> None:
-    """Raise ``msg`` at the first row where ``mask`` is true, saying how many more there are."""
+def _fail(msg: str, path: Path, mask: pd.Series | np.ndarray, column: str, got: pd.Series | None = None) -> None:
+    """Raise ``msg`` at the first row where ``mask`` is true, quoting that row of ``got`` if given.
+
+    Saying how many more rows share the problem tells the user whether to fix a cell or a file.
+    """
     rows = np.flatnonzero(np.asarray(mask, dtype=bool))
     if rows.size:
-        more = f" ({rows.size - 1} more row{'s' if rows.size > 2 else ''} like it)" if rows.size > 1 else ""
-        raise DataError(msg + more, file=path, row=int(rows[0]) + 1, column=column)
-
-
-def _first_bad(msg: str, raw: pd.Series, bad: pd.Series, path: Path, column: str) -> None:
-    """Raise ``msg`` followed by the offending cell's text at the first ``bad`` row."""
-    rows = np.flatnonzero(np.asarray(bad, dtype=bool))
-    if rows.size:
         i = int(rows[0])
-        raise DataError(f"{msg}, got {raw.iloc[i]!r}", file=path, row=i + 1, column=column)
+        if got is not None:
+            value = got.iloc[i]
+            msg += f", got {value:g}" if isinstance(value, (int, float, np.number)) else f", got {value!r}"
+        more = f" ({rows.size - 1} more row{'s' if rows.size > 2 else ''} like it)" if rows.size > 1 else ""
+        raise DataError(msg + more, file=path, row=i + 1, column=column)
 
 
 def _text(value: object) -> object:
@@ -152,25 +151,25 @@ def _coerce(df: pd.DataFrame, col: Column, path: Path) -> None:
     present = raw.notna()
     if col.kind in ("float", "int"):
         values = pd.to_numeric(raw, errors="coerce")
-        _first_bad("expected a number", raw, present & values.isna(), path, col.name)
-        _first_bad("expected a finite number", raw, np.isinf(values.astype(float)), path, col.name)
+        _fail("expected a number", path, present & values.isna(), col.name, raw)
+        _fail("expected a finite number", path, np.isinf(values.astype(float)), col.name, raw)
         if col.kind == "int":
             if col.allowed is not None:
                 bad = values.notna() & ~values.isin([float(a) for a in col.allowed])
-                _first_bad(f"must be one of {', '.join(col.allowed)}", raw, bad, path, col.name)
-            _first_bad("expected a whole number", raw, values.notna() & (values != np.round(values)), path, col.name)
+                _fail(f"must be one of {', '.join(col.allowed)}", path, bad, col.name, raw)
+            _fail("expected a whole number", path, values.notna() & (values != np.round(values)), col.name, raw)
             values = values.astype("Int64")
         df[col.name] = values
     elif col.kind == "date":
         values = _parse_dates(raw)
-        _first_bad("expected a date (YYYY-MM-DD or DDMONYYYY)", raw, present & values.isna(), path, col.name)
+        _fail("expected a date (YYYY-MM-DD or DDMONYYYY)", path, present & values.isna(), col.name, raw)
         df[col.name] = values.dt.normalize()
     else:
         values = raw.map(_text).astype(object)
         df[col.name] = values.where(values.notna(), np.nan)
         allowed = FLAG if col.kind == "flag" else col.allowed
         if allowed is not None:
-            _first_bad(f"must be one of {', '.join(allowed)}", raw, present & ~values.isin(allowed), path, col.name)
+            _fail(f"must be one of {', '.join(allowed)}", path, present & ~values.isin(allowed), col.name, raw)
 
 
 def _numeric_extras(df: pd.DataFrame, kind: str) -> None:
@@ -205,11 +204,8 @@ def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
         if not col.nullable:
             _fail("missing value in a required column", path, df[col.name].isna(), col.name)
         if col.minimum is not None:
-            low = df[col.name].notna() & (df[col.name] < col.minimum)
-            if low.any():
-                i = int(np.flatnonzero(low)[0])
-                raise DataError(f"must be >= {col.minimum:g}, got {df[col.name].iloc[i]:g}",
-                                file=path, row=i + 1, column=col.name)
+            values = df[col.name]
+            _fail(f"must be >= {col.minimum:g}", path, values.notna() & (values < col.minimum), col.name, values)
     for early, late in DATE_ORDER.get(kind, ()):
         if early in df.columns and late in df.columns:
             _fail(f"{early} is after {late}", path, df[early] > df[late], late)
@@ -278,13 +274,8 @@ def validate_trial(
     for param in log_params:
         rows = adlb["PARAMCD"] == param
         for col in ("AVAL", "BASE"):
-            bad = rows & adlb[col].notna() & (adlb[col] <= 0)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise DataError(
-                    f"{param} is analysed on the log scale and needs a positive value, got {adlb[col].iloc[i]:g}",
-                    file=paths["adlb"], row=i + 1, column=col,
-                )
+            _fail(f"{param} is analysed on the log scale and needs a positive value", paths["adlb"],
+                  rows & adlb[col].notna() & (adlb[col] <= 0), col, adlb[col])
         _fail(f"{param} is analysed on the log scale; its AVAL must not be missing", paths["adlb"],
               rows & adlb["AVAL"].isna(), "AVAL")
     return TrialData(adsl=adsl, adlb=adlb, adtte=ds["adtte"], adae=ds["adae"], directory=directory, arms=arm_names)
