@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
@@ -34,12 +35,30 @@ def _edit(folder: Path, name: str, edit) -> Path:
 
 def test_example_loads_and_derives() -> None:
     data = load_trial(example_trial_dir())
-    assert data.arms == ("Belimumab", "Placebo") or set(data.arms) == {"Belimumab", "Placebo"}
+    assert set(data.arms) == {"Belimumab", "Placebo"}
     assert len(data.adsl) == 52 and data.adsl["USUBJID"].is_unique
     assert "TRTDURD" in data.adsl and (data.adsl["TRTDURD"] >= 1).all()
     base = data.adlb[data.adlb["AVISITN"] == 0]
     assert (base["BASE"] == base["AVAL"]).all()
     assert set(data.adtte["CNSR"].unique()) <= {0, 1}
+
+
+def test_example_has_the_shape_the_demo_needs() -> None:
+    data = load_trial(example_trial_dir())
+    arm = data.adsl.set_index("USUBJID")["TRT01P"]
+    assert data.adsl["TRT01P"].value_counts().to_dict() == {"Belimumab": 26, "Placebo": 26}
+    assert (data.adsl["TRT01A"] == data.adsl["TRT01P"]).all()
+    assert {"STRAT1", "STRAT2"} <= set(data.adsl.columns)
+    events = data.adtte[data.adtte["CNSR"] == 0]
+    assert events["USUBJID"].map(arm).value_counts().to_dict() == {"Placebo": 10, "Belimumab": 3}
+    assert data.adtte["AVAL"].max() <= 364
+    assert sorted(data.adlb["AVISITN"].unique()) == [0, 12, 24, 36, 52]
+    assert set(data.adlb["PARAMCD"]) == {"DSDNA", "C3", "C4", "CD19"}
+    wk52 = data.adlb[(data.adlb["PARAMCD"] == "DSDNA") & (data.adlb["AVISITN"] == 52)]
+    log_mean = np.log(wk52["AVAL"]).groupby(wk52["USUBJID"].map(arm)).mean()
+    assert log_mean["Belimumab"] < log_mean["Placebo"]
+    assert 24 <= len(data.adae) <= 120 and (data.adae["AESER"] == "Y").any()
+    assert (data.adae["AEBODSYS"] == "Infections and infestations").any()
 
 
 def test_committed_example_equals_script_output(tmp_path: Path) -> None:
@@ -173,6 +192,17 @@ def test_unreadable_file_is_one_line(trial_dir: Path) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_non_utf8_and_semicolon_csv_are_one_line(trial_dir: Path) -> None:
+    path = trial_dir / "adae.csv"
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join([*lines[:3], lines[3].replace(b",", b"\xe9,", 1), *lines[4:]]))
+    with pytest.raises(DataError, match=r"adae.csv, row 3: not UTF-8 text \(byte 0xe9\)"):
+        load_trial(trial_dir)
+    path.write_bytes(b"\n".join(lines).replace(b",", b";"))
+    with pytest.raises(DataError, match=r"adae.csv: columns are separated by ';'"):
+        load_trial(trial_dir)
+
+
 def test_read_dataset_reads_and_validates_one_file(trial_dir: Path) -> None:
     adtte = read_dataset(trial_dir / "adtte.csv", "ADTTE")
     assert len(adtte) == 52 and pd.api.types.is_datetime64_any_dtype(adtte["STARTDT"])
@@ -261,9 +291,11 @@ def test_any_valid_trial_survives_write_read(tmp_path_factory, n: int, fmt: str,
         "adlb": pd.DataFrame({"USUBJID": ids * 2, "PARAMCD": ["DSDNA"] * n + ["C3"] * n,
                               "AVAL": values[:n] + other[:n], "AVISITN": 0.0}),
         "adtte": pd.DataFrame({"USUBJID": ids, "PARAMCD": "TTSEVFL", "AVAL": [abs(v) for v in values[:n]],
-                               "CNSR": cnsr[:n], "EVNTDESC": extra[:n]}),
+                               "CNSR": cnsr[:n], "STARTDT": randdt, "ADT": randdt + gaps[1] * DAY,
+                               "EVNTDESC": extra[:n]}),
         "adae": pd.DataFrame({"USUBJID": ids[:1], "AEDECOD": extra[0] or "Headache",
-                              "AEBODSYS": "Nervous system disorders", "AESER": "N", "AESEV": "MILD"}),
+                              "AEBODSYS": "Nervous system disorders", "AESER": "N", "AESEV": "MILD",
+                              "ASTDT": randdt, "AENDT": [None]}),
     }
     first = tmp_path_factory.mktemp("first")
     write_trial(frames, first, fmt=fmt)

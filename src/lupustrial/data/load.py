@@ -63,11 +63,26 @@ def example_trial_dir(name: str = "beat-lupus-synthetic") -> Path:
     return Path(str(folder))
 
 
+def _check_csv_text(path: Path) -> None:
+    """Refuse, at the offending row, the two ways a spreadsheet commonly saves a CSV we cannot read."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        raise DataError(f"not UTF-8 text (byte 0x{data[start]:02x}); save the file as 'CSV UTF-8'",
+                        file=path, row=data[:start].count(b"\n") or None) from None
+    header = text.split("\n", 1)[0]
+    if ";" in header and "," not in header:
+        raise DataError("columns are separated by ';'; save the file with ',' as separator", file=path)
+
+
 def _raw(path: Path) -> pd.DataFrame:
     """A file as found: upper-case headers, strings stripped of SAS's padding, blanks as missing."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
+            _check_csv_text(path)
             # Blank lines are kept so that row numbers match the file; trailing ones are dropped.
             df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False)
         elif suffix == ".parquet":
