@@ -203,6 +203,14 @@ def test_non_utf8_and_semicolon_csv_are_one_line(trial_dir: Path) -> None:
         load_trial(trial_dir)
 
 
+def test_repeated_column_is_refused_not_renamed(trial_dir: Path) -> None:
+    path = trial_dir / "adtte.csv"
+    text = path.read_text()
+    path.write_text(text.replace("AVAL,CNSR", "AVAL,aval", 1))
+    with pytest.raises(DataError, match=r"adtte.csv, column AVAL: column appears twice in the header"):
+        load_trial(trial_dir)
+
+
 def test_read_dataset_reads_and_validates_one_file(trial_dir: Path) -> None:
     adtte = read_dataset(trial_dir / "adtte.csv", "ADTTE")
     assert len(adtte) == 52 and pd.api.types.is_datetime64_any_dtype(adtte["STARTDT"])

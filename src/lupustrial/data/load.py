@@ -6,6 +6,8 @@ counted) and the column, because a statistician fixing a file wants to go straig
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -64,17 +66,29 @@ def example_trial_dir(name: str = "beat-lupus-synthetic") -> Path:
 
 
 def _check_csv_text(path: Path) -> None:
-    """Refuse, at the offending row, the two ways a spreadsheet commonly saves a CSV we cannot read."""
+    """Refuse, at the offending row, the ways a spreadsheet commonly saves a CSV we cannot read.
+
+    A repeated header is caught here because pandas would silently rename the second copy.
+    """
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8").lstrip("\ufeff")
     except UnicodeDecodeError as exc:
-        start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        raise DataError(f"not UTF-8 text (byte 0x{data[start]:02x}); save the file as 'CSV UTF-8'",
-                        file=path, row=data[:start].count(b"\n") or None) from None
-    header = text.split("\n", 1)[0]
-    if ";" in header and "," not in header:
+        raise DataError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as 'CSV UTF-8'",
+                        file=path, row=data[: exc.start].count(b"\n") or None) from None
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    if len(header) == 1 and ";" in header[0]:
         raise DataError("columns are separated by ';'; save the file with ',' as separator", file=path)
+    _check_unique_names(header, path)
+
+
+def _check_unique_names(names: Iterable[object], path: Path) -> None:
+    """Column names are matched case-insensitively, so 'aval' and 'AVAL' would collide."""
+    seen: set[str] = set()
+    for name in (str(n).strip().upper() for n in names):
+        if name in seen:
+            raise DataError("column appears twice in the header", file=path, column=name)
+        seen.add(name)
 
 
 def _raw(path: Path) -> pd.DataFrame:
@@ -97,6 +111,7 @@ def _raw(path: Path) -> pd.DataFrame:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one line for the user
         raise DataError(f"cannot read the file: {type(exc).__name__}: {exc}".splitlines()[0], file=path) from None
+    _check_unique_names(df.columns, path)
     df.columns = [str(c).strip().upper() for c in df.columns]
     for col in df.columns:
         if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
