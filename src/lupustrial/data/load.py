@@ -260,6 +260,7 @@ def find_dataset(directory: Path, kind: str) -> Path | None:
 
 
 def _check_arms(adsl: pd.DataFrame, arms: Iterable[str] | None, path: Path) -> tuple[str, ...]:
+    """The trial's arms; a misspelt arm would otherwise become a third arm of one subject."""
     planned = list(dict.fromkeys(adsl["TRT01P"]))
     allowed = list(arms) if arms is not None else planned
     _fail(f"unknown arm (expected one of {', '.join(allowed)})", path, ~adsl["TRT01P"].isin(allowed), "TRT01P")
@@ -270,10 +271,12 @@ def _check_arms(adsl: pd.DataFrame, arms: Iterable[str] | None, path: Path) -> t
 
 
 def _check_subjects(df: pd.DataFrame, subjects: pd.Series, path: Path) -> None:
+    """Records of a subject absent from ADSL would silently drop out of every analysis."""
     _fail("subject is not in ADSL", path, ~df["USUBJID"].isin(subjects), "USUBJID")
 
 
 def _derive_base(adlb: pd.DataFrame) -> pd.DataFrame:
+    """BASE from the baseline visit (AVISITN 0), as ADaM derives it, when the file has none."""
     base = adlb[adlb["AVISITN"] == 0].set_index(["USUBJID", "PARAMCD"])["AVAL"]
     idx = pd.MultiIndex.from_frame(adlb[["USUBJID", "PARAMCD"]])
     adlb["BASE"] = base.reindex(idx).to_numpy()
