@@ -144,7 +144,7 @@ def test_parameters_round_trip_through_the_calibration_vector() -> None:
 def test_every_parameter_is_sourced_or_an_assumption() -> None:
     for p in ModelParameters().params:
         assert p.source and p.unit, p.name
-        if "assumption" in p.source and p.calibrate:
+        if "assumption" in p.source:
             assert p.prior is not None and p.prior[0] <= p.value <= p.prior[1], p.name
     assert len(STATES) == 12
 
@@ -173,3 +173,16 @@ def test_map_chunks_on_two_processes_equals_one() -> None:
     two = map_chunks(_last_cd19, pop, dosing, DAYS[:101], chunk=4, workers=2)
     assert len(one) == 3 and all(np.array_equal(a, b) for a, b in zip(one, two))
     assert np.array_equal(np.concatenate(one), _last_cd19(simulate(pop, dosing, DAYS[:101])))
+
+
+def test_trajectory_accessors_name_states_and_outputs() -> None:
+    pop = virtual_population(2, seed=8)
+    tr = simulate(pop, beat_lupus_dosing(pop.covariates["weight_kg"], "placebo", 0.0, 30.0), DAYS[:31])
+    assert np.array_equal(tr.state("anti_dsdna_iu_ml"), tr.output("anti_dsdna_iu_ml"))
+    assert (np.diff(tr.state("cum_flare_hazard"), axis=1) >= 0).all()
+    with pytest.raises(LupustrialError, match="unknown state"):
+        tr.state("nope")
+    with pytest.raises(LupustrialError, match="unknown output"):
+        tr.output("nope")
+    with pytest.raises(LupustrialError, match="output times"):
+        simulate(pop, beat_lupus_dosing(pop.covariates["weight_kg"], "placebo", 0.0, 30.0), np.array([3.0, 1.0]))

@@ -21,11 +21,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from lupustrial.analysis.trial import AnalysisSpec, TrialAnalysis, analyze_trial
-from lupustrial.data import select_trial, validate_trial
+from lupustrial.data import TrialData, select_trial, validate_trial
 from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.simulate import simulate
+from lupustrial.population.virtual import virtual_population
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
-from lupustrial.simulate import map_chunks, simulate_chunk
+from lupustrial.simulate import map_chunks, protocol_dosing, simulate_chunk
 
 
 class Figure(BaseModel):
@@ -77,15 +79,92 @@ STATISTICS: dict[str, Callable[[TrialAnalysis], float]] = {
 SPEC = AnalysisSpec(firth=False, safety=False)
 
 
-def _analyse_chunk(protocol: Protocol, trials: range, seed: int, params: ModelParameters | None) -> pd.DataFrame:
-    """Simulate trials ``trials`` and return one row of statistics per trial."""
+@dataclass(frozen=True)
+class TrialSummaries:
+    """Small per-trial aggregates the report plots, kept instead of the trials' ADaM data.
+
+    ``lab_means``: trial, param, arm, visit (AVISITN), geometric mean and n of observed values.
+    ``km``: one row per (trial, arm), one column per day 0..follow-up, S(day) of the severe-flare
+    Kaplan–Meier curve. ``consort``: trial, arm, randomised, withdrawn, completed, analysed (at
+    the primary visit).
+    """
+
+    lab_means: pd.DataFrame
+    km: pd.DataFrame
+    consort: pd.DataFrame
+
+    @staticmethod
+    def concat(parts: list[TrialSummaries]) -> TrialSummaries:
+        return TrialSummaries(*(pd.concat([getattr(p, f) for p in parts]) for f in ("lab_means", "km", "consort")))
+
+
+def _lab_means(data: TrialData) -> pd.DataFrame:
+    """Geometric mean of each lab by trial, arm and visit: one groupby over the whole chunk."""
+    lb = data.adlb[data.adlb["AVAL"] > 0].merge(data.adsl[["USUBJID", "TRT01P"]], on="USUBJID")
+    grouped = np.log(lb["AVAL"]).groupby([lb["TRIALID"], lb["PARAMCD"], lb["TRT01P"], lb["AVISITN"]])
+    out = grouped.agg(["mean", "size"]).reset_index()
+    out.columns = ["trial", "param", "arm", "visit", "log_mean", "n"]
+    return out.assign(gm=np.exp(out.pop("log_mean")))
+
+
+def _consort(data: TrialData, analysed: dict[tuple[int, str], int]) -> pd.DataFrame:
+    sl = data.adsl
+    out = sl.groupby(["TRIALID", "TRT01P"]).agg(
+        randomised=("USUBJID", "size"), withdrawn=("EOSSTT", lambda s: int((s == "DISCONTINUED").sum())))
+    out = out.reset_index().rename(columns={"TRIALID": "trial", "TRT01P": "arm"})
+    out["completed"] = out["randomised"] - out["withdrawn"]
+    out["analysed"] = [analysed.get((t, a), 0) for t, a in zip(out["trial"], out["arm"])]
+    return out
+
+
+def _analyse_chunk(protocol: Protocol, trials: range, seed: int,
+                   params: ModelParameters | None) -> tuple[pd.DataFrame, TrialSummaries]:
+    """Simulate trials ``trials``: one row of statistics per trial and the report's aggregates."""
     frames = simulate_chunk(protocol, trials, seed, params)
     data = validate_trial(frames, {k: Path(f"{k} (simulated)") for k in frames}, Path("simulated"))
-    rows = []
+    days = np.arange(protocol.follow_up_weeks * 7 + 1.0)
+    rows, km_rows, km_index, analysed = [], [], [], {}
     for t in trials:
         result = analyze_trial(select_trial(data, t + 1), SPEC)
         rows.append({"trial": t + 1, **{k: float(f(result)) for k, f in STATISTICS.items()}})
-    return pd.DataFrame(rows)
+        for arm, fit in result.severe_flare.km.items():
+            km_index.append((t + 1, arm))
+            km_rows.append(fit.at(days).surv)
+        analysed.update({(t + 1, m.arm): m.n for m in result.primary.adjusted})
+    km = pd.DataFrame(np.array(km_rows), index=pd.MultiIndex.from_tuples(km_index, names=["trial", "arm"]),
+                      columns=days)
+    return pd.DataFrame(rows), TrialSummaries(_lab_means(data), km, _consort(data, analysed))
+
+
+#: Outputs whose median and 90% band per arm the report draws, from the model directly.
+TRAJECTORY_OUTPUTS = ("rituximab_ug_ml", "belimumab_ug_ml", "baff_ng_ml", "cd19_cells_ul", "anti_dsdna_iu_ml")
+#: Spawn key of the trajectory patients' stream: one element, so it never equals a trial's (trial, purpose).
+_TRAJECTORY_KEY = (2**31 - 1,)
+
+
+def arm_trajectories(protocol: Protocol, n_per_arm: int, seed: int, params: ModelParameters | None = None,
+                     step_days: float = 7.0) -> pd.DataFrame:
+    """5th, 50th and 95th percentiles of each model output per arm over time, from the model alone.
+
+    Why not from the trials: labs are sampled at a few visits and drug levels not at all. Patients
+    are randomised on a uniform day of the protocol's window and followed to its end; rows are
+    (arm, output, day from the first rituximab infusion).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_TRAJECTORY_KEY))
+    arms = np.repeat([a.name for a in protocol.arms], n_per_arm).astype(object)
+    population = virtual_population(arms.size, int(rng.integers(2**62)), params)
+    lo, hi = (round(w * 7) for w in protocol.randomisation.window_weeks)
+    rand_day = rng.integers(lo, hi + 1, arms.size).astype(float)
+    follow = protocol.follow_up_weeks * 7
+    dosing = protocol_dosing(protocol, population.covariates["weight_kg"], arms, rand_day, rand_day + follow)
+    grid = np.arange(0.0, hi + follow + step_days, step_days)
+    outputs = simulate(population, dosing, grid).outputs()
+    frames = []
+    for name in TRAJECTORY_OUTPUTS:
+        for arm in dict.fromkeys(arms):
+            q = np.quantile(outputs[name][arms == arm], [0.05, 0.5, 0.95], axis=0)
+            frames.append(pd.DataFrame({"arm": arm, "output": name, "day": grid, "q05": q[0], "q50": q[1], "q95": q[2]}))
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass(frozen=True)
@@ -109,6 +188,8 @@ class Reproduction:
     seed: int
     comparison: list[Comparison]
     per_trial: pd.DataFrame
+    summaries: TrialSummaries
+    trajectories: pd.DataFrame
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``comparison`` is one object per published figure."""
@@ -133,7 +214,7 @@ def compare(per_trial: pd.DataFrame, figures: list[Figure]) -> list[Comparison]:
 
 
 def reproduce(name: str = "beat-lupus", *, n_trials: int = 1000, seed: int = 2021, workers: int = 1,
-              chunk: int = 50, params: ModelParameters | None = None,
+              chunk: int = 50, params: ModelParameters | None = None, trajectory_patients: int = 200,
               progress: Callable[[int], None] | None = None) -> Reproduction:
     """Simulate and analyse ``n_trials`` virtual trials of a published trial and compare."""
     if n_trials < 2:
@@ -142,5 +223,7 @@ def reproduce(name: str = "beat-lupus", *, n_trials: int = 1000, seed: int = 202
     protocol = load_protocol(pub.protocol)
     func = partial(_analyse_chunk, protocol, seed=seed, params=params)
     parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)
-    per_trial = pd.concat(parts, ignore_index=True)
-    return Reproduction(pub.protocol, pub.source, n_trials, seed, compare(per_trial, pub.figures), per_trial)
+    per_trial = pd.concat([p for p, _ in parts], ignore_index=True)
+    return Reproduction(pub.protocol, pub.source, n_trials, seed, compare(per_trial, pub.figures), per_trial,
+                        TrialSummaries.concat([s for _, s in parts]),
+                        arm_trajectories(protocol, trajectory_patients, seed, params))

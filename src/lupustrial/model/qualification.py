@@ -118,8 +118,7 @@ def plot_qualification(result: Qualification, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    checks = {c.name.split(" ")[0] + str(i): c for i, c in enumerate(result.checks)}
-    c = list(checks.values())
+    c = result.checks
     panels = [
         ("belimumab_pk.png", "Belimumab 10 mg/kg IV from day 42", [("belimumab_ug_ml", "belimumab", "C0")], "µg/mL",
          [c[0]], False),

@@ -45,6 +45,9 @@ class Trajectories:
         return self.outputs()[name]
 
     def state(self, name: str) -> np.ndarray:
+        """One state (patients × times), e.g. ``cum_flare_hazard`` to draw flare times by inversion."""
+        if name not in STATES:
+            raise LupustrialError(f"unknown state {name!r}; choose from {', '.join(STATES)}")
         return self.states[:, :, STATES.index(name)]
 
 
