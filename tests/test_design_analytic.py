@@ -1,0 +1,50 @@
+"""Analytic sample sizes equal R rpact (tests/reference/design_rpact.R)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lupustrial.design.analytic import (event_probability, means_power, means_sample_size, required_events,
+                                        survival_power, survival_sample_size)
+
+REF = json.loads((Path(__file__).parent / "reference" / "design_rpact.json").read_text())
+
+
+@pytest.mark.parametrize("case", REF["survival"], ids=lambda c: f"{c['method']}-hr{c['hazard_ratio']}-r{c['ratio']}")
+def test_survival_equals_rpact(case: dict) -> None:
+    common = {"alpha": case["alpha"], "power": case["power"], "ratio": case["ratio"], "method": case["method"]}
+    events = required_events(case["hazard_ratio"], **common)
+    assert events == pytest.approx(case["events"], rel=1e-6)
+    p = event_probability(case["lambda2"], case["hazard_ratio"], accrual=case["accrual"],
+                          follow_up=case["follow_up"], ratio=case["ratio"])
+    n = survival_sample_size(case["hazard_ratio"], p, **common)
+    assert n == pytest.approx(case["n_total"], rel=1e-6)
+    common.pop("power")
+    assert survival_power(n, case["hazard_ratio"], p, **common) == pytest.approx(case["power"], abs=1e-9)
+
+
+@pytest.mark.parametrize("case", REF["means"], ids=lambda c: f"d{c['effect']}-sd{c['sd']}-r{c['ratio']}")
+def test_means_equal_rpact(case: dict) -> None:
+    common = {"alpha": case["alpha"], "power": case["power"], "ratio": case["ratio"]}
+    assert means_sample_size(case["effect"], case["sd"], t_test=False, **common) == pytest.approx(
+        case["n_normal"], rel=1e-6)
+    n = means_sample_size(case["effect"], case["sd"], **common)
+    assert n == pytest.approx(case["n_t"], rel=1e-6)
+    assert n == pytest.approx(case["n_t_rpact"], abs=1e-3)  # rpact's own root tolerance is 1e-4 per arm
+    assert means_power(n, case["effect"], case["sd"], alpha=case["alpha"], ratio=case["ratio"]) == pytest.approx(
+        case["power"], abs=1e-9)
+
+
+def test_fixed_follow_up_and_errors() -> None:
+    p = event_probability(0.1, 0.5, accrual=0, follow_up=2, ratio=1)
+    assert p == pytest.approx((2 - np.exp(-0.2) - np.exp(-0.1)) / 2)
+    with pytest.raises(ValueError, match="hazard_ratio"):
+        required_events(1.0)
+    with pytest.raises(ValueError, match="event_probability"):
+        survival_sample_size(0.5, 0.0)
+    with pytest.raises(ValueError, match="effect"):
+        means_sample_size(0.0, 1.0)
