@@ -106,7 +106,7 @@ def reproduce(
     trial: str = typer.Argument("beat-lupus", help="Published trial to reproduce (beat-lupus)."),
     trials: int = typer.Option(1000, "--trials", min=2, help="Number of virtual trials."),
     seed: int = typer.Option(2021, "--seed", min=0, help="Seed of every random draw."),
-    out: Path = typer.Option(Path("reproduce-out"), "--out", help="Folder for results.json."),
+    out: Path = typer.Option(Path("reproduce-out"), "--out", help="Folder for results.json and report.html."),
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0 = all cores)."),
 ) -> None:
     """Run a published trial many times on virtual patients and compare with its published figures."""
@@ -117,6 +117,7 @@ def reproduce(
 
     from lupustrial.design.reproduce import reproduce as run
     from lupustrial.protocol import bundled_protocols
+    from lupustrial.report.html import write_report
     from lupustrial.report.json import write_json
 
     if trial not in bundled_protocols():
@@ -135,6 +136,7 @@ def reproduce(
     console.print(table)
     write_json(result.to_dict(), out / "results.json")
     console.print(f"results written to {out / 'results.json'}")
+    console.print(f"report written to {write_report(result, out / 'report.html')}")
 
 
 @app.command()

@@ -1,0 +1,107 @@
+"""The HTML report of `lupustrial reproduce`: self-contained, a row per published figure, every figure drawn."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lupustrial.cli import app
+from lupustrial.design.reproduce import Reproduction, published, reproduce
+from lupustrial.report.html import render_report, typical_trial, write_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: The figure ids the report promises: five matplotlib PNGs and the CONSORT SVG.
+PNG_FIGURES = ("fig-gm", "fig-km", "fig-hr", "fig-ratio", "fig-trajectories")
+
+
+@pytest.fixture(scope="module")
+def reproduction() -> Reproduction:
+    return reproduce(n_trials=20, seed=3, workers=1, chunk=20, trajectory_patients=20)
+
+
+@pytest.fixture(scope="module")
+def report(reproduction: Reproduction, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(reproduction, tmp_path_factory.mktemp("report") / "report.html")
+
+
+def _rows(text: str) -> list[str]:
+    return re.findall(r'<tr class="(inside|outside)" data-statistic="([^"]+)"', text)
+
+
+def test_no_network_urls(report: Path, reproduction: Reproduction) -> None:
+    text = report.read_text(encoding="utf-8").replace(html.escape(reproduction.source), "")
+    assert "http://" not in text and "https://" not in text
+    assert re.findall(r'\bsrc="([a-z]+):', text) == ["data"] * len(PNG_FIGURES)
+    assert "href=" not in text and "<link" not in text
+
+
+def test_table_has_a_row_per_published_figure(report: Path, reproduction: Reproduction) -> None:
+    rows = _rows(report.read_text(encoding="utf-8"))
+    assert [s for _, s in rows] == [f.statistic for f in published().figures]
+    assert [c == "inside" for c, _ in rows] == [c.inside for c in reproduction.comparison]
+
+
+def test_one_png_per_figure_and_the_consort_svg(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    images = re.findall(r'<figure id="(fig-[a-z]+)">\s*<img src="data:image/png;base64,([^"]+)"', text)
+    assert tuple(i for i, _ in images) == PNG_FIGURES
+    assert all(base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n") for _, data in images)
+    assert re.search(r'<figure id="fig-consort">\s*<svg class="consort"', text)
+    assert text.count("<figcaption>") == len(PNG_FIGURES) + 1
+
+
+def test_consort_shows_the_typical_trial(report: Path, reproduction: Reproduction) -> None:
+    trial = typical_trial(reproduction.per_trial)
+    counts = [int(n) for n in re.findall(r'data-count="(\d+)"', report.read_text(encoding="utf-8"))]
+    rows = reproduction.summaries.consort.set_index(["trial", "arm"]).loc[trial]
+    expected = [int(rows.loc[arm, k]) for arm in ("Belimumab", "Placebo")
+                for k in ("randomised", "withdrawn", "completed", "analysed")]
+    assert counts == expected
+    assert f"virtual trial {trial}" in report.read_text(encoding="utf-8")
+
+
+def test_typical_trial_is_the_hazard_ratio_nearest_the_median() -> None:
+    per_trial = pd.DataFrame({"trial": [1, 2, 3, 4, 5, 6], "hazard_ratio": [np.nan, 0.1, 0.3, np.inf, 0.9, 0.0]})
+    assert typical_trial(per_trial) == 3  # median of the finite positive HRs 0.1, 0.3, 0.9
+    ties = pd.DataFrame({"trial": [9, 7], "hazard_ratio": [0.5, 2.0]})  # equally far from the median, 1
+    assert typical_trial(ties) == 7
+    none = pd.DataFrame({"trial": [4, 2], "hazard_ratio": [np.nan, np.inf]})
+    assert typical_trial(none) == 2
+
+
+def test_provenance_is_shown_when_the_reproduction_has_one(report: Path, reproduction: Reproduction) -> None:
+    assert "no provenance recorded" in report.read_text(encoding="utf-8")
+    with_prov = SimpleNamespace(**vars(reproduction), provenance={"date": "2026-11-25", "fit_error": {"rmse": 0.125}})
+    text = render_report(with_prov)  # type: ignore[arg-type]
+    assert "no provenance recorded" not in text
+    assert "2026-11-25" in text and '{"rmse": 0.125}' in html.unescape(text)
+
+
+def test_cli_writes_the_report(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["reproduce", "--trials", "3", "--seed", "5", "--out", str(tmp_path),
+                                      "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "report.html" in result.output
+    assert len(_rows((tmp_path / "report.html").read_text(encoding="utf-8"))) == len(published().figures)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs headless Chromium (Debian package chromium)")
+def test_chromium_renders_every_figure(report: Path, tmp_path: Path) -> None:
+    dom = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path}",
+         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True).stdout
+    body = re.search(r'<body data-figures="(\d+)" data-figures-rendered="(\d+)"', dom)
+    assert body is not None, "the page's load handler did not run"
+    assert body.groups() == (str(len(PNG_FIGURES) + 1),) * 2
+    assert len(_rows(dom)) == len(published().figures)
