@@ -1,4 +1,4 @@
-"""The batched solver against scipy solve_ivp, and the model's structural invariants."""
+"""The compiled solver against scipy solve_ivp, and the model's structural invariants."""
 
 from __future__ import annotations
 
@@ -160,19 +160,20 @@ def test_docs_parameter_tables_equal_the_code() -> None:
     assert markdown_table(COVARIATE_PARAMS) in doc
 
 
-def _last_cd19(tr) -> np.ndarray:
-    return tr.output("cd19_cells_ul")[:, -1]
-
-
-def test_map_chunks_on_two_processes_equals_one() -> None:
-    from lupustrial.model.simulate import map_chunks
-
-    pop = virtual_population(9, seed=4)
+def test_threads_give_the_same_output_as_one() -> None:
+    pop = virtual_population(600, seed=4)  # more patients than one thread task, so threads share them
     dosing = beat_lupus_dosing(pop.covariates["weight_kg"], "belimumab", 42.0, 100.0)
-    one = map_chunks(_last_cd19, pop, dosing, DAYS[:101], chunk=4)
-    two = map_chunks(_last_cd19, pop, dosing, DAYS[:101], chunk=4, workers=2)
-    assert len(one) == 3 and all(np.array_equal(a, b) for a, b in zip(one, two))
-    assert np.array_equal(np.concatenate(one), _last_cd19(simulate(pop, dosing, DAYS[:101])))
+    one = simulate(pop, dosing, DAYS[:101]).states
+    assert np.array_equal(one, simulate(pop, dosing, DAYS[:101], workers=2, chunk=250).states)
+
+
+def test_a_patient_that_needs_too_many_steps_is_reported() -> None:
+    from lupustrial.model.solver import integrate
+
+    pop = virtual_population(3, seed=4)
+    seg = build_segments(beat_lupus_dosing(pop.covariates["weight_kg"], "placebo", 0.0, 100.0), 3, 0.76)
+    with pytest.raises(RuntimeError, match="patient 0"):
+        integrate(initial_state(pop.theta), pop.theta, seg, DAYS[:101], max_steps=10)
 
 
 def test_trajectory_accessors_name_states_and_outputs() -> None:

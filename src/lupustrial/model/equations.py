@@ -1,7 +1,10 @@
-"""The model's right-hand side, written once over arrays (states × patients).
+"""The model's right-hand side, written once, elementwise.
 
-The same function serves the batched solver, the per-patient scipy reference and the
-initial steady state, so the three cannot drift apart. Equations: ``docs/model.md``.
+The same source serves the compiled per-patient solver (numba inlines it, one patient's
+1-D vectors, so every row is a scalar) and numpy callers over (states × patients) arrays: the
+scipy reference and the steady-state check. So they cannot drift apart. Rows are module-level
+integer constants because numba freezes those at compile time (a dict lookup would not
+compile). Equations: ``docs/model.md``.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba.extending import register_jitable
 
 from lupustrial.model.parameters import ModelParameters
 
@@ -27,6 +31,10 @@ THETA = (
     "baff_k", "baff_rho", "baff0", "b_kout", "e_n", "e_a", "b_n0", "b_a0", "b0",
     "pb_k", "llpc_k", "igg_k", "llpc_share", "dsdna0", "flare_rate_day",
 )
+(RTX_V1, RTX_K10, RTX_K12, RTX_K21, RTX_TM, RTX_EMAX, RTX_EC50,
+ BEL_V1, BEL_K10, BEL_K12, BEL_K21, BEL_KA, BEL_KD,
+ BAFF_K, BAFF_RHO, BAFF0, B_KOUT, E_N, E_A, B_N0, B_A0, B0,
+ PB_K, LLPC_K, IGG_K, LLPC_SHARE, DSDNA0, FLARE_RATE_DAY) = range(len(THETA))
 T = {name: i for i, name in enumerate(THETA)}
 
 COVARIATES = ("weight_kg", "baseline_baff_ng_ml", "baseline_cd19_cells_ul", "baseline_anti_dsdna_iu_ml")
@@ -88,63 +96,72 @@ def individual_parameters(
 def initial_state(theta: np.ndarray) -> np.ndarray:
     """Pre-treatment steady state (states × patients): no drug, every cell at baseline."""
     y = np.zeros((len(STATES), theta.shape[1]))
-    y[B_N], y[B_A], y[BAFF_T] = theta[T["b_n0"]], theta[T["b_a0"]], theta[T["baff0"]]
+    y[B_N], y[B_A], y[BAFF_T] = theta[B_N0], theta[B_A0], theta[BAFF0]
     y[PB] = y[LLPC] = 1.0
-    y[DSDNA] = theta[T["dsdna0"]]
+    y[DSDNA] = theta[DSDNA0]
     return y
 
 
+@register_jitable
 def free_fraction(bel_conc: np.ndarray, kd: np.ndarray) -> np.ndarray:
     """Share of BAFF not bound by belimumab (rapid binding; belimumab in vast molar excess)."""
     return kd / (kd + bel_conc)
 
 
-def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """dy/dt for states × patients, written to ``out`` if given; ``rate`` is (2 × patients) in mg/day."""
-    c_r = y[A_R1] / th[T["rtx_v1"]]
-    c_b = y[A_B1] / th[T["bel_v1"]]
-    b_n, b_a = y[B_N], y[B_A]
-    b_rel = (b_n + b_a) / th[T["b0"]]
-    f = free_fraction(c_b, th[T["bel_kd"]])
-    baff_rel = f * y[BAFF_T] / th[T["baff0"]]
-    kout = th[T["b_kout"]]
-    kill = th[T["rtx_emax"]] * c_r / (th[T["rtx_ec50"]] + c_r)
-    death_n = kout * (1.0 + th[T["e_n"]]) / (1.0 + th[T["e_n"]] * baff_rel) + kill
-    death_a = kout * (1.0 + th[T["e_a"]]) / (1.0 + th[T["e_a"]] * baff_rel) + kill
-    tm = th[T["rtx_tm"]]
-    k10r = th[T["rtx_k10"]] * (1.0 + tm * b_rel)
-    k12r, k21r = th[T["rtx_k12"]], th[T["rtx_k21"]]
-    k12b, k21b = th[T["bel_k12"]], th[T["bel_k21"]]
-    absorbed = th[T["bel_ka"]] * y[A_BD]
-    rho, kb = th[T["baff_rho"]], th[T["baff_k"]]
-    pb, llpc = y[PB], y[LLPC]
-    share = th[T["llpc_share"]]
-    dy = np.empty_like(y) if out is None else out
-    dy[A_R1] = rate[0] - (k10r + k12r) * y[A_R1] + k21r * y[A_R2]
-    dy[A_R2] = k12r * y[A_R1] - k21r * y[A_R2]
-    dy[A_BD] = -absorbed
-    dy[A_B1] = rate[1] + absorbed - (th[T["bel_k10"]] + k12b) * y[A_B1] + k21b * y[A_B2]
-    dy[A_B2] = k12b * y[A_B1] - k21b * y[A_B2]
-    dy[B_N] = kout * th[T["b_n0"]] - death_n * b_n
-    dy[B_A] = kout * th[T["b_a0"]] - death_a * b_a
-    # Free BAFF is cleared by B-cell receptors (share rho at baseline) and linearly; bound
-    # BAFF leaves with belimumab at the antibody's elimination rate.
-    dy[BAFF_T] = kb * th[T["baff0"]] * (1.0 - (1.0 - rho + rho * b_rel) * baff_rel) \
-        - th[T["bel_k10"]] * (1.0 - f) * y[BAFF_T]
-    dy[PB] = th[T["pb_k"]] * (b_a / th[T["b_a0"]] - pb)
-    dy[LLPC] = th[T["llpc_k"]] * (pb - llpc)
-    dy[DSDNA] = th[T["igg_k"]] * (th[T["dsdna0"]] * ((1.0 - share) * pb + share * llpc) - y[DSDNA])
-    dy[CUMH] = flare_hazard(pb, th)
-    return dy
-
-
+@register_jitable
 def flare_hazard(pb: np.ndarray, th: np.ndarray) -> np.ndarray:
     """Severe-flare hazard per day, proportional to autoreactive plasmablast output vs baseline.
 
     Linear, so the cumulative hazard needs no power per stage; a steeper link belongs in
     calibration of ``flare_rate`` and the B-cell parameters that drive the plasmablasts.
     """
-    return th[T["flare_rate_day"]] * np.maximum(pb, 0.0)
+    return th[FLARE_RATE_DAY] * np.maximum(pb, 0.0)
+
+
+@register_jitable
+def derivatives(y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray) -> None:
+    """Write dy/dt into ``dy``; ``rate`` holds the infusion rates (mg/day) of rituximab and belimumab.
+
+    Rows of ``y``/``th``/``dy`` are states/parameters; columns (if any) are patients.
+    """
+    c_r = y[A_R1] / th[RTX_V1]
+    c_b = y[A_B1] / th[BEL_V1]
+    b_n, b_a = y[B_N], y[B_A]
+    b_rel = (b_n + b_a) / th[B0]
+    f = free_fraction(c_b, th[BEL_KD])
+    baff_rel = f * y[BAFF_T] / th[BAFF0]
+    kout = th[B_KOUT]
+    kill = th[RTX_EMAX] * c_r / (th[RTX_EC50] + c_r)
+    death_n = kout * (1.0 + th[E_N]) / (1.0 + th[E_N] * baff_rel) + kill
+    death_a = kout * (1.0 + th[E_A]) / (1.0 + th[E_A] * baff_rel) + kill
+    k10r = th[RTX_K10] * (1.0 + th[RTX_TM] * b_rel)
+    k12r, k21r = th[RTX_K12], th[RTX_K21]
+    k12b, k21b = th[BEL_K12], th[BEL_K21]
+    absorbed = th[BEL_KA] * y[A_BD]
+    rho, kb = th[BAFF_RHO], th[BAFF_K]
+    pb, llpc = y[PB], y[LLPC]
+    share = th[LLPC_SHARE]
+    dy[A_R1] = rate[0] - (k10r + k12r) * y[A_R1] + k21r * y[A_R2]
+    dy[A_R2] = k12r * y[A_R1] - k21r * y[A_R2]
+    dy[A_BD] = -absorbed
+    dy[A_B1] = rate[1] + absorbed - (th[BEL_K10] + k12b) * y[A_B1] + k21b * y[A_B2]
+    dy[A_B2] = k12b * y[A_B1] - k21b * y[A_B2]
+    dy[B_N] = kout * th[B_N0] - death_n * b_n
+    dy[B_A] = kout * th[B_A0] - death_a * b_a
+    # Free BAFF is cleared by B-cell receptors (share rho at baseline) and linearly; bound
+    # BAFF leaves with belimumab at the antibody's elimination rate.
+    dy[BAFF_T] = kb * th[BAFF0] * (1.0 - (1.0 - rho + rho * b_rel) * baff_rel) - th[BEL_K10] * (1.0 - f) * y[BAFF_T]
+    dy[PB] = th[PB_K] * (b_a / th[B_A0] - pb)
+    dy[LLPC] = th[LLPC_K] * (pb - llpc)
+    dy[DSDNA] = th[IGG_K] * (th[DSDNA0] * ((1.0 - share) * pb + share * llpc) - y[DSDNA])
+    dy[CUMH] = flare_hazard(pb, th)
+
+
+def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """dy/dt as a new array, for numpy callers (scipy's ``solve_ivp``, steady-state checks)."""
+    dy = np.empty_like(y)
+    derivatives(y, th, rate, dy)
+    return dy
 
 
 OUTPUTS = (
@@ -155,11 +172,11 @@ OUTPUTS = (
 
 def outputs(y: np.ndarray, th: np.ndarray) -> dict[str, np.ndarray]:
     """Observable quantities from states (states × ...) and theta broadcast to match."""
-    c_b = y[A_B1] / th[T["bel_v1"]]
+    c_b = y[A_B1] / th[BEL_V1]
     return {
-        "rituximab_ug_ml": y[A_R1] / th[T["rtx_v1"]],
+        "rituximab_ug_ml": y[A_R1] / th[RTX_V1],
         "belimumab_ug_ml": c_b,
-        "baff_ng_ml": free_fraction(c_b, th[T["bel_kd"]]) * y[BAFF_T],
+        "baff_ng_ml": free_fraction(c_b, th[BEL_KD]) * y[BAFF_T],
         "cd19_cells_ul": y[B_N] + y[B_A],
         "anti_dsdna_iu_ml": y[DSDNA],
         "flare_hazard_per_year": flare_hazard(y[PB], th) * 365.25,
