@@ -71,9 +71,12 @@ def test_consort_shows_the_typical_trial(report: Path, reproduction: Reproductio
 
 def test_typical_trial_is_the_hazard_ratio_nearest_the_median() -> None:
     per_trial = pd.DataFrame({"trial": [1, 2, 3, 4, 5, 6], "hazard_ratio": [np.nan, 0.1, 0.3, np.inf, 0.9, 0.0]})
-    assert typical_trial(per_trial) == 3  # median of the finite positive HRs 0.1, 0.3, 0.9
-    ties = pd.DataFrame({"trial": [9, 7], "hazard_ratio": [0.5, 2.0]})  # equally far from the median, 1
-    assert typical_trial(ties) == 7
+    assert typical_trial(per_trial) == 3  # the median of 0.1, 0.3, inf, 0.9, 0
+    ties = pd.DataFrame({"trial": [9, 8, 6, 7], "hazard_ratio": [0.5, 2.0, 1.0, 1.0]})
+    assert typical_trial(ties) == 6
+    # The median counts trials without a flare in one arm (HR 0) but such a trial is never typical.
+    zeros = pd.DataFrame({"trial": [1, 2, 3, 4], "hazard_ratio": [0.0, 0.0, 0.0, 0.5]})
+    assert typical_trial(zeros) == 4
     none = pd.DataFrame({"trial": [4, 2], "hazard_ratio": [np.nan, np.inf]})
     assert typical_trial(none) == 2
 

@@ -59,16 +59,17 @@ class _Trial:
 def typical_trial(per_trial: pd.DataFrame) -> int:
     """The trial whose hazard ratio is closest, on the log scale, to the median over trials.
 
-    Deterministic (ties go to the lowest trial number) so the report shows the same trial for
-    the same seed; trials without a finite, positive hazard ratio are never typical.
+    The median is the comparison table's: trials with a hazard ratio of 0 or infinity (no flare
+    in one arm) count in it but are never typical. Ties go to the lowest trial number, so the
+    report shows the same trial for the same seed.
     """
     per_trial = per_trial.sort_values("trial")
     hr = per_trial["hazard_ratio"].to_numpy(dtype=float)
     ok = np.isfinite(hr) & (hr > 0)
     if not ok.any():
         return int(per_trial["trial"].iloc[0])
-    log_hr = np.log(np.where(ok, hr, 1.0))
-    distance = np.where(ok, np.abs(log_hr - np.median(log_hr[ok])), np.inf)
+    target = np.log(np.clip(np.median(hr[~np.isnan(hr)]), hr[ok].min(), hr[ok].max()))
+    distance = np.where(ok, np.abs(np.log(np.where(ok, hr, 1.0)) - target), np.inf)
     return int(per_trial["trial"].iloc[np.argmin(distance)])
 
 
@@ -80,9 +81,15 @@ def _png(fig: MplFigure) -> str:
 
 
 def _plain_log_labels(axis: Axis) -> None:
-    """Label a log axis 0.01, 0.02, 0.05, 0.1 rather than in powers of ten, as trialists read it."""
+    """Label a log axis 0.01, 0.02, 0.05, 0.1 rather than in powers of ten, as trialists read it.
+
+    Fewer mantissas are labelled the more decades the axis spans, so labels never crowd.
+    """
     def label(v: float, _: int) -> str:
-        return f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (1, 2, 5) else ""
+        lo, hi = sorted(axis.get_view_interval())
+        decades = np.log10(hi / lo) if lo > 0 else np.inf
+        mantissas = (1,) if decades > 2.5 else (1, 2, 5) if decades > 1.2 else (1, 2, 3, 5)
+        return f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in mantissas else ""
 
     axis.set_major_formatter(FuncFormatter(label))
     axis.set_minor_formatter(FuncFormatter(label))
@@ -141,8 +148,9 @@ def _km_figure(ctx: _Trial, km: pd.DataFrame, trial: int) -> MplFigure:
     return fig
 
 
-def _distribution_figure(values: np.ndarray, mark: tuple[float, float | None, float | None], xlabel: str) -> MplFigure:
-    """Histogram on a log axis of one ratio over trials, the published value and CI marked."""
+def _distribution_figure(values: np.ndarray, mark: tuple[float, float | None, float | None], median: float,
+                         xlabel: str) -> MplFigure:
+    """Histogram on a log axis of one ratio over trials, the published value and CI and the table's median marked."""
     fig = MplFigure(figsize=(7, 3.6), layout="constrained")
     ax = fig.subplots()
     value, lo, hi = mark
@@ -155,8 +163,7 @@ def _distribution_figure(values: np.ndarray, mark: tuple[float, float | None, fl
     if lo is not None and hi is not None:
         ax.axvspan(lo, hi, color="#e6a817", alpha=0.2, label="published 95% CI", zorder=0)
     ax.axvline(value, color="#b06d00", linewidth=2.5, label=f"published {value:.3g}", zorder=3)
-    if values.size:
-        median = float(np.median(values))
+    if median > 0:
         ax.axvline(median, color="black", linestyle="--", label=f"simulated median {median:.3g}", zorder=3)
     ax.set(xlabel=xlabel, ylabel="virtual trials")
     ax.legend(fontsize=8)
@@ -178,6 +185,7 @@ def _trajectory_figure(ctx: _Trial, trajectories: pd.DataFrame) -> MplFigure:
             ax.plot(weeks, rows["q50"], color=ctx.colour(arm), label=arm)
         if log:
             ax.set_yscale("log")
+            _plain_log_labels(ax.yaxis)
         ax.set(title=title, xlabel="weeks from first rituximab infusion")
     axes[0].legend(fontsize=8)
     for ax in axes[len(panels):]:
@@ -193,6 +201,40 @@ def _provenance(reproduction: Reproduction) -> dict[str, str] | None:
     return {str(k): v if isinstance(v, str) else json.dumps(to_jsonable(v)) for k, v in prov.items()}
 
 
+def _ratio_plots(ctx: _Trial, reproduction: Reproduction) -> list[tuple[str, str, MplFigure, str]]:
+    """Histograms of the trials' hazard ratios and ANCOVA geometric-mean ratios, as the table sees them.
+
+    The dashed median is the comparison table's, so trials with a ratio of 0 or infinity (no
+    flare in one arm), which a log axis cannot show, still count in it.
+    """
+    medians = {c.statistic: c.median for c in reproduction.comparison}
+    n, week = reproduction.n_trials, ctx.protocol.endpoints.primary.week
+    hr = reproduction.per_trial["hazard_ratio"].to_numpy(dtype=float)
+    hr = hr[np.isfinite(hr) & (hr > 0)]
+    # The published effect is "% greater reduction from baseline" = 100 (1 - ratio of adjusted GMs).
+    ratio = 1 - reproduction.per_trial["pct_reduction"].to_numpy(dtype=float) / 100
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    pct, hr_fig = ctx.figures["pct_reduction"], ctx.figures["hazard_ratio"]
+    ratio_mark = (1 - pct.published / 100, None if pct.upper is None else 1 - pct.upper / 100,
+                  None if pct.lower is None else 1 - pct.lower / 100)
+    return [
+        ("hr", "Hazard ratios over trials",
+         _distribution_figure(hr, (hr_fig.published, hr_fig.lower, hr_fig.upper), medians["hazard_ratio"],
+                              f"hazard ratio of severe flare (Cox, {SPEC.ties} ties)"),
+         f"Cox hazard ratio of severe flare ({ctx.arms[0]} vs {ctx.arms[1]}) of each virtual trial; {n - hr.size} of "
+         f"the {n} trials have a hazard ratio of 0 or infinity (no flare in one arm) or none, lie off the log axis "
+         "but count in the simulated median (dashed, as in the table). The published value and its 95% CI are "
+         "marked."),
+        ("ratio", "Geometric-mean ratios over trials",
+         _distribution_figure(ratio, ratio_mark, 1 - medians["pct_reduction"] / 100,
+                              f"ratio of adjusted geometric means at week {week:g}"),
+         f"Ratio ({ctx.arms[0]}/{ctx.arms[1]}) of ANCOVA-adjusted geometric means of anti-dsDNA at week {week:g} "
+         f"(log scale, adjusted for log baseline) of each of the {ratio.size} trials where it is positive; the "
+         f"published value is one minus the published {pct.published:g}% greater reduction from baseline, with its "
+         "95% CI likewise."),
+    ]
+
+
 def render_report(reproduction: Reproduction) -> str:
     """The report's HTML text (see :func:`write_report`)."""
     protocol = load_protocol(reproduction.protocol)
@@ -201,38 +243,20 @@ def render_report(reproduction: Reproduction) -> str:
     ctx = _Trial(protocol, resolve_arms(tuple(dict.fromkeys(consort["arm"])), SPEC), figures)
     trial = typical_trial(reproduction.per_trial)
     n = reproduction.n_trials
-    per_trial = reproduction.per_trial
-    hr = per_trial["hazard_ratio"].to_numpy(dtype=float)
-    hr = hr[np.isfinite(hr) & (hr > 0)]
-    ratio = 1 - per_trial["pct_reduction"].to_numpy(dtype=float) / 100
-    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
-    pct = figures["pct_reduction"]
-    ratio_mark = (1 - pct.published / 100, None if pct.upper is None else 1 - pct.upper / 100,
-                  None if pct.lower is None else 1 - pct.lower / 100)
-    hr_fig = figures["hazard_ratio"]
     week = protocol.endpoints.primary.week
+    window = protocol.randomisation.window_weeks
     plots = [
         ("gm", "Geometric means over visits", _gm_figure(ctx, reproduction.summaries.lab_means),
          f"Lines: median over the {n} virtual trials of each arm's geometric mean at each visit; bands: 2.5th to "
          f"97.5th percentile of those trial geometric means (variation between trials, not a confidence interval of "
          f"one trial). Diamonds: published week-{week:g} geometric means with their 95% CIs. The pre-rituximab "
-         f"sample is drawn at minus the middle of the {protocol.randomisation.window_weeks[0]:g}–"
-         f"{protocol.randomisation.window_weeks[1]:g}-week rituximab-to-randomisation window."),
+         f"sample is drawn at minus the middle of the {window[0]:g}–{window[1]:g}-week rituximab-to-randomisation "
+         "window."),
         ("km", "Time to first severe flare", _km_figure(ctx, reproduction.summaries.km, trial),
          f"Kaplan–Meier curves of time to first severe (BILAG-2004 A) flare of virtual trial {trial}, chosen as "
          f"the trial whose hazard ratio is closest to the median over trials (log scale); bands: pointwise 2.5th to "
          f"97.5th percentile of the Kaplan–Meier curves of all {n} trials."),
-        ("hr", "Hazard ratios over trials",
-         _distribution_figure(hr, (hr_fig.published, hr_fig.lower, hr_fig.upper),
-                              f"hazard ratio of severe flare (Cox, {SPEC.ties} ties)"),
-         f"Cox hazard ratio of severe flare ({ctx.arms[0]} vs {ctx.arms[1]}) in each of the {hr.size} trials where "
-         f"it is finite and positive ({n - hr.size} trials without one are left out); the published value and its "
-         "95% CI are marked."),
-        ("ratio", "Geometric-mean ratios over trials",
-         _distribution_figure(ratio, ratio_mark, f"ratio of adjusted geometric means at week {week:g}"),
-         f"Ratio ({ctx.arms[0]}/{ctx.arms[1]}) of ANCOVA-adjusted geometric means of anti-dsDNA at week {week:g} "
-         f"(log scale, adjusted for log baseline) in each of {ratio.size} trials; the published value is one minus "
-         f"the published {pct.published:g}% greater reduction from baseline, with its 95% CI likewise."),
+        *_ratio_plots(ctx, reproduction),
         ("trajectories", "Model trajectories per arm", _trajectory_figure(ctx, reproduction.trajectories),
          "Median (line) and 5th to 95th percentile (band) of each model output over virtual patients of each arm, "
          "from the model directly (drug levels are not sampled in trials): patients are randomised on a uniform day "
@@ -247,7 +271,7 @@ def render_report(reproduction: Reproduction) -> str:
         figures=[{"id": key, "title": title, "caption": caption, "png": _png(fig)}
                  for key, title, fig, caption in plots],
         consort={"trial": trial, "arms": arms.to_dict("records"), "randomised": int(arms["randomised"].sum()),
-                 "window": protocol.randomisation.window_weeks, "week": week},
+                 "window": window, "week": week},
     )
 
 
