@@ -1,61 +1,102 @@
-"""Simulated power: batched tests agree with single fits; results do not depend on workers."""
+"""Simulated power: batched tests equal single fits; endpoint rules; results do not depend on who runs them."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from lupustrial.analysis import ancova_gmr, cox
 from lupustrial.cli import app
-from lupustrial.design.power import _success_chunk, power_curve, with_sample_size
+from lupustrial.design.power import claims, power_curve, trial_statistics, with_sample_size
+from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol import load_protocol
 from lupustrial.simulate import simulate_chunk
 
 runner = CliRunner()
 
 
-def test_success_flags_equal_single_fits() -> None:
+def test_statistics_of_first_patients_equal_single_fits() -> None:
     protocol = with_sample_size(load_protocol("beat-lupus"), 30)
-    trials = range(0, 6)
-    flags = _success_chunk(protocol, trials, 3, None, 0.05)
+    trials = range(0, 4)
+    stats = trial_statistics(protocol, trials, seed=3, sizes=[16, 30])
     frames = simulate_chunk(protocol, trials, 3)
     arm = frames["adsl"].set_index("USUBJID")["TRT01P"]
-    for t in trials:
-        lab = frames["adlb"]
-        lab = lab[(lab["TRIALID"] == t + 1) & (lab["PARAMCD"] == "DSDNA") & (lab["AVISITN"] == 52)]
-        a = ancova_gmr(lab["AVAL"], lab["BASE"], lab["USUBJID"].map(arm), treatment="Belimumab", reference="Placebo")
-        assert flags["ancova_log"][t] == (a.p_value < 0.05 and a.ratio < 1)
-        tte = frames["adtte"]
-        tte = tte[(tte["TRIALID"] == t + 1) & (tte["PARAMCD"] == "TTSEVFL")]
-        if (tte["CNSR"] == 0).any():
-            c = cox(tte["AVAL"], 1 - tte["CNSR"], (tte["USUBJID"].map(arm) == "Belimumab").astype(float))
-            assert flags["cox"][t] == (c.lr_test.p_value < 0.05 and c.coef[0] < 0)
-            assert flags["monotone"][t] == c.monotone
-        else:
-            assert not flags["cox"][t]
+    number = lambda usubjid: usubjid.str[-3:].astype(int)  # noqa: E731  (enrolment order)
+    for i, n in enumerate([16, 30]):
+        for t in trials:
+            lab = frames["adlb"]
+            lab = lab[(lab["TRIALID"] == t + 1) & (lab["PARAMCD"] == "DSDNA") & (lab["AVISITN"] == 52)]
+            lab = lab[number(lab["USUBJID"]) <= n]
+            a = ancova_gmr(lab["AVAL"], lab["BASE"], lab["USUBJID"].map(arm), treatment="Belimumab",
+                           reference="Placebo")
+            assert stats["anc_p"][i, t] == pytest.approx(a.p_value, rel=1e-8)
+            assert stats["anc_log_ratio"][i, t] == pytest.approx(np.log(a.ratio), rel=1e-8)
+            tte = frames["adtte"]
+            tte = tte[(tte["TRIALID"] == t + 1) & (tte["PARAMCD"] == "TTSEVFL")]
+            tte = tte[number(tte["USUBJID"]) <= n]
+            assert stats["events"][i, t] == (tte["CNSR"] == 0).sum()
+            if (tte["CNSR"] == 0).any():
+                c = cox(tte["AVAL"], 1 - tte["CNSR"], (tte["USUBJID"].map(arm) == "Belimumab").astype(float))
+                assert stats["cox_p"][i, t] == pytest.approx(c.lr_test.p_value, rel=1e-8)
+                assert stats["monotone"][i, t] == c.monotone
 
 
-def test_power_curve_independent_of_workers() -> None:
+def test_endpoint_rules() -> None:
+    stats = {"anc_p": np.array([[0.01, 0.03, 0.2, 0.01, 0.01]]), "anc_log_ratio": np.array([[-1, -1, -1, 1, -1.0]]),
+             "cox_p": np.array([[0.02, 0.02, 0.01, 0.01, np.nan]]), "cox_coef": np.array([[-1, -1, -1, -1, -1.0]])}
+    assert claims(stats, 0.05, "ancova")[0].tolist() == [[True, True, False, False, True]]
+    assert claims(stats, 0.05, "cox")[0].tolist() == [[True, True, True, True, False]]
+    every, any_ = claims(stats, 0.05, "both/bonferroni")  # each at 0.025
+    assert every.tolist() == [[True, False, False, False, False]]
+    assert any_.tolist() == [[True, True, True, True, True]]
+    every, any_ = claims(stats, 0.05, "both/hierarchical")  # Cox only tested after the ANCOVA is claimed
+    assert every.tolist() == [[True, True, False, False, False]]
+    assert any_.tolist() == [[True, True, False, False, True]]
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        claims(stats, 0.05, "all")
+
+
+def test_power_curve_independent_of_workers_and_chunk() -> None:
     protocol = load_protocol("beat-lupus")
-    a = power_curve(protocol, [24, 40], n_trials=12, seed=5, workers=1, chunk=12)
-    b = power_curve(protocol, [24, 40], n_trials=12, seed=5, workers=2, chunk=5)
-    assert a.table.equals(b.table)
-    assert ((a.table["power"] >= 0) & (a.table["power"] <= 1)).all()
+    a = power_curve(protocol, [24, 40], n_trials=12, seed=5, chunk=12)
+    with ProcessPoolExecutor(2) as pool:
+        b = power_curve(protocol, [40, 24], n_trials=12, seed=5, chunk=5, executor=pool)
+    assert a.table.equals(b.table) and a.analytic.equals(b.analytic)
     p = a.table["power"].to_numpy()
     np.testing.assert_allclose(a.table["mc_se"], np.sqrt(p * (1 - p) / 12))
+    assert set(a.table["endpoint"]) == {"ancova", "cox", "both/bonferroni", "both/hierarchical"}
 
 
-def test_cli_design_table_and_json(tmp_path: Path) -> None:
+def test_assurance_mixes_parameter_sets_by_trial() -> None:
+    protocol = with_sample_size(load_protocol("beat-lupus"), 24)
+    sets = [ModelParameters(), ModelParameters().with_values(flare_rate=3.0)]
+    mixed = trial_statistics(protocol, range(6), seed=2, sizes=[24], params=sets)
+    for k, params in enumerate(sets):  # trial t uses set t mod 2, exactly as if run with that set alone
+        alone = trial_statistics(protocol, range(6), seed=2, sizes=[24], params=params)
+        np.testing.assert_array_equal(mixed["events"][:, k::2], alone["events"][:, k::2])
+    alone = trial_statistics(protocol, range(6), seed=2, sizes=[24], params=sets[1])
+    assert mixed["events"][:, 0::2].sum() < alone["events"][:, 0::2].sum()  # a tripled flare rate shows
+
+
+def test_cli_design_table_json_html(tmp_path: Path) -> None:
     out = tmp_path / "power.json"
     result = runner.invoke(app, ["design", "beat-lupus", "--sizes", "20,30", "--trials", "10", "--workers", "1",
-                                 "--json", str(out)])
+                                 "--ratio", "1:1,2:1", "--endpoint", "both", "--multiplicity", "bonferroni",
+                                 "--json", str(out), "--html", str(tmp_path / "d.html")])
     assert result.exit_code == 0, result.output
-    assert "smallest simulated N" in result.output
-    rows = json.loads(out.read_text())["power"]
-    assert {(r["n_total"], r["endpoint"]) for r in rows} == {(20, "ancova_log"), (20, "cox"), (30, "ancova_log"),
-                                                             (30, "cox")}
-    bad = runner.invoke(app, ["design", "beat-lupus", "--sizes", "20,x"])
-    assert bad.exit_code == 2 and "option --sizes" in bad.output
+    assert "smallest N" in result.output and "schoenfeld" not in result.output  # no analytic figure for both
+    cells = json.loads(out.read_text())["cells"]
+    assert [c["cell"]["ratio"] for c in cells] == ["1:1", "2:1"]
+    assert cells[1]["ratio"] == 2.0
+    assert {(r["n_total"], r["endpoint"]) for r in cells[0]["power"]} >= {(20, "both/bonferroni"), (30, "cox")}
+    assert (tmp_path / "d.html").read_text().count("data:image/png;base64,") == 2
+    for args, message in ((["--sizes", "20,x"], "option --sizes"), (["--ratio", "2-1"], "option --ratio"),
+                          (["--endpoint", "any"], "option --endpoint"), (["--resume"], "needs --out"),
+                          (["--follow-up", "0"], "grid cell ratio1-1_startwindow_fu0")):
+        bad = runner.invoke(app, ["design", "beat-lupus", "--trials", "10", *args])
+        assert bad.exit_code == 2 and message in bad.output, (args, bad.output)

@@ -139,61 +139,14 @@ def reproduce(
     console.print(f"report written to {write_report(result, out / 'report.html')}")
 
 
-@app.command()
-@user_errors
-def design(
-    protocol: str = typer.Argument("beat-lupus", help="Protocol YAML file, or a bundled protocol's name."),
-    sizes: str = typer.Option("40,60,80,100,120", "--sizes", help="Total sample sizes, comma-separated."),
-    trials: int = typer.Option(500, "--trials", min=10, help="Virtual trials per sample size."),
-    seed: int = typer.Option(2021, "--seed", min=0, help="Seed of every random draw."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
-    workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0 = all cores)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the power table as JSON."),
-) -> None:
-    """Simulated power of each endpoint over total sample sizes (model, trial and analysis included)."""
-    import os
-
-    from rich.table import Table
-
-    from lupustrial.design.power import power_curve
-    from lupustrial.protocol import load_protocol
-    from lupustrial.report.json import write_json
-
-    try:
-        ns = [int(x) for x in sizes.split(",") if x.strip()]
-    except ValueError:
-        raise LupustrialError(f"option --sizes: {sizes!r} is not a comma-separated list of whole numbers") from None
-    if not ns or min(ns) < 4:
-        raise LupustrialError("option --sizes: give sample sizes of at least 4")
-    if not 0 < alpha < 1:
-        raise LupustrialError("option --alpha: must be between 0 and 1")
-    design_ = load_protocol(protocol)
-    with console.status(f"simulating {trials} trials at each of {len(ns)} sample sizes"):
-        curve = power_curve(design_, ns, n_trials=trials, seed=seed, alpha=alpha,
-                            workers=workers or os.cpu_count() or 1)
-    table = Table(title=f"{design_.name}: simulated power ({trials} trials per size, seed {seed}, "
-                  f"two-sided alpha {alpha:g})", title_justify="left")
-    for col in ("total N", "endpoint", "power", "MC s.e.", "monotone Cox fits"):
-        table.add_column(col, justify="right")
-    for row in curve.table.itertuples():
-        table.add_row(str(row.n_total), row.endpoint, f"{row.power:.3f}", f"{row.mc_se:.3f}",
-                      str(row.monotone_fits) if row.endpoint == "cox" else "")
-    console.print(table)
-    for endpoint in ("ancova_log", "cox"):
-        for target in (0.8, 0.9):
-            n = curve.smallest_n(endpoint, target)
-            console.print(f"{endpoint}: smallest simulated N with power >= {target:.0%}: "
-                          + (str(n) if n is not None else f"none up to {max(ns)}"))
-    if json_out is not None:
-        write_json(curve.to_dict(), json_out)
-
-
 def _register_subcommands() -> None:
     """Sub-command groups owned by their packages (each a typer app in ``<package>/cli.py``)."""
+    from lupustrial.design.cli import design
     from lupustrial.indices.cli import app as indices_app
     from lupustrial.model.cli import app as model_app
     from lupustrial.randomise.cli import app as randomise_app
 
+    app.command()(user_errors(design))
     app.add_typer(indices_app, name="indices", help="SLE disease-activity indices and derived endpoints.")
     app.add_typer(model_app, name="model", help="The mechanistic PK/PD model: simulate patients, plot qualification.")
     app.add_typer(randomise_app, name="randomise",

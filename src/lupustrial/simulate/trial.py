@@ -14,6 +14,7 @@ baseline is ``pre_rituximab``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,16 +167,37 @@ def _visit_label(week: float) -> str:
     return "Baseline" if week == 0 else f"Week {week:g}"
 
 
-def _trial_frames(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], grid: np.ndarray,
-                  seed: int, settings: SimulationSettings) -> dict[str, Table]:
-    """ADSL, ADLB, ADTTE, ADAE of one trial from its draws and model outputs (patients × grid)."""
+@dataclass(frozen=True)
+class _Outcomes:
+    """What one trial's patients show after randomisation, before any record is written.
+
+    Both outputs (ADaM frames and design arrays) are built from this, so they cannot disagree.
+    """
+
+    severe: np.ndarray  # (n, max_flares) days after randomisation, nan when not observed
+    moderate: np.ndarray
+    lab_weeks: np.ndarray  # (V,) AVISITN, the pre-rituximab sample first when the baseline is that
+    lab_days: np.ndarray  # (n, V) days from randomisation
+    labs: dict[str, tuple[np.ndarray, np.ndarray]]  # PARAMCD -> (value, below LLOQ), (n, V) each
+
+    @property
+    def first_any(self) -> np.ndarray:
+        return np.fmin(self.severe[:, 0], self.moderate[:, 0])
+
+    def first(self, param: str) -> np.ndarray:
+        """Day of the first event of an ADTTE parameter (nan when none was observed)."""
+        return self.severe[:, 0] if param == SEVERE_FLARE[0] else self.first_any
+
+    def observed(self, trial: _Trial) -> np.ndarray:
+        """(n, V): the lab sample was taken (its day falls before the end of observation)."""
+        return self.lab_days <= trial.end_day[:, None]
+
+
+def _outcomes(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], grid: np.ndarray, seed: int,
+              settings: SimulationSettings) -> _Outcomes:
+    """Flares and measured labs of one trial from its draws and model outputs (patients × grid)."""
     n = len(trial.arm)
     t = trial.index
-    ids = np.array([f"{protocol.name.upper()}-{t + 1:05d}-{i + 1:03d}" for i in range(n)], dtype=object)
-    start = pd.Timestamp(settings.study_start)
-    rtx_date = start + pd.to_timedelta(trial.enrol_day, unit="D")
-    rand_date = rtx_date + pd.to_timedelta(trial.rand_day, unit="D")
-    cov = trial.population.covariates
     rows = np.arange(n)
     rand_idx = trial.rand_day.astype(int)
 
@@ -187,7 +209,35 @@ def _trial_frames(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray],
     severe = _observed_events(grid, rel, flare_rng.exponential(1.0, (n, settings.max_flares)), trial)
     moderate = _observed_events(grid, rel * settings.moderate_to_severe,
                                 flare_rng.exponential(1.0, (n, settings.max_flares)), trial)
-    first_any = np.fmin(severe[:, 0], moderate[:, 0])
+
+    # Labs: the pre-rituximab baseline (if the protocol uses it) then each visit.
+    weeks = np.asarray(protocol.visits_weeks, dtype=float)
+    visit_day = weeks * 7  # days from randomisation
+    pre = protocol.baseline == "pre_rituximab"
+    lab_rng = stream(seed, t, Purpose.LABS)
+    labs = {}
+    for param, lab in protocol.labs.items():
+        name, factor, _ = LAB_OUTPUTS[param]
+        series = out[name] * factor
+        at_visits = series[rows[:, None], rand_idx[:, None] + visit_day.astype(int)[None, :]]
+        labs[param] = measure(np.column_stack([series[:, 0], at_visits]) if pre else at_visits, lab, lab_rng)
+    all_weeks = np.concatenate([[PRE_RITUXIMAB_VISIT], weeks]) if pre else weeks
+    all_days = np.column_stack([-trial.rand_day, np.broadcast_to(visit_day, (n, len(weeks)))]) if pre \
+        else np.broadcast_to(visit_day, (n, len(weeks)))
+    return _Outcomes(severe, moderate, all_weeks, all_days, labs)
+
+
+def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: int,
+                  settings: SimulationSettings) -> dict[str, Table]:
+    """ADSL, ADLB, ADTTE, ADAE of one trial from its draws and outcomes."""
+    n = len(trial.arm)
+    t = trial.index
+    ids = np.array([f"{protocol.name.upper()}-{t + 1:05d}-{i + 1:03d}" for i in range(n)], dtype=object)
+    start = pd.Timestamp(settings.study_start)
+    rtx_date = start + pd.to_timedelta(trial.enrol_day, unit="D")
+    rand_date = rtx_date + pd.to_timedelta(trial.rand_day, unit="D")
+    cov = trial.population.covariates
+    severe, moderate = outcomes.severe, outcomes.moderate
 
     adsl = _table({
         "TRIALID": t + 1,
@@ -211,40 +261,27 @@ def _trial_frames(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray],
         "MODFLN": np.isfinite(moderate).sum(axis=1),
     }, n)
 
-    adtte = _stack([_tte(SEVERE_FLARE, severe[:, 0], ids, rand_date, trial, t),
-                    _tte(ANY_FLARE, first_any, ids, rand_date, trial, t)])
+    adtte = _stack([_tte(param, outcomes.first(param[0]), ids, rand_date, trial, t)
+                    for param in (SEVERE_FLARE, ANY_FLARE)])
 
-    # Labs: the pre-rituximab baseline (if the protocol uses it) then each visit while observed.
-    weeks = np.asarray(protocol.visits_weeks, dtype=float)
-    visit_day = weeks * 7  # days from randomisation
-    pre = protocol.baseline == "pre_rituximab"
-    lab_rng = stream(seed, t, Purpose.LABS)
+    all_weeks, all_days = outcomes.lab_weeks, outcomes.lab_days
+    pi, vi = np.nonzero(outcomes.observed(trial))
+    labels = np.array(["Pre-rituximab baseline" if w == PRE_RITUXIMAB_VISIT else _visit_label(w) for w in all_weeks],
+                      dtype=object)
     frames = []
     for param, lab in protocol.labs.items():
-        name, factor, label = LAB_OUTPUTS[param]
-        series = out[name] * factor
-        at_visits = series[rows[:, None], rand_idx[:, None] + visit_day.astype(int)[None, :]]
-        true = np.column_stack([series[:, 0], at_visits]) if pre else at_visits
-        value, blq = measure(true, lab, lab_rng)
-        base = value[:, 0] if pre else value[:, 0]
-        all_weeks = np.concatenate([[PRE_RITUXIMAB_VISIT], weeks]) if pre else weeks
-        all_days = np.column_stack([-trial.rand_day, np.broadcast_to(visit_day, (n, len(weeks)))]) if pre \
-            else np.broadcast_to(visit_day, (n, len(weeks)))
-        observed = all_days <= trial.end_day[:, None]
-        pi, vi = np.nonzero(observed)
-        labels = np.array(["Pre-rituximab baseline" if w == PRE_RITUXIMAB_VISIT else _visit_label(w) for w in all_weeks],
-                          dtype=object)
+        value, blq = outcomes.labs[param]
         frames.append(_table({
             "TRIALID": t + 1,
             "USUBJID": ids[pi],
             "PARAMCD": param,
-            "PARAM": label,
+            "PARAM": LAB_OUTPUTS[param][2],
             "AVAL": value[pi, vi],
             "AVALU": lab.unit,
             "ADY": np.where(all_days[pi, vi] >= 0, all_days[pi, vi] + 1, all_days[pi, vi]),
             "AVISIT": labels[vi],
             "AVISITN": all_weeks[vi],
-            "BASE": base[pi],
+            "BASE": value[pi, 0],
             "ABLFL": np.where(vi == 0, "Y", "N"),
             "BLQFL": np.where(blq[pi, vi], "Y", "N"),
         }, pi.size))
@@ -260,11 +297,16 @@ def _observed_events(grid: np.ndarray, cumhaz: np.ndarray, gaps: np.ndarray, tri
     return np.where(times <= trial.end_day[:, None], times, np.nan)
 
 
+def _event_or_end(first: np.ndarray, trial: _Trial) -> tuple[np.ndarray, np.ndarray]:
+    """(AVAL, event): whole days to the first event (at least 1), or to the end of observation."""
+    event = np.isfinite(first)
+    return np.where(event, np.maximum(np.ceil(np.nan_to_num(first)), 1.0), trial.end_day), event
+
+
 def _tte(param: tuple[str, str], first: np.ndarray, ids: np.ndarray, rand_date: pd.DatetimeIndex,
          trial: _Trial, t: int) -> Table:
     """ADTTE records: whole days to the first event, or to the end of observation (censored)."""
-    event = np.isfinite(first)
-    aval = np.where(event, np.maximum(np.ceil(np.nan_to_num(first)), 1.0), trial.end_day)
+    aval, event = _event_or_end(first, trial)
     return _table({
         "TRIALID": t + 1,
         "USUBJID": ids,
@@ -309,28 +351,90 @@ def _adverse_events(trial: _Trial, ids: np.ndarray, rand_date: pd.DatetimeIndex,
     return _stack(frames)
 
 
-def simulate_chunk(protocol: Protocol, trials: range, seed: int, params: ModelParameters | None = None,
-                   settings: SimulationSettings | None = None) -> dict[str, pd.DataFrame]:
-    """ADaM datasets of trials ``trials`` (indices from 0), patients of all trials integrated together."""
+ParameterSets = ModelParameters | Sequence[ModelParameters] | None
+
+
+def _simulated(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets,
+               settings: SimulationSettings) -> list[tuple[_Trial, _Outcomes]]:
+    """Draws and outcomes of trials ``trials``, in that order.
+
+    ``params`` may be a sequence of K parameter sets (e.g. posterior draws): trial t uses set
+    t mod K, so a trial's data depend on its index only, never on the chunk it is run in. The
+    patients of all trials sharing a set are integrated together.
+    """
     check_protocol(protocol)
-    params = params or ModelParameters()
-    settings = settings or SimulationSettings()
-    draws = [_draw_trial(protocol, t, seed, params) for t in trials]
-    population = _concat([d.population for d in draws])
-    rand_day = np.concatenate([d.rand_day for d in draws])
-    last = rand_day + np.concatenate([d.end_day for d in draws])
-    dosing = protocol_dosing(protocol, population.covariates["weight_kg"], np.concatenate([d.arm for d in draws]),
-                             rand_day, last)
+    sets = [params] if isinstance(params, ModelParameters) else list(params or [ModelParameters()])
+    if not sets:
+        raise ValueError("give at least one parameter set")
     # The grid depends on the protocol only, never on the draws of the trials in this chunk.
     grid = np.arange(0.0, round(protocol.randomisation.window_weeks[1] * 7) + protocol.follow_up_weeks * 7 + 1.0)
-    outputs = simulate(population, dosing, grid).outputs()
-    tables: list[dict[str, Table]] = []
-    lo = 0
-    for d in draws:
-        sl = slice(lo, lo + len(d.arm))
-        lo = sl.stop
-        tables.append(_trial_frames(protocol, d, {k: v[sl] for k, v in outputs.items()}, grid, seed, settings))
+    done: dict[int, tuple[_Trial, _Outcomes]] = {}
+    for which, set_k in enumerate(sets):
+        draws = [_draw_trial(protocol, t, seed, set_k) for t in trials if t % len(sets) == which]
+        if not draws:
+            continue
+        population = _concat([d.population for d in draws])
+        rand_day = np.concatenate([d.rand_day for d in draws])
+        last = rand_day + np.concatenate([d.end_day for d in draws])
+        dosing = protocol_dosing(protocol, population.covariates["weight_kg"],
+                                 np.concatenate([d.arm for d in draws]), rand_day, last)
+        outputs = simulate(population, dosing, grid).outputs()
+        lo = 0
+        for d in draws:
+            sl = slice(lo, lo + len(d.arm))
+            lo = sl.stop
+            done[d.index] = (d, _outcomes(protocol, d, {k: v[sl] for k, v in outputs.items()}, grid, seed, settings))
+    return [done[t] for t in trials]
+
+
+def simulate_chunk(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets = None,
+                   settings: SimulationSettings | None = None) -> dict[str, pd.DataFrame]:
+    """ADaM datasets of trials ``trials`` (indices from 0), patients of all trials integrated together."""
+    settings = settings or SimulationSettings()
+    tables = [_trial_frames(protocol, d, o, seed, settings)
+              for d, o in _simulated(protocol, trials, seed, params, settings)]
     frames = {k: pd.DataFrame(_stack([t[k] for t in tables])) for k in tables[0]}
     for k, order in SORT.items():
         frames[k] = frames[k].sort_values(order, kind="stable", ignore_index=True)
     return frames
+
+
+@dataclass(frozen=True)
+class TrialArrays:
+    """Per trial and patient (trials, patients), in enrolment order: what a design's analyses need.
+
+    The ADaM path (:func:`simulate_chunk`) is built from the same outcomes, so for the same seed
+    these equal its records: ``lab_value[param]`` is AVAL at each ``lab_weeks`` (nan where ADLB
+    has no record because the patient had withdrawn), ``lab_base[param]`` is BASE, and
+    ``tte_time[param]`` / ``tte_event[param]`` are ADTTE's AVAL and 1 - CNSR.
+    """
+
+    arm: np.ndarray  # index into protocol.arms
+    withdrawn: np.ndarray
+    lab_weeks: np.ndarray
+    lab_value: dict[str, np.ndarray]  # (trials, patients, visits)
+    lab_base: dict[str, np.ndarray]
+    tte_time: dict[str, np.ndarray]
+    tte_event: dict[str, np.ndarray]
+
+
+def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets = None,
+                    settings: SimulationSettings | None = None) -> TrialArrays:
+    """Trials ``trials`` as arrays, without building data frames: the fast path for power sweeps."""
+    done = _simulated(protocol, trials, seed, params, settings or SimulationSettings())
+    names = [a.name for a in protocol.arms]
+    lab_value, lab_base, tte_time, tte_event = {}, {}, {}, {}
+    for param in protocol.labs:
+        values = [np.where(o.observed(d), o.labs[param][0], np.nan) for d, o in done]
+        lab_value[param] = np.stack(values)
+        lab_base[param] = np.stack([o.labs[param][0][:, 0] for _, o in done])
+    for param, _ in (SEVERE_FLARE, ANY_FLARE):
+        times = [_event_or_end(o.first(param), d) for d, o in done]
+        tte_time[param] = np.stack([aval for aval, _ in times])
+        tte_event[param] = np.stack([event for _, event in times])
+    return TrialArrays(
+        arm=np.stack([np.array([names.index(a) for a in d.arm]) for d, _ in done]),
+        withdrawn=np.stack([d.withdrawn for d, _ in done]),
+        lab_weeks=done[0][1].lab_weeks,
+        lab_value=lab_value, lab_base=lab_base, tte_time=tte_time, tte_event=tte_event,
+    )

@@ -1,0 +1,142 @@
+"""``lupustrial design``: operating characteristics of a design grid, by simulation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from lupustrial.clikit import console, user_errors
+from lupustrial.errors import LupustrialError
+
+ENDPOINT_CHOICES = ("all", "ancova", "cox", "both")
+MULTIPLICITY_CHOICES = ("hierarchical", "bonferroni")
+
+
+def _numbers(option: str, text: str | None, kind: Callable[[str], float]) -> list | None:
+    """A comma-separated option as numbers (None when not given), or a one-line error naming it."""
+    if text is None:
+        return None
+    try:
+        values = [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise LupustrialError(f"option {option}: {text!r} is not a comma-separated list of numbers") from None
+    if not values:
+        raise LupustrialError(f"option {option}: give at least one value")
+    return values
+
+
+def shown_endpoints(endpoint: str, multiplicity: str) -> list[str]:
+    """Endpoint rules (see :data:`lupustrial.design.power.ENDPOINTS`) the output shows."""
+    both = f"both/{multiplicity}"
+    return {"all": ["ancova", "cox", both], "ancova": ["ancova"], "cox": ["cox"], "both": [both]}[endpoint]
+
+
+def design(
+    protocol: str = typer.Argument("beat-lupus", help="Protocol YAML file, or a bundled protocol's name."),
+    sizes: str = typer.Option("40,60,80,100,120", "--sizes", help="Total sample sizes, comma-separated."),
+    trials: int = typer.Option(500, "--trials", min=10, help="Virtual trials per grid cell and sample size."),
+    seed: int = typer.Option(2021, "--seed", min=0, help="Seed of every random draw."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level (family-wise for 'both')."),
+    ratio: str | None = typer.Option(None, "--ratio", help="Allocation ratios treatment:control, e.g. 1:1,2:1 "
+                                     "(default: the protocol's)."),
+    start: str | None = typer.Option(None, "--start", help="Belimumab start, weeks after the first rituximab "
+                                     "infusion, e.g. 4,8,12 (default: the protocol's randomisation window)."),
+    follow_up: str | None = typer.Option(None, "--follow-up", help="Follow-up after randomisation, weeks "
+                                         "(default: the protocol's)."),
+    endpoint: str = typer.Option("all", "--endpoint", help="Primary endpoint shown: ancova, cox, both or all."),
+    multiplicity: str = typer.Option("hierarchical", "--multiplicity",
+                                     help="Rule for --endpoint both: hierarchical (ANCOVA then Cox) or bonferroni."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Local worker processes (0 = all cores)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Address of a Dask scheduler to run on."),
+    chunk: int = typer.Option(100, "--chunk", min=1, help="Trials per task; results do not depend on it."),
+    out: Path | None = typer.Option(None, "--out", help="Folder: one JSON per finished grid cell (and design.html)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip the cells already in --out (same settings only)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write every cell's results as one JSON file."),
+    html_out: Path | None = typer.Option(None, "--html", help="Power-curve plots as HTML (default DIR/design.html)."),
+) -> None:
+    """Power, smallest sample size for 80%/90% power and analytic cross-checks over a design grid."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from lupustrial.design.execute import executor
+    from lupustrial.design.grid import grid_cells, parse_ratio
+    from lupustrial.design.html import write_html
+    from lupustrial.design.sweep import run_sweep
+    from lupustrial.protocol import load_protocol
+    from lupustrial.report.json import write_json
+
+    ns = _numbers("--sizes", sizes, int)
+    if min(ns) < 4:
+        raise LupustrialError("option --sizes: give sample sizes of at least 4")
+    if not 0 < alpha < 1:
+        raise LupustrialError("option --alpha: must be between 0 and 1")
+    if endpoint not in ENDPOINT_CHOICES:
+        raise LupustrialError(f"option --endpoint: {endpoint!r} is not one of {', '.join(ENDPOINT_CHOICES)}")
+    if multiplicity not in MULTIPLICITY_CHOICES:
+        raise LupustrialError(f"option --multiplicity: {multiplicity!r} is not one of {', '.join(MULTIPLICITY_CHOICES)}")
+    if resume and out is None:
+        raise LupustrialError("option --resume: needs --out")
+    try:
+        ratios = None if ratio is None else [parse_ratio(r.strip()) for r in ratio.split(",") if r.strip()]
+    except ValueError as exc:
+        raise LupustrialError(f"option --ratio: {exc}") from None
+    base = load_protocol(protocol)
+    cells = grid_cells(base, ratios, _numbers("--start", start, float), _numbers("--follow-up", follow_up, float))
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar, executor(workers, scheduler) as pool:
+        def on_cell(cell, cached: bool) -> Callable[[int], None]:
+            task = bar.add_task(cell.key + (" (on disk)" if cached else ""), total=trials,
+                                completed=trials if cached else 0)
+            return lambda k: bar.advance(task, k)
+
+        try:
+            results = run_sweep(base, cells, ns, n_trials=trials, seed=seed, alpha=alpha, chunk=chunk,
+                                executor=pool, out=out, resume=resume, on_cell=on_cell)
+        except KeyboardInterrupt:
+            kept = f"; finished cells are in {out}, rerun with --resume" if out is not None else ""
+            console.print(f"interrupted{kept}")
+            raise typer.Exit(130) from None
+    shown = shown_endpoints(endpoint, multiplicity)
+    _print_tables(results, shown, trials, seed, alpha)
+    if json_out is not None:
+        write_json({"protocol": base.name, "cells": [r.to_dict() for r in results]}, json_out)
+        console.print(f"results written to {json_out}")
+    html = html_out or (out / "design.html" if out is not None else None)
+    if html is not None:
+        write_html(results, shown, base.name, html)
+        console.print(f"plots written to {html}")
+
+
+def _print_tables(results: list, shown: list[str], trials: int, seed: int, alpha: float) -> None:
+    from rich.table import Table
+
+    from lupustrial.design.power import ANALYTIC_METHODS, TARGETS
+
+    for r in results:
+        curve = r.curve
+        table = Table(title=f"{r.cell.key}: simulated power ({trials} trials per size, seed {seed}, "
+                      f"two-sided alpha {alpha:g})", title_justify="left")
+        table.add_column("total N", justify="right")
+        for e in shown:
+            table.add_column(f"{e} power ± MC s.e.", justify="right")
+        for n in sorted(curve.table["n_total"].unique()):
+            rows = curve.table[curve.table["n_total"] == n].set_index("endpoint")
+            table.add_row(str(n), *(f"{rows.at[e, 'power']:.3f} ± {rows.at[e, 'mc_se']:.3f}" for e in shown))
+        console.print(table)
+        summary = Table(title="smallest N for the target power: simulated (first of --sizes reaching it) "
+                        "vs analytic", title_justify="left")
+        for col in ("endpoint", "target", "simulated N", "analytic N"):
+            summary.add_column(col, justify="right")
+        for e in shown:
+            for target in TARGETS:
+                formulas = ANALYTIC_METHODS.get(e, ())
+                analytic = ", ".join(f"{m} {curve.analytic_n(e, m, target):.0f}" for m in formulas) or "-"
+                summary.add_row(e, f"{target:.0%}", curve.smallest_n_text(e, target), analytic)
+        console.print(summary)
+        fx = curve.effects
+        console.print(f"analytic N from the simulation's own effects at N = {curve.table['n_total'].max()}: "
+                      f"GMR {np.exp(fx['log_gmr']):.3f} (mean log GMR), residual SD of log titre "
+                      f"{fx['resid_sd']:.3f}, HR {np.exp(fx['log_hr']):.3f} (mean log HR), event probability "
+                      f"{fx['event_probability']:.3f}; allocation ratio {curve.ratio:g}")

@@ -1,0 +1,65 @@
+"""Power-curve plots of a design sweep as one self-contained HTML file (figures embedded)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, select_autoescape
+from matplotlib.figure import Figure
+
+from lupustrial.atomic import atomic_path
+from lupustrial.design.power import ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power
+from lupustrial.design.sweep import CellResult
+from lupustrial.report.html import _png
+
+_PAGE = Environment(autoescape=select_autoescape(default=True)).from_string("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ name }}: design</title>
+<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><body>
+<h1>{{ name }}: power by simulation</h1>
+<p>Points: simulated power with ±1.96 Monte Carlo standard errors. Lines: the analytic power
+({{ methods }}) at the effect sizes the simulation itself produced. Dotted: 80% and 90%.</p>
+{% for c in cells %}<h2>{{ c.key }}</h2>
+<img alt="power curve, {{ c.key }}" src="data:image/png;base64,{{ c.png }}">
+<table><tr><th>endpoint</th><th>target</th><th>smallest simulated N</th><th>analytic N</th></tr>
+{% for row in c.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
+{% endfor %}</body></html>
+""")
+
+
+def power_figure(curve: PowerCurve, shown: Sequence[str]) -> Figure:
+    """Power against total N per endpoint rule, MC error bars, analytic curves, 80%/90% lines."""
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    sizes = np.sort(curve.table["n_total"].unique())
+    grid = np.linspace(max(4, sizes[0] * 0.8), sizes[-1] * 1.1, 100)
+    for i, endpoint in enumerate(shown):
+        colour = f"C{i}"
+        rows = curve.table[curve.table["endpoint"] == endpoint].sort_values("n_total")
+        ax.errorbar(rows["n_total"], rows["power"], yerr=1.96 * rows["mc_se"], fmt="o", color=colour, capsize=3,
+                    label=f"{endpoint} (simulated)")
+        if endpoint in ANALYTIC_METHODS and np.isfinite(list(curve.effects.values())).all():
+            power = [analytic_power(curve.effects, endpoint, n, curve.alpha, curve.ratio) for n in grid]
+            ax.plot(grid, power, color=colour, lw=1, label=f"{endpoint} ({ANALYTIC_METHODS[endpoint][0]})")
+    for target in TARGETS:
+        ax.axhline(target, color="grey", ls=":", lw=1)
+    ax.set(xlabel="total sample size", ylabel="power", ylim=(0, 1.02))
+    ax.legend(fontsize="small", loc="lower right")
+    return fig
+
+
+def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, path: Path) -> None:
+    """One section per grid cell: the plot and the smallest N per target, simulated and analytic."""
+    cells = []
+    for r in results:
+        rows = []
+        for e in shown:
+            for target in TARGETS:
+                analytic = ", ".join(f"{m} {r.curve.analytic_n(e, m, target):.0f}" for m in ANALYTIC_METHODS.get(e, ()))
+                rows.append((e, f"{target:.0%}", r.curve.smallest_n_text(e, target), analytic or "-"))
+        cells.append({"key": r.cell.key, "png": _png(power_figure(r.curve, shown)), "rows": rows})
+    methods = "t test for the ANCOVA, Schoenfeld for the Cox endpoint"
+    with atomic_path(path) as tmp:
+        tmp.write_text(_PAGE.render(name=name, cells=cells, methods=methods), encoding="utf-8")
