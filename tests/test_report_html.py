@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import random
 import re
 import subprocess
 from pathlib import Path
@@ -12,6 +13,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lupustrial.cli import app
@@ -41,7 +44,7 @@ def test_no_network_urls(report: Path, reproduction: Reproduction) -> None:
     text = report.read_text(encoding="utf-8").replace(html.escape(reproduction.source), "")
     assert "http://" not in text and "https://" not in text
     assert re.findall(r'\bsrc="([a-z]+):', text) == ["data"] * len(PNG_FIGURES)
-    assert "href=" not in text and "<link" not in text
+    assert "href=" not in text and "<link" not in text and "url(" not in text
 
 
 def test_table_has_a_row_per_published_figure(report: Path, reproduction: Reproduction) -> None:
@@ -79,6 +82,19 @@ def test_typical_trial_is_the_hazard_ratio_nearest_the_median() -> None:
     assert typical_trial(zeros) == 4
     none = pd.DataFrame({"trial": [4, 2], "hazard_ratio": [np.nan, np.inf]})
     assert typical_trial(none) == 2
+
+
+@given(st.lists(st.sampled_from([0.0, 0.05, 0.3, 0.3, 1.0, 7.0, np.inf, np.nan]), min_size=1, max_size=12),
+       st.randoms(use_true_random=False))
+def test_typical_trial_has_an_hr_and_ignores_row_order(hrs: list[float], rnd: random.Random) -> None:
+    per_trial = pd.DataFrame({"trial": np.arange(1, len(hrs) + 1), "hazard_ratio": hrs})
+    chosen = typical_trial(per_trial)
+    hr = per_trial.set_index("trial")["hazard_ratio"]
+    assert chosen in hr.index
+    if any(np.isfinite(h) and h > 0 for h in hrs):
+        assert np.isfinite(hr[chosen]) and hr[chosen] > 0
+    shuffled = per_trial.sample(frac=1.0, random_state=rnd.randrange(2**32))
+    assert typical_trial(shuffled) == chosen
 
 
 def test_provenance_is_shown_when_the_reproduction_has_one(report: Path, reproduction: Reproduction) -> None:
