@@ -99,10 +99,14 @@ def test_typical_trial_has_an_hr_and_ignores_row_order(hrs: list[float], rnd: ra
 
 def test_provenance_is_shown_when_the_reproduction_has_one(report: Path, reproduction: Reproduction) -> None:
     assert "no provenance recorded" in report.read_text(encoding="utf-8")
-    with_prov = SimpleNamespace(**vars(reproduction), provenance={"date": "2026-11-25", "fit_error": {"rmse": 0.125}})
-    text = render_report(with_prov)  # type: ignore[arg-type]
+    provenance = {"date": "2026-11-25", "sd": {"k_baff": 0.125}, "fitted": ["k_baff", "ec50"],
+                  "targets": [{"name": "gm_dsdna", "residual": -0.5}, {"name": "hr", "residual": float("nan")}]}
+    text = render_report(SimpleNamespace(**vars(reproduction), provenance=provenance))  # type: ignore[arg-type]
     assert "no provenance recorded" not in text
-    assert "2026-11-25" in text and '{"rmse": 0.125}' in html.unescape(text)
+    assert "2026-11-25" in text and "k_baff: 0.125" in text and "k_baff, ec50" in text
+    table = re.search(r'<table class="provenance">(.*?)</table>', text, re.S)
+    assert table is not None
+    assert re.findall(r"<td>([^<]*)</td>", table.group(1)) == ["gm_dsdna", "-0.5", "hr", "NA"]
 
 
 def test_cli_writes_the_report(tmp_path: Path) -> None:

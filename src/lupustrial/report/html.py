@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure as MplFigure
 from matplotlib.axis import Axis
+from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from lupustrial.analysis.trial import resolve_arms
@@ -193,12 +193,30 @@ def _trajectory_figure(ctx: _Trial, trajectories: pd.DataFrame) -> MplFigure:
     return fig
 
 
-def _provenance(reproduction: Reproduction) -> dict[str, str] | None:
-    """The parameter set's provenance as display strings, if the reproduction carries one."""
+def _text(value: object) -> str:
+    """One provenance value as text: numbers to 4 significant digits, lists and maps inline."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_text(v)}" for k, v in value.items())
+    return "NA" if value is None else str(value)
+
+
+def _provenance(reproduction: Reproduction) -> dict[str, str | list[dict[str, str]]] | None:
+    """The parameter set's provenance for display, if the reproduction carries one.
+
+    A list of records (e.g. the calibration targets) becomes a small table; anything else a line.
+    """
     prov = getattr(reproduction, "provenance", None)
     if not prov:
         return None
-    return {str(k): v if isinstance(v, str) else json.dumps(to_jsonable(v)) for k, v in prov.items()}
+    out: dict[str, str | list[dict[str, str]]] = {}
+    for key, value in to_jsonable(prov).items():
+        records = isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+        out[key] = [{k: _text(v) for k, v in r.items()} for r in value] if records else _text(value)
+    return out
 
 
 def _ratio_plots(ctx: _Trial, reproduction: Reproduction) -> list[tuple[str, str, MplFigure, str]]:
