@@ -95,11 +95,11 @@ def _plain_log_labels(axis: Axis) -> None:
     axis.set_minor_formatter(FuncFormatter(label))
 
 
-def _published_marks(ax: Axes, fig: Figure, x: float, colour: str) -> None:
+def _published_marks(ax: Axes, pub: Figure, x: float, colour: str) -> None:
     """The published value with its 95% CI as a black-edged diamond with error bar at ``x``."""
-    lo = fig.published - fig.lower if fig.lower is not None else 0.0
-    hi = fig.upper - fig.published if fig.upper is not None else 0.0
-    ax.errorbar([x], [fig.published], yerr=[[lo], [hi]], fmt="D", color=colour, markeredgecolor="black",
+    lo = pub.published - pub.lower if pub.lower is not None else 0.0
+    hi = pub.upper - pub.published if pub.upper is not None else 0.0
+    ax.errorbar([x], [pub.published], yerr=[[lo], [hi]], fmt="D", color=colour, markeredgecolor="black",
                 ecolor="black", capsize=3, zorder=5)
 
 
