@@ -109,52 +109,56 @@ def free_fraction(bel_conc: np.ndarray, kd: np.ndarray) -> np.ndarray:
 
 
 @register_jitable
-def flare_hazard(pb: np.ndarray, th: np.ndarray) -> np.ndarray:
+def flare_hazard(pb: np.ndarray, rate_day: np.ndarray) -> np.ndarray:
     """Severe-flare hazard per day, proportional to autoreactive plasmablast output vs baseline.
 
     Linear, so the cumulative hazard needs no power per stage; a steeper link belongs in
     calibration of ``flare_rate`` and the B-cell parameters that drive the plasmablasts.
     """
-    return th[FLARE_RATE_DAY] * np.maximum(pb, 0.0)
+    return rate_day * np.maximum(pb, 0.0)
 
 
 @register_jitable
 def derivatives(y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray) -> None:
     """Write dy/dt into ``dy``; ``rate`` holds the infusion rates (mg/day) of rituximab and belimumab.
 
-    Rows of ``y``/``th``/``dy`` are states/parameters; columns (if any) are patients.
+    Rows are states/parameters, columns patients. One loop over patients with scalar code
+    inside: numba turns it into vector instructions over the solver's lanes of patients,
+    with no temporary arrays, and numpy callers run the same code.
     """
-    c_r = y[A_R1] / th[RTX_V1]
-    c_b = y[A_B1] / th[BEL_V1]
-    b_n, b_a = y[B_N], y[B_A]
-    b_rel = (b_n + b_a) / th[B0]
-    f = free_fraction(c_b, th[BEL_KD])
-    baff_rel = f * y[BAFF_T] / th[BAFF0]
-    kout = th[B_KOUT]
-    kill = th[RTX_EMAX] * c_r / (th[RTX_EC50] + c_r)
-    death_n = kout * (1.0 + th[E_N]) / (1.0 + th[E_N] * baff_rel) + kill
-    death_a = kout * (1.0 + th[E_A]) / (1.0 + th[E_A] * baff_rel) + kill
-    k10r = th[RTX_K10] * (1.0 + th[RTX_TM] * b_rel)
-    k12r, k21r = th[RTX_K12], th[RTX_K21]
-    k12b, k21b = th[BEL_K12], th[BEL_K21]
-    absorbed = th[BEL_KA] * y[A_BD]
-    rho, kb = th[BAFF_RHO], th[BAFF_K]
-    pb, llpc = y[PB], y[LLPC]
-    share = th[LLPC_SHARE]
-    dy[A_R1] = rate[0] - (k10r + k12r) * y[A_R1] + k21r * y[A_R2]
-    dy[A_R2] = k12r * y[A_R1] - k21r * y[A_R2]
-    dy[A_BD] = -absorbed
-    dy[A_B1] = rate[1] + absorbed - (th[BEL_K10] + k12b) * y[A_B1] + k21b * y[A_B2]
-    dy[A_B2] = k12b * y[A_B1] - k21b * y[A_B2]
-    dy[B_N] = kout * th[B_N0] - death_n * b_n
-    dy[B_A] = kout * th[B_A0] - death_a * b_a
-    # Free BAFF is cleared by B-cell receptors (share rho at baseline) and linearly; bound
-    # BAFF leaves with belimumab at the antibody's elimination rate.
-    dy[BAFF_T] = kb * th[BAFF0] * (1.0 - (1.0 - rho + rho * b_rel) * baff_rel) - th[BEL_K10] * (1.0 - f) * y[BAFF_T]
-    dy[PB] = th[PB_K] * (b_a / th[B_A0] - pb)
-    dy[LLPC] = th[LLPC_K] * (pb - llpc)
-    dy[DSDNA] = th[IGG_K] * (th[DSDNA0] * ((1.0 - share) * pb + share * llpc) - y[DSDNA])
-    dy[CUMH] = flare_hazard(pb, th)
+    for p in range(y.shape[1]):
+        c_r = y[A_R1, p] / th[RTX_V1, p]
+        c_b = y[A_B1, p] / th[BEL_V1, p]
+        b_n, b_a = y[B_N, p], y[B_A, p]
+        b_rel = (b_n + b_a) / th[B0, p]
+        f = free_fraction(c_b, th[BEL_KD, p])
+        baff_rel = f * y[BAFF_T, p] / th[BAFF0, p]
+        kout = th[B_KOUT, p]
+        kill = th[RTX_EMAX, p] * c_r / (th[RTX_EC50, p] + c_r)
+        death_n = kout * (1.0 + th[E_N, p]) / (1.0 + th[E_N, p] * baff_rel) + kill
+        death_a = kout * (1.0 + th[E_A, p]) / (1.0 + th[E_A, p] * baff_rel) + kill
+        k10r = th[RTX_K10, p] * (1.0 + th[RTX_TM, p] * b_rel)
+        k12r, k21r = th[RTX_K12, p], th[RTX_K21, p]
+        k12b, k21b = th[BEL_K12, p], th[BEL_K21, p]
+        absorbed = th[BEL_KA, p] * y[A_BD, p]
+        rho, kb = th[BAFF_RHO, p], th[BAFF_K, p]
+        pb, llpc = y[PB, p], y[LLPC, p]
+        share = th[LLPC_SHARE, p]
+        dy[A_R1, p] = rate[0, p] - (k10r + k12r) * y[A_R1, p] + k21r * y[A_R2, p]
+        dy[A_R2, p] = k12r * y[A_R1, p] - k21r * y[A_R2, p]
+        dy[A_BD, p] = -absorbed
+        dy[A_B1, p] = rate[1, p] + absorbed - (th[BEL_K10, p] + k12b) * y[A_B1, p] + k21b * y[A_B2, p]
+        dy[A_B2, p] = k12b * y[A_B1, p] - k21b * y[A_B2, p]
+        dy[B_N, p] = kout * th[B_N0, p] - death_n * b_n
+        dy[B_A, p] = kout * th[B_A0, p] - death_a * b_a
+        # Free BAFF is cleared by B-cell receptors (share rho at baseline) and linearly; bound
+        # BAFF leaves with belimumab at the antibody's elimination rate.
+        dy[BAFF_T, p] = kb * th[BAFF0, p] * (1.0 - (1.0 - rho + rho * b_rel) * baff_rel) \
+            - th[BEL_K10, p] * (1.0 - f) * y[BAFF_T, p]
+        dy[PB, p] = th[PB_K, p] * (b_a / th[B_A0, p] - pb)
+        dy[LLPC, p] = th[LLPC_K, p] * (pb - llpc)
+        dy[DSDNA, p] = th[IGG_K, p] * (th[DSDNA0, p] * ((1.0 - share) * pb + share * llpc) - y[DSDNA, p])
+        dy[CUMH, p] = flare_hazard(pb, th[FLARE_RATE_DAY, p])
 
 
 def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray) -> np.ndarray:
@@ -179,7 +183,7 @@ def outputs(y: np.ndarray, th: np.ndarray) -> dict[str, np.ndarray]:
         "baff_ng_ml": free_fraction(c_b, th[BEL_KD]) * y[BAFF_T],
         "cd19_cells_ul": y[B_N] + y[B_A],
         "anti_dsdna_iu_ml": y[DSDNA],
-        "flare_hazard_per_year": flare_hazard(y[PB], th) * 365.25,
+        "flare_hazard_per_year": flare_hazard(y[PB], th[FLARE_RATE_DAY]) * 365.25,
         "cumulative_flare_hazard": y[CUMH],
         "autoreactive_cd19_cells_ul": y[B_A],
     }
