@@ -35,11 +35,12 @@ def power_figure(curve: PowerCurve, shown: Sequence[str]) -> Figure:
     ax = fig.add_subplot()
     sizes = np.sort(curve.table["n_total"].unique())
     grid = np.linspace(max(4, sizes[0] * 0.8), sizes[-1] * 1.1, 100)
+    dodge = 0.008 * (grid[-1] - grid[0])  # rules often coincide (e.g. hierarchical = Cox when the ANCOVA always wins)
     for i, endpoint in enumerate(shown):
         colour = f"C{i}"
         rows = curve.table[curve.table["endpoint"] == endpoint].sort_values("n_total")
-        ax.errorbar(rows["n_total"], rows["power"], yerr=1.96 * rows["mc_se"], fmt="o", color=colour, capsize=3,
-                    label=f"{endpoint} (simulated)")
+        ax.errorbar(rows["n_total"] + (i - (len(shown) - 1) / 2) * dodge, rows["power"], yerr=1.96 * rows["mc_se"],
+                    fmt="osD^"[i % 4], color=colour, capsize=3, label=f"{endpoint} (simulated)")
         if endpoint in ANALYTIC_METHODS and np.isfinite(list(curve.effects.values())).all():
             power = [analytic_power(curve.effects, endpoint, n, curve.alpha, curve.ratio) for n in grid]
             ax.plot(grid, power, color=colour, lw=1, label=f"{endpoint} ({ANALYTIC_METHODS[endpoint][0]})")
