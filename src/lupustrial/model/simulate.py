@@ -8,6 +8,7 @@ share each chunk's patients inside the compiled solver (see :mod:`.solver`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,17 +59,33 @@ def simulate_chunks(
     population: Population, dosing: DosingEvents, times: np.ndarray, *,
     chunk: int = 4096, workers: int = 1, rtol: float = 1e-6, atol: float = 1e-9,
 ) -> Iterator[Trajectories]:
-    """Trajectories of consecutive chunks of patients; the results depend on neither ``chunk`` nor ``workers``."""
+    """Trajectories of consecutive chunks of patients; the results depend on neither ``chunk`` nor ``workers``.
+
+    With ``workers`` > 1 the next chunk is integrated while the caller works on the current
+    one (two chunks in memory at most), so reducing a chunk does not leave the threads idle.
+    """
     times = _check_times(times)
     if chunk < 1 or workers < 1:
         raise LupustrialError(f"chunk and workers must be >= 1, not {chunk} and {workers}")
     seg = build_segments(dosing, population.n, population.params["bel_sc_bioavailability"])
-    for lo in range(0, population.n, chunk):
+
+    def run(lo: int) -> Trajectories:
         sl = slice(lo, min(lo + chunk, population.n))
         theta = population.theta[:, sl]
         states = integrate(initial_state(theta), theta, Segments(seg.start[sl], seg.rate[sl], seg.depot[sl]), times,
                            rtol=rtol, atol=atol, workers=workers)
-        yield Trajectories(lo, times, states, theta)
+        return Trajectories(lo, times, states, theta)
+
+    starts = range(0, population.n, chunk)
+    if workers == 1 or len(starts) < 2:
+        yield from map(run, starts)
+        return
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        pending = ahead.submit(run, starts[0])
+        for lo in starts[1:]:
+            done, pending = pending.result(), ahead.submit(run, lo)
+            yield done
+        yield pending.result()
 
 
 def simulate(
