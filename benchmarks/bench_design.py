@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from functools import partial
 
@@ -46,6 +47,11 @@ def _adam_chunk(protocol, trials: range, seed: int) -> int:
     return int(fit.estimable.sum())
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=2000)
@@ -55,13 +61,17 @@ def main() -> None:
     args = parser.parse_args()
     protocol = load_protocol("beat-lupus")
     power_curve(protocol, [8, 12], n_trials=2, seed=0)  # warm-up: imports and compilation
+    cpu_before = _children_cpu()
     with executor(args.workers) as pool:
         start = time.perf_counter()
         curve = power_curve(protocol, SIZES, n_trials=args.trials, seed=1, chunk=args.chunk, executor=pool)
         elapsed = time.perf_counter() - start
-    ancova = curve.table[curve.table["endpoint"] == "cox"]["power"].round(3).tolist()
+    # Worker CPU time / workers = the wall time on as many idle cores (the machine is shared).
+    cpu = _children_cpu() - cpu_before
+    cox = curve.table[curve.table["endpoint"] == "cox"]["power"].round(3).tolist()
     print(f"array path + CRN: sizes={SIZES} trials={args.trials} workers={args.workers} chunk={args.chunk} "
-          f"cores={os.cpu_count()}: {elapsed:.1f} s (Cox power {ancova})")
+          f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f}: {elapsed:.1f} s wall, worker CPU {cpu:.1f} s "
+          f"(= {cpu / args.workers:.1f} s on {args.workers} idle cores); Cox power {cox}")
 
     start = time.perf_counter()
     for n in SIZES:
