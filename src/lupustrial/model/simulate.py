@@ -94,6 +94,8 @@ def simulate(
 ) -> Trajectories:
     """All patients' trajectories at ``times`` (days from the first rituximab infusion)."""
     parts = list(simulate_chunks(population, dosing, times, chunk=chunk, workers=workers, rtol=rtol, atol=atol))
+    if len(parts) == 1:  # no copy: the trial simulator's chunks fit in one
+        return parts[0]
     return Trajectories(
         0, parts[0].times, np.concatenate([p.states for p in parts]), np.concatenate([p.theta for p in parts], axis=1)
     )

@@ -28,6 +28,8 @@ def map_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, wo
 
     ``func`` must be picklable (a module-level function or a ``functools.partial`` of one)
     when ``workers`` > 1; ``progress`` is told how many trials each finished chunk held.
+    This is the project's one parallel map: the model's own parallelism is threads inside
+    ``simulate(workers=...)``, which defaults to 1, so worker processes never oversubscribe.
     """
     if n_trials < 1 or chunk < 1 or workers < 1:
         raise ValueError("n_trials, chunk and workers must be >= 1")
