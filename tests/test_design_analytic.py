@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lupustrial.design.analytic import (event_probability, means_power, means_sample_size, required_events,
                                         survival_power, survival_sample_size)
@@ -48,3 +50,19 @@ def test_fixed_follow_up_and_errors() -> None:
         survival_sample_size(0.5, 0.0)
     with pytest.raises(ValueError, match="effect"):
         means_sample_size(0.0, 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(alpha=st.floats(0.001, 0.2), power=st.floats(0.5, 0.99), ratio=st.sampled_from([0.5, 1.0, 2.0, 3.0]),
+       hr=st.floats(0.2, 0.9), p_event=st.floats(0.05, 1.0), effect=st.floats(0.05, 2.0), sd=st.floats(0.2, 3.0))
+def test_power_inverts_sample_size(alpha: float, power: float, ratio: float, hr: float, p_event: float, effect: float,
+                                   sd: float) -> None:
+    for method in ("schoenfeld", "freedman"):
+        n = survival_sample_size(hr, p_event, alpha=alpha, power=power, ratio=ratio, method=method)
+        assert survival_power(n, hr, p_event, alpha=alpha, ratio=ratio, method=method) == pytest.approx(power, abs=1e-9)
+    n_z = means_sample_size(-effect, sd, alpha=alpha, power=power, ratio=ratio, t_test=False)
+    assert means_power(n_z, -effect, sd, alpha=alpha, ratio=ratio, t_test=False) == pytest.approx(power, abs=1e-9)
+    n_t = means_sample_size(-effect, sd, alpha=alpha, power=power, ratio=ratio)
+    if n_t > 3:  # the t version starts from one residual degree of freedom
+        assert means_power(n_t, -effect, sd, alpha=alpha, ratio=ratio) == pytest.approx(power, abs=1e-9)
+        assert n_t > n_z  # estimating the SD costs subjects

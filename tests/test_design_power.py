@@ -100,3 +100,15 @@ def test_cli_design_table_json_html(tmp_path: Path) -> None:
                           (["--follow-up", "0"], "grid cell ratio1-1_startwindow_fu0")):
         bad = runner.invoke(app, ["design", "beat-lupus", "--trials", "10", *args])
         assert bad.exit_code == 2 and message in bad.output, (args, bad.output)
+
+
+def test_assurance_is_power_averaged_over_sets() -> None:
+    protocol = load_protocol("beat-lupus")
+    sets = [ModelParameters(), ModelParameters().with_values(flare_rate=3.0)]
+    mixed = power_curve(protocol, [24], n_trials=10, seed=2, params=sets)
+    assert mixed.parameter_sets == 2 and mixed.to_dict()["assurance"]
+    parts = [trial_statistics(with_sample_size(protocol, 24), range(10), seed=2, sizes=[24], params=s) for s in sets]
+    expected = (claims(parts[0], 0.05, "cox")[0][:, 0::2].sum() + claims(parts[1], 0.05, "cox")[0][:, 1::2].sum()) / 10
+    cox_row = mixed.table[mixed.table["endpoint"] == "cox"].iloc[0]
+    assert cox_row["power"] == expected
+    assert cox_row["mc_se"] == pytest.approx(np.sqrt(expected * (1 - expected) / 10))

@@ -113,6 +113,8 @@ def means_sample_size(effect: float, sd: float, *, alpha: float = 0.05, power: f
         return (1 + ratio) ** 2 / ratio * _z_sum(alpha, power) ** 2 / (effect / sd) ** 2
     shortfall = lambda n: means_power(n, effect, sd, alpha=alpha, ratio=ratio) - power  # noqa: E731
     lo, hi = 3.0, 4.0  # at least one residual degree of freedom
+    if shortfall(lo) >= 0:
+        return lo
     while shortfall(hi) < 0:
         lo, hi = hi, 2 * hi
     return optimize.brentq(shortfall, lo, hi, xtol=1e-12, rtol=1e-14)

@@ -116,7 +116,9 @@ def _print_tables(results: list, shown: list[str], trials: int, seed: int, alpha
 
     for r in results:
         curve = r.curve
-        table = Table(title=f"{r.cell.key}: simulated power ({trials} trials per size, seed {seed}, "
+        what = "simulated power" if curve.parameter_sets == 1 else \
+            f"probability of success (assurance over {curve.parameter_sets} parameter sets)"
+        table = Table(title=f"{r.cell.key}: {what} ({trials} trials per size, seed {seed}, "
                       f"two-sided alpha {alpha:g})", title_justify="left")
         table.add_column("total N", justify="right")
         for e in shown:

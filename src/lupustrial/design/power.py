@@ -162,9 +162,11 @@ class PowerCurve:
     seed: int
     alpha: float
     ratio: float
+    parameter_sets: int = 1  # > 1: power averaged over them, i.e. assurance
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_trials": self.n_trials, "seed": self.seed, "alpha": self.alpha, "ratio": self.ratio,
+                "parameter_sets": self.parameter_sets, "assurance": self.parameter_sets > 1,
                 "effects": self.effects, "power": self.table.to_dict(orient="records"),
                 "analytic": self.analytic.to_dict(orient="records")}
 
@@ -173,7 +175,8 @@ class PowerCurve:
         effects = {k: float("nan") if v is None else float(v) for k, v in data["effects"].items()}
         analytic_ = pd.DataFrame(data["analytic"]).astype({"n_total": float})
         return cls(pd.DataFrame(data["power"]), analytic_, effects,
-                   int(data["n_trials"]), int(data["seed"]), float(data["alpha"]), float(data["ratio"]))
+                   int(data["n_trials"]), int(data["seed"]), float(data["alpha"]), float(data["ratio"]),
+                   int(data["parameter_sets"]))
 
     def smallest_n(self, endpoint: str, target: float) -> int | None:
         """Smallest simulated total sample size whose estimated power reaches ``target``."""
@@ -192,8 +195,8 @@ class PowerCurve:
         return float(rows["n_total"].iloc[0]) if len(rows) else float("nan")
 
 
-def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, alpha: float,
-              ratio: float) -> PowerCurve:
+def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, alpha: float, ratio: float,
+              parameter_sets: int = 1) -> PowerCurve:
     """Power table and analytic figures from the statistics of all trials (sizes, trials)."""
     n_trials = stats["anc_p"].shape[1]
     rows = []
@@ -207,7 +210,8 @@ def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, 
     effects = simulated_effects(stats, max(sizes))
     analytic_rows = [{"endpoint": e, "method": m, "target": t, "n_total": _analytic_n(effects, e, m, t, alpha, ratio)}
                      for e, methods in ANALYTIC_METHODS.items() for m in methods for t in TARGETS]
-    return PowerCurve(pd.DataFrame(rows), pd.DataFrame(analytic_rows), effects, n_trials, seed, alpha, ratio)
+    return PowerCurve(pd.DataFrame(rows), pd.DataFrame(analytic_rows), effects, n_trials, seed, alpha, ratio,
+                      parameter_sets)
 
 
 def with_sample_size(protocol: Protocol, n_total: int) -> Protocol:
@@ -235,4 +239,5 @@ def power_curve(protocol: Protocol, sizes: Sequence[int], *, n_trials: int = 100
     func = partial(trial_statistics, with_sample_size(protocol, sizes[-1]), seed=seed, sizes=sizes, params=params)
     parts = run_chunks(func, n_trials, chunk=chunk, executor=executor, progress=progress)
     stats = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
-    return summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol))
+    sets = 1 if params is None or isinstance(params, ModelParameters) else len(params)
+    return summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol), parameter_sets=sets)
