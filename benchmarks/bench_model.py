@@ -7,7 +7,8 @@ chunk to per-day sums, so memory stays bounded by the chunk size; ``--workers`` 
 each chunk's patients, and CPU time (all threads) is printed beside wall time because the
 machine is shared. The first (compiling or cache-loading) call is timed apart. The anchor
 integrates a sample of the same patients one by one with ``solve_ivp(RK45)`` at the same
-tolerances and is scaled to the full population. Figures go to ``benchmarks/RESULTS.md`` by
+tolerances and is scaled to the full population; a few patients are compared with
+``solve_ivp(DOP853, rtol=1e-10)`` for the error column. Figures go to ``benchmarks/RESULTS.md`` by
 hand, with the command line that produced them.
 """
 
@@ -33,6 +34,12 @@ def daily_sums(tr: Trajectories) -> dict[str, np.ndarray]:
     return {name: values.sum(axis=0) for name, values in tr.outputs().items()}
 
 
+def max_relative_error(got: np.ndarray, ref: np.ndarray) -> float:
+    """Largest |got - ref| / |ref| over patients × times × states, |ref| floored at 1e-6 of each state's range."""
+    floor = np.maximum(1e-6 * np.abs(ref).max(axis=1, keepdims=True), 1e-300)
+    return float((np.abs(got - ref) / np.maximum(np.abs(ref), floor)).max())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=100_000)
@@ -42,6 +49,7 @@ def main() -> None:
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--atol", type=float, default=1e-9)
     ap.add_argument("--anchor-sample", type=int, default=20)
+    ap.add_argument("--accuracy-sample", type=int, default=5, help="patients compared with solve_ivp(DOP853, rtol 1e-10)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
@@ -65,8 +73,13 @@ def main() -> None:
         t0 = time.perf_counter()
         simulate_reference(sample, dose_s, days, method="RK45", rtol=args.rtol, atol=args.atol)
         loop = (time.perf_counter() - t0) / args.anchor_sample * args.patients
-        print(f"{arm:9s}: compiled {compiled:7.2f} s ({cpu:.1f} s CPU) | scipy loop (scaled from {args.anchor_sample}) {loop:8.0f} s | "
-              f"speed-up {loop / compiled:5.0f}x | mean CD19 on last day {mean_cd19:.2f}/µL")
+        few = sample.take(slice(0, args.accuracy_sample))
+        dose_f = beat_lupus_dosing(few.covariates["weight_kg"], arm, 42.0, float(days[-1]))
+        error = max_relative_error(simulate(few, dose_f, days, rtol=args.rtol, atol=args.atol).states,
+                                   simulate_reference(few, dose_f, days, rtol=1e-10, atol=1e-14))
+        print(f"{arm:9s}: compiled {compiled:7.2f} s ({cpu:.1f} s CPU) | scipy loop (scaled from {args.anchor_sample}) "
+              f"{loop:8.0f} s | speed-up {loop / compiled:5.0f}x | max rel. error {error:.0e} "
+              f"| mean CD19 on last day {mean_cd19:.2f}/µL")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 
