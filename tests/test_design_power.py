@@ -70,6 +70,9 @@ def test_power_curve_independent_of_workers_and_chunk() -> None:
     p = a.table["power"].to_numpy()
     np.testing.assert_allclose(a.table["mc_se"], np.sqrt(p * (1 - p) / 12))
     assert set(a.table["endpoint"]) == {"ancova", "cox", "both/bonferroni", "both/hierarchical"}
+    n_s, n_f = a.analytic_n("cox", "schoenfeld", 0.8), a.analytic_n("cox", "freedman", 0.8)
+    assert a.analytic_text("cox", 0.8) == f"S {np.ceil(n_s):.0f}, F {np.ceil(n_f):.0f}"
+    assert a.analytic_text("both/hierarchical", 0.8) == "-"
 
 
 def test_assurance_mixes_parameter_sets_by_trial() -> None:
@@ -89,7 +92,7 @@ def test_cli_design_table_json_html(tmp_path: Path) -> None:
                                  "--ratio", "1:1,2:1", "--endpoint", "both", "--multiplicity", "bonferroni",
                                  "--json", str(out), "--html", str(tmp_path / "d.html")])
     assert result.exit_code == 0, result.output
-    assert "smallest N" in result.output and "schoenfeld" not in result.output  # no analytic figure for both
+    assert "Smallest total N" in result.output and "both/bonferroni" in result.output
     cells = json.loads(out.read_text())["cells"]
     assert [c["cell"]["ratio"] for c in cells] == ["1:1", "2:1"]
     assert cells[1]["ratio"] == 2.0

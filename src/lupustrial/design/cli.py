@@ -110,9 +110,10 @@ def design(
 
 
 def _print_tables(results: list, shown: list[str], trials: int, seed: int, alpha: float) -> None:
+    """A power table per cell, then one summary over cells: smallest N simulated vs analytic, effects."""
     from rich.table import Table
 
-    from lupustrial.design.power import ANALYTIC_METHODS, TARGETS
+    from lupustrial.design.power import ANALYTIC_KEY, TARGETS
 
     for r in results:
         curve = r.curve
@@ -122,23 +123,30 @@ def _print_tables(results: list, shown: list[str], trials: int, seed: int, alpha
                       f"two-sided alpha {alpha:g})", title_justify="left")
         table.add_column("total N", justify="right")
         for e in shown:
-            table.add_column(f"{e} power ± MC s.e.", justify="right")
+            table.add_column(f"{e} ± MC s.e.", justify="right")
         for n in sorted(curve.table["n_total"].unique()):
             rows = curve.table[curve.table["n_total"] == n].set_index("endpoint")
             table.add_row(str(n), *(f"{rows.at[e, 'power']:.3f} ± {rows.at[e, 'mc_se']:.3f}" for e in shown))
         console.print(table)
-        summary = Table(title="smallest N for the target power: simulated (first of --sizes reaching it) "
-                        "vs analytic", title_justify="left")
-        for col in ("endpoint", "target", "simulated N", "analytic N"):
-            summary.add_column(col, justify="right")
+
+    summary = Table(title="Smallest total N for the target power: simulated (first of --sizes reaching it) vs "
+                    "analytic at the simulation's own effect sizes", caption=ANALYTIC_KEY, title_justify="left")
+    for col in ("endpoint", "target", "simulated", "analytic"):
+        summary.add_column(col, justify="left" if col == "endpoint" else "right", no_wrap=True)
+    for r in results:
+        summary.add_row(f"[bold]{r.cell.key}[/]")
         for e in shown:
-            for target in TARGETS:
-                formulas = ANALYTIC_METHODS.get(e, ())
-                analytic = ", ".join(f"{m} {curve.analytic_n(e, m, target):.0f}" for m in formulas) or "-"
-                summary.add_row(e, f"{target:.0%}", curve.smallest_n_text(e, target), analytic)
-        console.print(summary)
-        fx = curve.effects
-        console.print(f"analytic N from the simulation's own effects at N = {curve.table['n_total'].max()}: "
-                      f"GMR {np.exp(fx['log_gmr']):.3f} (mean log GMR), residual SD of log titre "
-                      f"{fx['resid_sd']:.3f}, HR {np.exp(fx['log_hr']):.3f} (mean log HR), event probability "
-                      f"{fx['event_probability']:.3f}; allocation ratio {curve.ratio:g}")
+            for t in TARGETS:
+                summary.add_row(e, f"{t:.0%}", r.curve.smallest_n_text(e, t), r.curve.analytic_text(e, t))
+        summary.add_section()
+    console.print(summary)
+    effects = Table(title="Effect sizes used by the analytic N, from the trials at the largest N: mean log GMR, "
+                    "root-mean residual variance, mean log HR (non-monotone fits), pooled event proportion",
+                    title_justify="left")
+    for col in ("cell", "GMR", "resid. SD", "HR", "P(event)", "ratio"):
+        effects.add_column(col, justify="left" if col == "cell" else "right", no_wrap=col == "cell")
+    for r in results:
+        fx = r.curve.effects
+        effects.add_row(r.cell.key, f"{np.exp(fx['log_gmr']):.3f}", f"{fx['resid_sd']:.3f}",
+                        f"{np.exp(fx['log_hr']):.3f}", f"{fx['event_probability']:.3f}", f"{r.curve.ratio:g}")
+    console.print(effects)

@@ -10,7 +10,7 @@ from jinja2 import Environment, select_autoescape
 from matplotlib.figure import Figure
 
 from lupustrial.atomic import atomic_path
-from lupustrial.design.power import ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power
+from lupustrial.design.power import ANALYTIC_KEY, ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power
 from lupustrial.design.sweep import CellResult
 from lupustrial.report.html import _png
 
@@ -23,7 +23,7 @@ td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><bod
 ({{ methods }}) at the effect sizes the simulation itself produced. Dotted: 80% and 90%.</p>
 {% for c in cells %}<h2>{{ c.key }}</h2>
 <img alt="power curve, {{ c.key }}" src="data:image/png;base64,{{ c.png }}">
-<table><tr><th>endpoint</th><th>target</th><th>smallest simulated N</th><th>analytic N</th></tr>
+<table><tr><th>endpoint</th><th>target</th><th>smallest simulated N</th><th>analytic N ({{ key }})</th></tr>
 {% for row in c.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
 {% endfor %}</body></html>
 """)
@@ -58,9 +58,8 @@ def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, p
         rows = []
         for e in shown:
             for target in TARGETS:
-                analytic = ", ".join(f"{m} {r.curve.analytic_n(e, m, target):.0f}" for m in ANALYTIC_METHODS.get(e, ()))
-                rows.append((e, f"{target:.0%}", r.curve.smallest_n_text(e, target), analytic or "-"))
+                rows.append((e, f"{target:.0%}", r.curve.smallest_n_text(e, target), r.curve.analytic_text(e, target)))
         cells.append({"key": r.cell.key, "png": _png(power_figure(r.curve, shown)), "rows": rows})
     methods = "t test for the ANCOVA, Schoenfeld for the Cox endpoint"
     with atomic_path(path) as tmp:
-        tmp.write_text(_PAGE.render(name=name, cells=cells, methods=methods), encoding="utf-8")
+        tmp.write_text(_PAGE.render(name=name, cells=cells, methods=methods, key=ANALYTIC_KEY), encoding="utf-8")

@@ -137,6 +137,9 @@ def _analytic_n(effects: dict[str, float], endpoint: str, method: str, target: f
 
 
 ANALYTIC_METHODS = {"ancova": ("t", "normal"), "cox": ("schoenfeld", "freedman")}
+#: Short labels of the methods in tables, explained by ANALYTIC_KEY.
+ANALYTIC_LABELS = {"t": "t", "normal": "z", "schoenfeld": "S", "freedman": "F"}
+ANALYTIC_KEY = "t: t test, z: normal approximation (ANCOVA); S: Schoenfeld, F: Freedman (Cox)"
 
 
 def analytic_power(effects: dict[str, float], endpoint: str, n_total: float, alpha: float, ratio: float) -> float:
@@ -193,6 +196,14 @@ class PowerCurve:
         rows = self.analytic[(self.analytic["endpoint"] == endpoint) & (self.analytic["method"] == method)
                              & (self.analytic["target"] == target)]
         return float(rows["n_total"].iloc[0]) if len(rows) else float("nan")
+
+    def analytic_text(self, endpoint: str, target: float) -> str:
+        """The analytic N of each method, rounded up as a trial would be, e.g. "t 9, z 7"; "-" if none."""
+        def shown(n: float) -> str:
+            return f"{np.ceil(n):.0f}" if np.isfinite(n) else "n/a"
+
+        return ", ".join(f"{ANALYTIC_LABELS[m]} {shown(self.analytic_n(endpoint, m, target))}"
+                         for m in ANALYTIC_METHODS.get(endpoint, ())) or "-"
 
 
 def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, alpha: float, ratio: float,
