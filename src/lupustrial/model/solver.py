@@ -6,7 +6,9 @@ call, on the chunk size or on the number of threads, and each patient matches a 
 ``solve_ivp`` run. A compiled loop costs each patient only its own steps, with no numpy pass
 per stage; the kernel releases the GIL, so threads share the patients without process
 start-up or pickling. Sums run in a fixed order and without fused multiply-adds (numba's
-default), so the same inputs give bit-identical outputs on every call.
+default), so the same inputs give bit-identical outputs on every call. numpy's error model
+drops the zero-division branches from the hot loop: a step that yields NaN is rejected, and
+one that never stops doing so ends in the ``max_steps`` error.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ _LANES = 16  # patients stepped side by side: independent work the CPU overlaps 
 _TASK = 256  # patients per thread task: small enough to balance cheap and costly patients
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _combine(coefs: np.ndarray, k: np.ndarray, step: np.ndarray, base: np.ndarray, out: np.ndarray) -> None:
     """out = Σ_j (coefs[j]·step)·k[j] + base for each lane (column), zero coefficients skipped, in a fixed order."""
     n_s, n_l = out.shape
@@ -58,7 +60,7 @@ def _kernel(equations_digest: str):
     equations.py makes an edited right-hand side recompile instead of loading a stale kernel.
     """
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, error_model="numpy")
     def integrate_patients(
         lo: int, hi: int, y0: np.ndarray, theta: np.ndarray, start: np.ndarray, rate: np.ndarray,
         depot: np.ndarray, times: np.ndarray, rtol: float, atol: float, first_step: float, max_steps: int,
