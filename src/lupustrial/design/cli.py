@@ -51,7 +51,7 @@ def design(
                                      help="Rule for --endpoint both: hierarchical (ANCOVA then Cox) or bonferroni."),
     workers: int = typer.Option(0, "--workers", min=0, help="Local worker processes (0 = all cores)."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Address of a Dask scheduler to run on."),
-    chunk: int = typer.Option(100, "--chunk", min=1, help="Trials per task; results do not depend on it."),
+    chunk: int = typer.Option(20, "--chunk", min=1, help="Trials per task; results do not depend on it."),
     out: Path | None = typer.Option(None, "--out", help="Folder: one JSON per finished grid cell (and design.html)."),
     resume: bool = typer.Option(False, "--resume", help="Skip the cells already in --out (same settings only)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write every cell's results as one JSON file."),
@@ -89,6 +89,8 @@ def design(
         def on_cell(cell, cached: bool) -> Callable[[int], None]:
             task = bar.add_task(cell.key + (" (on disk)" if cached else ""), total=trials,
                                 completed=trials if cached else 0)
+            if cached:
+                bar.stop_task(task)
             return lambda k: bar.advance(task, k)
 
         try:

@@ -9,6 +9,7 @@ them.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -41,6 +42,11 @@ def run_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 100, e
     return results
 
 
+def _ignore_interrupt() -> None:
+    """Ctrl-C reaches every process of the terminal's group: only the parent should act on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def executor(workers: int = 0, scheduler: str | None = None) -> Iterator[Executor | None]:
     """A Dask client of the cluster at ``scheduler``, else a pool of ``workers`` processes (0 = all
@@ -59,7 +65,7 @@ def executor(workers: int = 0, scheduler: str | None = None) -> Iterator[Executo
     if n == 1:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=n)
+    pool = ProcessPoolExecutor(max_workers=n, initializer=_ignore_interrupt)
     try:
         yield pool
     finally:  # on Ctrl-C, chunks not started are dropped rather than run to the end

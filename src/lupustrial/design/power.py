@@ -233,7 +233,7 @@ def with_sample_size(protocol: Protocol, n_total: int) -> Protocol:
 
 def power_curve(protocol: Protocol, sizes: Sequence[int], *, n_trials: int = 1000, seed: int = 2021,
                 alpha: float = 0.05, params: ModelParameters | Sequence[ModelParameters] | None = None,
-                chunk: int = 100, executor: Executor | None = None,
+                chunk: int = 20, executor: Executor | None = None,
                 progress: Callable[[int], None] | None = None) -> PowerCurve:
     """Simulated power of every endpoint rule at each total sample size in ``sizes``.
 

@@ -57,7 +57,7 @@ def _prepare(out: Path, settings: dict[str, Any], digest: str, resume: bool) -> 
 
 
 def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *, n_trials: int, seed: int,
-              alpha: float, params: ModelParameters | Sequence[ModelParameters] | None = None, chunk: int = 100,
+              alpha: float, params: ModelParameters | Sequence[ModelParameters] | None = None, chunk: int = 20,
               executor: Executor | None = None, out: Path | None = None, resume: bool = False,
               on_cell: Callable[[Cell, bool], Callable[[int], None] | None] | None = None) -> list[CellResult]:
     """Power curves of every cell, in order; with ``out``, finished cells are saved and reused.
