@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol import load_protocol
@@ -22,8 +23,9 @@ def _wide(frames: dict, param: str, weeks: np.ndarray, n: int, trials: list[int]
     return value, base
 
 
-def test_arrays_equal_adam_records() -> None:
-    protocol = load_protocol("beat-lupus")
+@pytest.mark.parametrize("baseline", ["pre_rituximab", "randomisation"])
+def test_arrays_equal_adam_records(baseline: str) -> None:
+    protocol = load_protocol("beat-lupus").model_copy(update={"baseline": baseline})
     n = protocol.population.n_patients
     trials = [4, 1, 7]  # any order: a trial depends on its index only
     sets = [ModelParameters(), ModelParameters().with_values(flare_rate=3.0, baff_fold_rise=4.0)]
@@ -46,7 +48,8 @@ def test_arrays_equal_adam_records() -> None:
         tte = in_order(frames["adtte"][frames["adtte"]["PARAMCD"] == param])
         np.testing.assert_array_equal(times.ravel(), tte["AVAL"])
         np.testing.assert_array_equal(arrays.tte_event[param].ravel(), tte["CNSR"] == 0)
-    assert arrays.withdrawn.sum() == (adsl["EOSSTT"] == "DISCONTINUED").sum()
+    assert arrays.withdrawn.sum() == (adsl["EOSSTT"] == "DISCONTINUED").sum() > 0
+    assert np.isnan(arrays.lab_value["DSDNA"][..., -1]).sum() > 0  # withdrawn before week 52: no record
 
 
 def test_trial_independent_of_its_chunk_and_set_used() -> None:

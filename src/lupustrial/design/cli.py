@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
 
-from lupustrial.clikit import console, user_errors
+from lupustrial.clikit import console
 from lupustrial.errors import LupustrialError
+
+if TYPE_CHECKING:
+    from lupustrial.design.sweep import CellResult
 
 ENDPOINT_CHOICES = ("all", "ancova", "cox", "both")
 MULTIPLICITY_CHOICES = ("hierarchical", "bonferroni")
 
 
-def _numbers(option: str, text: str | None, kind: Callable[[str], float]) -> list | None:
+def _numbers(option: str, text: str | None, kind: Callable[[str], float]) -> list[float] | None:
     """A comma-separated option as numbers (None when not given), or a one-line error naming it."""
     if text is None:
         return None
@@ -61,7 +65,7 @@ def design(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from lupustrial.design.execute import executor
-    from lupustrial.design.grid import grid_cells, parse_ratio
+    from lupustrial.design.grid import Cell, grid_cells, parse_ratio
     from lupustrial.design.html import write_html
     from lupustrial.design.sweep import run_sweep
     from lupustrial.protocol import load_protocol
@@ -86,7 +90,7 @@ def design(
     cells = grid_cells(base, ratios, _numbers("--start", start, float), _numbers("--follow-up", follow_up, float))
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar, executor(workers, scheduler) as pool:
-        def on_cell(cell, cached: bool) -> Callable[[int], None]:
+        def on_cell(cell: Cell, cached: bool) -> Callable[[int], None]:
             task = bar.add_task(cell.key + (" (on disk)" if cached else ""), total=trials,
                                 completed=trials if cached else 0)
             if cached:
@@ -111,7 +115,7 @@ def design(
         console.print(f"plots written to {html}")
 
 
-def _print_tables(results: list, shown: list[str], trials: int, seed: int, alpha: float) -> None:
+def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed: int, alpha: float) -> None:
     """A power table per cell, then one summary over cells: smallest N simulated vs analytic, effects."""
     from rich.table import Table
 

@@ -24,7 +24,7 @@ class Executor(Protocol):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
 
 
-def run_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 100, executor: Executor | None = None,
+def run_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 20, executor: Executor | None = None,
                progress: Callable[[int], None] | None = None) -> list[T]:
     """``func(trials)`` for consecutive ranges of trial indices, results in order.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from lupustrial.protocol.load import ProtocolError
-from lupustrial.protocol.schema import Protocol
+from lupustrial.protocol.schema import Endpoint, Protocol
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Cell:
         blocks = rand.block_sizes if all(b % total == 0 for b in rand.block_sizes) else [total, 2 * total]
         weeks = [w for w in protocol.visits_weeks if w < self.follow_up_weeks] + [self.follow_up_weeks]
 
-        def moved(ep):
+        def moved(ep: Endpoint) -> Endpoint:
             return ep.model_copy(update={"week": self.follow_up_weeks}) if ep.week is not None and ep.week not in weeks \
                 else ep
 
