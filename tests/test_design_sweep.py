@@ -70,3 +70,14 @@ def test_cli_scheduler_and_out(tmp_path: Path) -> None:
     assert (tmp_path / "ratio1-1_startwindow_fu52.json").exists() and (tmp_path / "design.html").exists()
     again = CliRunner().invoke(app, [*args, "--workers", "1", "--resume"])
     assert again.exit_code == 0 and "(on disk)" in again.output
+
+
+def test_other_parameter_sets_refused(tmp_path: Path) -> None:
+    from lupustrial.model.parameters import ModelParameters
+
+    protocol = load_protocol("beat-lupus")
+    cells = grid_cells(protocol)
+    run_sweep(protocol, cells, [12], out=tmp_path, **SETTINGS)
+    with pytest.raises(LupustrialError, match=r"other settings \(params\)"):
+        run_sweep(protocol, cells, [12], out=tmp_path, resume=True,
+                  params=[ModelParameters(), ModelParameters().with_values(flare_rate=2.0)], **SETTINGS)

@@ -64,8 +64,9 @@ def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *
 
     ``on_cell(cell, cached)`` is called as each cell starts and may return a progress callback.
     """
+    # Parameter sets (possibly hundreds of posterior draws) enter by the hash of their repr.
     settings = {"protocol": protocol.model_dump(), "sizes": sorted(set(sizes)), "n_trials": n_trials, "seed": seed,
-                "alpha": alpha, "params": repr(params)}
+                "alpha": alpha, "params": hashlib.sha256(repr(params).encode()).hexdigest()}
     digest = settings_hash(settings)
     if out is not None:
         _prepare(out, settings, digest, resume)
