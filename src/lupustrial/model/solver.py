@@ -190,11 +190,13 @@ def integrate(
     args = tuple(np.ascontiguousarray(a, dtype=float) for a in (y0, theta, segments.start, segments.rate,
                                                                 segments.depot))
 
+    task = max(1, min(_TASK, -(-n // workers)))  # every thread gets work, even in a small call
+
     def run(lo: int) -> int:
-        return _integrate_patients(lo, min(lo + _TASK, n), *args, times, float(rtol), float(atol),
+        return _integrate_patients(lo, min(lo + task, n), *args, times, float(rtol), float(atol),
                                    float(first_step), int(max_steps), out)
 
-    starts = range(0, n, _TASK)
+    starts = range(0, n, task)
     if workers <= 1:
         failed = [run(lo) for lo in starts]
     else:
