@@ -172,6 +172,21 @@ def _parse_dates(raw: pd.Series) -> pd.Series:
     return iso.fillna(date9)
 
 
+def _to_numeric(raw: pd.Series) -> pd.Series:
+    """Numbers from text, NaN where a cell is not one, each correctly rounded.
+
+    pandas' fast parser decides what is a number but can be one unit in the last place off
+    (3.0219210113629996e-146 read as 3.021921011363e-146); Python's ``float`` rounds exactly,
+    so a file written and read again gives back the same values.
+    """
+    values = pd.to_numeric(raw, errors="coerce")
+    ok = values.notna()
+    if ok.any():
+        values = values.astype(float)
+        values[ok] = raw[ok].map(float).to_numpy(dtype=float)
+    return values
+
+
 def _coerce(df: pd.DataFrame, col: Column, path: Path) -> None:
     """Convert ``col`` to its kind in place; the first bad cell raises."""
     raw = df[col.name]
@@ -180,7 +195,7 @@ def _coerce(df: pd.DataFrame, col: Column, path: Path) -> None:
         raw = raw.astype(object).where(~raw.isin(MISSING_TOKENS), np.nan)
     present = raw.notna()
     if col.kind in ("float", "int"):
-        values = pd.to_numeric(raw, errors="coerce")
+        values = _to_numeric(raw)
         _fail("expected a number", path, present & values.isna(), col.name, raw)
         _fail("expected a finite number", path, np.isinf(values.astype(float)), col.name, raw)
         if col.kind == "int":
@@ -216,9 +231,9 @@ def _numeric_extras(df: pd.DataFrame, kind: str) -> None:
         text = raw.dropna()
         if text.empty or not all(isinstance(v, str) for v in text) or text.str.match(r"[-+]?0\d").any():
             continue
-        values = pd.to_numeric(text, errors="coerce")
-        if values.notna().all() and np.isfinite(values.astype(float)).all():
-            df[name] = pd.to_numeric(raw.astype(object).where(raw.notna(), np.nan))
+        values = _to_numeric(text)
+        if values.notna().all() and np.isfinite(values).all():
+            df[name] = _to_numeric(raw.astype(object).where(raw.notna(), np.nan))
 
 
 def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
