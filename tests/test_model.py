@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lupustrial.errors import LupustrialError
 from lupustrial.model.dosing import BELIMUMAB, IV, RITUXIMAB, SC, DosingError, DosingEvents, beat_lupus_dosing, build_segments
-from lupustrial.model.equations import STATES, T, initial_state, rhs
+from lupustrial.model.equations import CUMH, DSDNA, STATES, T, initial_state, rhs
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.reference import simulate_reference
 from lupustrial.model.simulate import simulate
@@ -59,8 +59,12 @@ def test_untreated_patients_stay_at_baseline() -> None:
     y0 = initial_state(pop.theta)
     dy = rhs(y0, pop.theta, np.zeros((2, 4)))
     scale = np.maximum(np.abs(y0), 1.0)
-    # Every state is stationary except the cumulative flare hazard, which grows at the baseline rate.
-    assert np.abs(dy[:-1] / scale[:-1]).max() < 1e-12
+    # Every state is stationary except anti-dsDNA, which moves to the patient's drifted set point,
+    # and the cumulative flare hazard, which grows at the baseline rate.
+    still = [i for i in range(len(y0)) if i not in (DSDNA, CUMH)]
+    assert np.abs(dy[still] / scale[still]).max() < 1e-12
+    drift = pop.params["dsdna_drift"] * np.exp(pop.eta["dsdna_drift"])
+    assert np.allclose(dy[DSDNA], np.log(2) / pop.params["igg_half_life"] * y0[DSDNA] * (drift - 1.0))
     assert np.allclose(dy[-1] * 365.25, pop.params["flare_rate"] * np.exp(pop.eta["flare_rate"]))
 
 
@@ -153,7 +157,7 @@ def test_docs_parameter_tables_equal_the_code() -> None:
     from pathlib import Path
 
     from lupustrial.model.parameters import markdown_table
-    from lupustrial.population.virtual import COVARIATE_PARAMS
+    from lupustrial.model.parameters import COVARIATE_PARAMS
 
     doc = (Path(__file__).parents[1] / "docs" / "model.md").read_text()
     assert markdown_table(ModelParameters().params) in doc

@@ -8,14 +8,15 @@ import pytest
 from lupustrial.errors import LupustrialError
 from lupustrial.model.equations import T
 from lupustrial.model.parameters import ModelParameters
-from lupustrial.population.virtual import AGE_RANGE, COVARIATE_PARAMS, virtual_population
+from lupustrial.model.parameters import COVARIATE_PARAMS
+from lupustrial.population.virtual import AGE_RANGE, virtual_population
 
 COV = {p.name: p.value for p in COVARIATE_PARAMS}
 
 
 @pytest.fixture(scope="module")
 def big():
-    return virtual_population(20_000, seed=2021)
+    return virtual_population(20_000, seed=2021, params=ModelParameters())
 
 
 def test_first_patients_do_not_depend_on_population_size() -> None:

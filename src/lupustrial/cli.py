@@ -139,6 +139,37 @@ def reproduce(
     console.print(f"report written to {write_report(result, out / 'report.html')}")
 
 
+@app.command()
+@user_errors
+def calibrate(
+    trial: str = typer.Argument("beat-lupus", help="Published trial to calibrate to (beat-lupus)."),
+    patients: int = typer.Option(2000, "--patients", min=20, help="Virtual patients per arm in each cohort."),
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the cohort's draws and of the posterior draws."),
+    draws: int = typer.Option(200, "--draws", min=1, help="Posterior parameter draws to store (for assurance)."),
+    out: Path = typer.Option(Path("calibration.json"), "--out", help="Where to write the calibrated set."),
+) -> None:
+    """Fit the model's uncertain parameters to a trial's published figures (docs/calibration.md)."""
+    from rich.table import Table
+
+    from lupustrial.design.calibrate import calibrate as fit
+    from lupustrial.protocol import bundled_protocols
+    from lupustrial.report.json import write_json
+
+    if trial not in bundled_protocols():
+        raise LupustrialError(f"no published trial called {trial!r} (known: {', '.join(sorted(bundled_protocols()))})")
+    with console.status("fitting") as status:
+        result = fit(trial, n=patients, seed=seed, n_draws=draws,
+                     progress=lambda k, d: status.update(f"fitting: {k} cohorts simulated, distance {d:.3g}"))
+    table = Table(title=f"{trial}: calibration (distance {result.provenance['distance']:.3g})", title_justify="left")
+    for col in ("target", "published", "simulated", "residual (SE)"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for t in result.provenance["targets"]:
+        table.add_row(t["figure"], f"{t['published']:.3g}", f"{t['simulated']:.3g}", f"{t['residual']:+.2f}")
+    console.print(table)
+    write_json(result.to_dict(), out)
+    console.print(f"calibrated parameter set written to {out}")
+
+
 def _register_subcommands() -> None:
     """Sub-command groups owned by their packages (each a typer app in ``<package>/cli.py``)."""
     from lupustrial.design.cli import design

@@ -18,7 +18,8 @@ p <- list(
   allometry_cl = 0.75, allometry_v = 1.0, weight_ref = 70,
   b_kout = 0.02, rtx_death_fold = 35, rtx_ec50 = 0.5, auto_fraction = 0.2,
   baff_survival_nonauto = 1.0, baff_survival_auto = 4.0, baff_k = 0.7, baff_fold_rise = 2.5,
-  pb_half_life = 4, llpc_half_life = 200, llpc_share = 0.5, igg_half_life = 21, flare_rate = 1.0
+  pb_half_life = 4, llpc_half_life = 200, llpc_share = 0.5, igg_half_life = 21, flare_rate = 1.0,
+  dsdna_drift = 1.3  # not 1, so the set point's drift is exercised
 )
 
 # Two-compartment volumes from CL, Vss and the two half-lives (belimumab label values).
@@ -66,7 +67,7 @@ model <- function(t, y, th) {
       kb * baff0 * (1 - (1 - rho + rho * brel) * baff_rel) - k10b * (1 - f) * baff,
       kpb * (ba / ba0 - pb),
       kl * (pb - llpc),
-      kigg * (dsdna0 * ((1 - share) * pb + share * llpc) - dsdna),
+      kigg * (dset * ((1 - share) * pb + share * llpc) - dsdna),
       lam * max(pb, 0)
     ))
   })
@@ -85,6 +86,7 @@ simulate_patient <- function(pt) {
     bn0 = (1 - p$auto_fraction) * pt$baseline_cd19_cells_ul, ba0 = p$auto_fraction * pt$baseline_cd19_cells_ul,
     b0 = pt$baseline_cd19_cells_ul, kpb = log(2) / p$pb_half_life, kl = log(2) / p$llpc_half_life,
     kigg = log(2) / p$igg_half_life, share = p$llpc_share, dsdna0 = pt$baseline_anti_dsdna_iu_ml,
+    dset = pt$baseline_anti_dsdna_iu_ml * p$dsdna_drift,
     lam = p$flare_rate / 365.25
   )
   # Infusions as (start, end, drug, rate mg/day); breakpoints where any rate changes.

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lupustrial.analysis.trial import AnalysisSpec, TrialAnalysis, analyze_trial
 from lupustrial.data import TrialData, select_trial, validate_trial
-from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.parameters import ModelParameters, calibrated, calibration_provenance
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import virtual_population
 from lupustrial.protocol import load_protocol
@@ -190,6 +190,7 @@ class Reproduction:
     per_trial: pd.DataFrame
     summaries: TrialSummaries
     trajectories: pd.DataFrame
+    provenance: dict[str, Any]  # which parameter set ran, and how it was made
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``comparison`` is one object per published figure."""
@@ -198,8 +199,20 @@ class Reproduction:
             "source": self.source,
             "n_trials": self.n_trials,
             "seed": self.seed,
+            "parameters": self.provenance,
             "comparison": [asdict(c) for c in self.comparison],
         }
+
+
+def _provenance(name: str, params: ModelParameters | None) -> dict[str, Any]:
+    """What the report and results.json say about the parameter set."""
+    if params is not None:
+        return {"parameter_set": "supplied by the caller"}
+    stored = calibration_provenance(name)
+    keep = ("date", "method", "seed", "patients_per_arm", "distance")
+    return {"parameter_set": f"calibrated to {name} (src/lupustrial/model/calibrated, docs/calibration.md)",
+            **{k: stored[k] for k in keep},
+            "fitted": {k: calibrated(name).setting(k) for k in stored["fitted"]}}
 
 
 def compare(per_trial: pd.DataFrame, figures: list[Figure]) -> list[Comparison]:
@@ -221,9 +234,11 @@ def reproduce(name: str = "beat-lupus", *, n_trials: int = 1000, seed: int = 202
         raise ValueError("n_trials must be >= 2 to give an interval")
     pub = published(name)
     protocol = load_protocol(pub.protocol)
+    provenance = _provenance(name, params)
+    params = params or calibrated(name)
     func = partial(_analyse_chunk, protocol, seed=seed, params=params)
     parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)
     per_trial = pd.concat([p for p, _ in parts], ignore_index=True)
     return Reproduction(pub.protocol, pub.source, n_trials, seed, compare(per_trial, pub.figures), per_trial,
                         TrialSummaries.concat([s for _, s in parts]),
-                        arm_trajectories(protocol, trajectory_patients, seed, params))
+                        arm_trajectories(protocol, trajectory_patients, seed, params), provenance)

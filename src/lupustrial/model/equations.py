@@ -29,12 +29,12 @@ THETA = (
     "rtx_v1", "rtx_k10", "rtx_k12", "rtx_k21", "rtx_tm", "rtx_emax", "rtx_ec50",
     "bel_v1", "bel_k10", "bel_k12", "bel_k21", "bel_ka", "bel_kd",
     "baff_k", "baff_rho", "baff0", "b_kout", "e_n", "e_a", "b_n0", "b_a0", "b0",
-    "pb_k", "llpc_k", "igg_k", "llpc_share", "dsdna0", "flare_rate_day",
+    "pb_k", "llpc_k", "igg_k", "llpc_share", "dsdna0", "dsdna_set", "flare_rate_day",
 )
 (RTX_V1, RTX_K10, RTX_K12, RTX_K21, RTX_TM, RTX_EMAX, RTX_EC50,
  BEL_V1, BEL_K10, BEL_K12, BEL_K21, BEL_KA, BEL_KD,
  BAFF_K, BAFF_RHO, BAFF0, B_KOUT, E_N, E_A, B_N0, B_A0, B0,
- PB_K, LLPC_K, IGG_K, LLPC_SHARE, DSDNA0, FLARE_RATE_DAY) = range(len(THETA))
+ PB_K, LLPC_K, IGG_K, LLPC_SHARE, DSDNA0, DSDNA_SET, FLARE_RATE_DAY) = range(len(THETA))
 T = {name: i for i, name in enumerate(THETA)}
 
 COVARIATES = ("weight_kg", "baseline_baff_ng_ml", "baseline_cd19_cells_ul", "baseline_anti_dsdna_iu_ml")
@@ -88,6 +88,8 @@ def individual_parameters(
         "igg_k": np.full(n, math.log(2) / params["igg_half_life"]),
         "llpc_share": np.full(n, params["llpc_share"]),
         "dsdna0": covariates["baseline_anti_dsdna_iu_ml"],
+        # Production set point during the trial: the pre-rituximab titre times the patient's drift.
+        "dsdna_set": covariates["baseline_anti_dsdna_iu_ml"] * ind("dsdna_drift"),
         "flare_rate_day": ind("flare_rate") / 365.25,
     }
     return np.stack([np.asarray(rows[name], dtype=float) for name in THETA])
@@ -157,7 +159,7 @@ def derivatives(y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray)
             - th[BEL_K10, p] * (1.0 - f) * y[BAFF_T, p]
         dy[PB, p] = th[PB_K, p] * (b_a / th[B_A0, p] - pb)
         dy[LLPC, p] = th[LLPC_K, p] * (pb - llpc)
-        dy[DSDNA, p] = th[IGG_K, p] * (th[DSDNA0, p] * ((1.0 - share) * pb + share * llpc) - y[DSDNA, p])
+        dy[DSDNA, p] = th[IGG_K, p] * (th[DSDNA_SET, p] * ((1.0 - share) * pb + share * llpc) - y[DSDNA, p])
         dy[CUMH, p] = flare_hazard(pb, th[FLARE_RATE_DAY, p])
 
 

@@ -7,12 +7,17 @@ are flagged ``calibrate`` through :meth:`ModelParameters.with_vector`.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
 
 from lupustrial.errors import LupustrialError
 
 ASSUMPTION = "assumption — to be calibrated"
+OMEGA = "omega."  # prefix of a between-patient log-SD in a parameter setting
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Param:
     omega: float = 0.0
     prior: tuple[float, float] | None = None
     description: str = ""
+    omega_prior: tuple[float, float] | None = None  # set when calibration may move ``omega``
 
 
 def _two_cpt_from_half_lives(cl: float, vss: float, t_alpha: float, t_beta: float) -> tuple[float, float, float]:
@@ -112,9 +118,31 @@ _PARAMS: tuple[Param, ...] = (
           description="share of anti-dsDNA made by long-lived plasma cells at baseline"),
     Param("igg_half_life", 21.0, "day", "Morell, Terry, Waldmann, J Clin Invest 1970;49:673 (IgG1)",
           description="anti-dsDNA IgG half-life"),
+    Param("dsdna_drift", 1.0, "1", "1 by definition (the typical patient keeps the pre-rituximab set point); "
+          "ω fitted to the trial's residual SD (docs/calibration.md)", omega=0.5, omega_prior=(0.05, 2.0),
+          description="patient's anti-dsDNA production set point during the trial relative to the pre-rituximab "
+                      "titre (natural course, regression to the mean, drivers the model lacks)"),
     # --- flare hazard ---
     Param("flare_rate", 1.0, "1/year", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.2, 5.0),
           description="severe-flare hazard at pre-rituximab plasmablast output"),
+)
+
+#: The virtual population's covariate distributions (used by :mod:`lupustrial.population`).
+COVARIATE_PARAMS: tuple[Param, ...] = (
+    Param("female_fraction", 0.9, "1", ASSUMPTION + " (SLE is ~90% female)", description="share of women"),
+    Param("age_mean", 40.0, "year", ASSUMPTION, description="age, normal (clipped to 18–75)"),
+    Param("age_sd", 12.0, "year", ASSUMPTION, description="age SD"),
+    Param("weight_median", 70.0, "kg", ASSUMPTION, description="body weight, log-normal"),
+    Param("weight_sdlog", 0.2, "1", ASSUMPTION, description="log-SD of weight"),
+    Param("anti_dsdna_median", 150.0, "IU/mL", ASSUMPTION + " (refractory, dsDNA-positive SLE)", calibrate=True,
+          prior=(50.0, 500.0), description="baseline anti-dsDNA IgG, log-normal"),
+    Param("anti_dsdna_sdlog", 1.0, "1", ASSUMPTION, description="log-SD of anti-dsDNA"),
+    Param("baff_median", 10.4, "ng/mL", "median serum BAFF in active SLE, Rezazadeh et al., Arch Rheumatol", description="baseline serum BAFF, log-normal"),
+    Param("baff_sdlog", 0.4, "1", ASSUMPTION, description="log-SD of BAFF"),
+    Param("cd19_median", 100.0, "cells/µL", ASSUMPTION + " (B-cell lymphopenia of active SLE)", calibrate=True,
+          prior=(20.0, 400.0), description="baseline CD19+ count, log-normal"),
+    Param("cd19_sdlog", 0.6, "1", ASSUMPTION, description="log-SD of CD19+"),
+    Param("baff_cd19_correlation", 0.4, "1", "sign: Carter et al. 2013 (BAFF correlates with CD19+ before rituximab); size " + ASSUMPTION, description="correlation of log BAFF and log CD19+"),
 )
 
 # Correlations between the log-normal random effects (assumptions: positive CL–V
@@ -127,40 +155,82 @@ _CORRELATIONS: dict[tuple[str, str], float] = {
 
 @dataclass(frozen=True)
 class ModelParameters:
-    """The model's parameters; immutable so a calibrated copy never alters the default."""
+    """The model's parameters and the virtual population's covariate distributions.
+
+    Immutable, so a calibrated copy never alters the default. Both tables live here because
+    calibration moves parameters of either kind by name (:meth:`with_values`).
+    """
 
     params: tuple[Param, ...] = _PARAMS
     correlations: dict[tuple[str, str], float] = field(default_factory=lambda: dict(_CORRELATIONS))
+    covariates: tuple[Param, ...] = COVARIATE_PARAMS
 
     def __post_init__(self) -> None:
-        names = [p.name for p in self.params]
+        names = [p.name for p in self.all]
         if len(set(names)) != len(names):
             raise LupustrialError("duplicate parameter names")
-        unknown = {n for pair in self.correlations for n in pair} - set(names)
+        unknown = {n for pair in self.correlations for n in pair} - {p.name for p in self.params}
         if unknown:
             raise LupustrialError(f"correlation names unknown parameters: {sorted(unknown)}")
+
+    @property
+    def all(self) -> tuple[Param, ...]:
+        """Model and covariate parameters, in table order."""
+        return self.params + self.covariates
 
     def __getitem__(self, name: str) -> float:
         return self.param(name).value
 
     def param(self, name: str) -> Param:
-        for p in self.params:
+        for p in self.all:
             if p.name == name:
                 return p
         raise LupustrialError(f"unknown model parameter {name!r}")
 
     @property
     def calibration_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.params if p.calibrate)
+        return tuple(p.name for p in self.all if p.calibrate)
 
     def calibration_vector(self) -> list[float]:
-        return [p.value for p in self.params if p.calibrate]
+        return [p.value for p in self.all if p.calibrate]
+
+    def _replace(self, field_name: str, values: dict[str, float]) -> ModelParameters:
+        for name in values:
+            self.param(name)
+
+        def move(table: tuple[Param, ...]) -> tuple[Param, ...]:
+            return tuple(replace(p, **{field_name: float(values[p.name])}) if p.name in values else p for p in table)
+
+        return replace(self, params=move(self.params), covariates=move(self.covariates))
 
     def with_values(self, **values: float) -> ModelParameters:
         """A copy with some typical values replaced (names must exist)."""
-        for name in values:
-            self.param(name)
-        return replace(self, params=tuple(replace(p, value=float(values.get(p.name, p.value))) for p in self.params))
+        return self._replace("value", values)
+
+    def with_omegas(self, **omegas: float) -> ModelParameters:
+        """A copy with some between-patient log-SDs replaced (0 removes the random effect)."""
+        return self._replace("omega", omegas)
+
+    def apply(self, settings: Mapping[str, float]) -> ModelParameters:
+        """A copy with ``settings`` applied: ``"name"`` sets a typical value, ``"omega.name"`` a log-SD.
+
+        The form calibrated parameter sets are stored and moved in (:mod:`lupustrial.design.calibrate`).
+        """
+        omegas = {k.removeprefix(OMEGA): v for k, v in settings.items() if k.startswith(OMEGA)}
+        values = {k: v for k, v in settings.items() if not k.startswith(OMEGA)}
+        return self.with_values(**values).with_omegas(**omegas)
+
+    def setting(self, key: str) -> float:
+        """The value of an :meth:`apply` key."""
+        return self.param(key.removeprefix(OMEGA)).omega if key.startswith(OMEGA) else self[key]
+
+    def prior(self, key: str) -> tuple[float, float]:
+        """Prior range of an :meth:`apply` key (refused if the parameter has none)."""
+        p = self.param(key.removeprefix(OMEGA))
+        prior = p.omega_prior if key.startswith(OMEGA) else p.prior
+        if prior is None:
+            raise LupustrialError(f"parameter {key!r} has no prior range, so it cannot be calibrated")
+        return prior
 
     def with_vector(self, vector: list[float] | tuple[float, ...]) -> ModelParameters:
         """A copy with the ``calibrate`` parameters set, in :attr:`calibration_names` order."""
@@ -184,3 +254,33 @@ def markdown_table(params: tuple[Param, ...]) -> str:
         lines.append(f"| `{p.name}` | {p.value:.4g} | {p.unit} | {p.description} | {p.omega or '':} | "
                      f"{'yes' if p.calibrate else ''} | {prior} | {p.source} |")
     return "\n".join(lines)
+
+
+def _calibration_file(name: str) -> dict:
+    """The stored calibration of trial ``name`` (written by ``lupustrial calibrate``)."""
+    path = resources.files("lupustrial.model") / "calibrated" / f"{name.replace('-', '_')}.json"
+    if not path.is_file():
+        raise LupustrialError(f"no calibrated parameter set for {name!r} (expected {path})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def calibrated(name: str = "beat-lupus") -> ModelParameters:
+    """The parameter set calibrated to trial ``name``'s published results (provenance in the file)."""
+    return ModelParameters().apply(_calibration_file(name)["values"])
+
+
+def calibrated_draws(name: str = "beat-lupus") -> list[ModelParameters]:
+    """Posterior draws of the calibrated parameters: the phase-2 uncertainty that assurance integrates over."""
+    base = calibrated(name)
+    return [base.apply(d) for d in _calibration_file(name)["draws"]]
+
+
+def calibration_provenance(name: str = "beat-lupus") -> dict:
+    """Date, seed, method, targets and fit error of the stored calibration of ``name``."""
+    return _calibration_file(name)["provenance"]
+
+
+def default_parameters() -> ModelParameters:
+    """What every simulation uses unless told otherwise: the BEAT-LUPUS calibration."""
+    return calibrated("beat-lupus")

@@ -2,8 +2,9 @@
 
 Draws come in fixed blocks of patients, each block with its own child of the seed's
 ``SeedSequence``; patient i is therefore the same whatever the population size or the
-chunk it is simulated in. The BEAT-LUPUS baseline table was not found, so the covariate
-distributions below are assumptions (to be calibrated), each with its rationale.
+chunk it is simulated in. The covariate distributions are part of the parameter set
+(:data:`lupustrial.model.parameters.COVARIATE_PARAMS`): the BEAT-LUPUS baseline table was not
+found, so they are assumptions, and calibration may move them like any model parameter.
 """
 
 from __future__ import annotations
@@ -14,24 +15,10 @@ import numpy as np
 
 from lupustrial.errors import LupustrialError
 from lupustrial.model.equations import individual_parameters
-from lupustrial.model.parameters import ASSUMPTION, ModelParameters, Param
+from lupustrial.model.parameters import ModelParameters, default_parameters
 
 BLOCK = 1024
 
-COVARIATE_PARAMS: tuple[Param, ...] = (
-    Param("female_fraction", 0.9, "1", ASSUMPTION + " (SLE is ~90% female)", description="share of women"),
-    Param("age_mean", 40.0, "year", ASSUMPTION, description="age, normal (clipped to 18–75)"),
-    Param("age_sd", 12.0, "year", ASSUMPTION, description="age SD"),
-    Param("weight_median", 70.0, "kg", ASSUMPTION, description="body weight, log-normal"),
-    Param("weight_sdlog", 0.2, "1", ASSUMPTION, description="log-SD of weight"),
-    Param("anti_dsdna_median", 150.0, "IU/mL", ASSUMPTION + " (refractory, dsDNA-positive SLE)", description="baseline anti-dsDNA IgG, log-normal"),
-    Param("anti_dsdna_sdlog", 1.0, "1", ASSUMPTION, description="log-SD of anti-dsDNA"),
-    Param("baff_median", 10.4, "ng/mL", "median serum BAFF in active SLE, Rezazadeh et al., Arch Rheumatol", description="baseline serum BAFF, log-normal"),
-    Param("baff_sdlog", 0.4, "1", ASSUMPTION, description="log-SD of BAFF"),
-    Param("cd19_median", 100.0, "cells/µL", ASSUMPTION + " (B-cell lymphopenia of active SLE)", description="baseline CD19+ count, log-normal"),
-    Param("cd19_sdlog", 0.6, "1", ASSUMPTION, description="log-SD of CD19+"),
-    Param("baff_cd19_correlation", 0.4, "1", "sign: Carter et al. 2013 (BAFF correlates with CD19+ before rituximab); size " + ASSUMPTION, description="correlation of log BAFF and log CD19+"),
-)
 AGE_RANGE = (18.0, 75.0)
 
 
@@ -91,17 +78,14 @@ def _block(seed: int, block: int, cov: dict[str, float], chol: np.ndarray) -> tu
     return covariates, eta
 
 
-def virtual_population(
-    n: int, seed: int, params: ModelParameters | None = None,
-    covariate_params: tuple[Param, ...] = COVARIATE_PARAMS,
-) -> Population:
+def virtual_population(n: int, seed: int, params: ModelParameters | None = None) -> Population:
     """``n`` virtual patients; the first m patients of any population with the same seed agree."""
     if n < 1:
         raise LupustrialError(f"number of patients must be >= 1, not {n}")
     if seed < 0:
         raise LupustrialError(f"seed must be >= 0, not {seed}")
-    params = params or ModelParameters()
-    cov = {p.name: p.value for p in covariate_params}
+    params = params or default_parameters()
+    cov = {p.name: p.value for p in params.covariates}
     chol = _omega_chol(params)
     blocks = [_block(seed, b, cov, chol) for b in range(-(-n // BLOCK))]
     covariates = {k: np.concatenate([c[k] for c, _ in blocks])[:n] for k in blocks[0][0]}

@@ -204,16 +204,13 @@ def _text(value: object) -> str:
     return "NA" if value is None else str(value)
 
 
-def _provenance(reproduction: Reproduction) -> dict[str, str | list[dict[str, str]]] | None:
-    """The parameter set's provenance for display, if the reproduction carries one.
+def _provenance(reproduction: Reproduction) -> dict[str, str | list[dict[str, str]]]:
+    """The parameter set's provenance for display.
 
     A list of records (e.g. the calibration targets) becomes a small table; anything else a line.
     """
-    prov = getattr(reproduction, "provenance", None)
-    if not prov:
-        return None
     out: dict[str, str | list[dict[str, str]]] = {}
-    for key, value in to_jsonable(prov).items():
+    for key, value in to_jsonable(reproduction.provenance).items():
         records = isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
         out[key] = [{k: _text(v) for k, v in r.items()} for r in value] if records else _text(value)
     return out

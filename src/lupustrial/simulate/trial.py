@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lupustrial.model.dosing import DosingError, DosingEvents
-from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.parameters import ModelParameters, default_parameters
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import Population, virtual_population
 from lupustrial.protocol.load import ProtocolError
@@ -381,7 +381,7 @@ def _simulated(protocol: Protocol, trials: Sequence[int], seed: int, params: Par
     patients of all trials sharing a set are integrated together.
     """
     check_protocol(protocol)
-    sets = [params] if isinstance(params, ModelParameters) else list(params or [ModelParameters()])
+    sets = [params] if isinstance(params, ModelParameters) else list(params or [default_parameters()])
     if not sets:
         raise ValueError("give at least one parameter set")
     # The grid depends on the protocol only, never on the draws of the trials in this chunk.
