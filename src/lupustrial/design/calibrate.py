@@ -31,6 +31,7 @@ from lupustrial.simulate import protocol_dosing
 from lupustrial.simulate.labs import measure
 from lupustrial.simulate.trial import LAB_OUTPUTS
 
+_EDGE = 1e-9
 Z975 = 1.959963984540054  # standard normal 97.5% quantile: the published CIs are 95%
 
 
@@ -122,6 +123,9 @@ class Target:
     se: float  # standard error on that scale
 
     def transform(self, value: float) -> float:
+        """Value on the target's scale; 0 and 1 (a small cohort with no flare in an arm) are
+        clipped to 1e-9 from the edge, so they give a large finite residual, not an error."""
+        value = min(max(value, _EDGE), 1.0 - _EDGE) if self.scale == "logit" else max(value, _EDGE)
         if self.scale == "logit":
             return math.log(value / (1.0 - value))
         return math.log(value)
