@@ -100,6 +100,14 @@ def simulate(
                   + ", ".join(str(p) for p in written.values()))
 
 
+def _check_published(trial: str) -> None:
+    """Refuse a trial with no bundled protocol and published figures."""
+    from lupustrial.protocol import bundled_protocols
+
+    if trial not in bundled_protocols():
+        raise LupustrialError(f"no published trial called {trial!r} (known: {', '.join(sorted(bundled_protocols()))})")
+
+
 @app.command()
 @user_errors
 def reproduce(
@@ -116,12 +124,10 @@ def reproduce(
     from rich.table import Table
 
     from lupustrial.design.reproduce import reproduce as run
-    from lupustrial.protocol import bundled_protocols
     from lupustrial.report.html import write_report
     from lupustrial.report.json import write_json
 
-    if trial not in bundled_protocols():
-        raise LupustrialError(f"no published trial called {trial!r} (known: {', '.join(sorted(bundled_protocols()))})")
+    _check_published(trial)
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"simulating and analysing {trial}", total=trials)
@@ -152,11 +158,9 @@ def calibrate(
     from rich.table import Table
 
     from lupustrial.design.calibrate import calibrate as fit
-    from lupustrial.protocol import bundled_protocols
     from lupustrial.report.json import write_json
 
-    if trial not in bundled_protocols():
-        raise LupustrialError(f"no published trial called {trial!r} (known: {', '.join(sorted(bundled_protocols()))})")
+    _check_published(trial)
     with console.status("fitting") as status:
         result = fit(trial, n=patients, seed=seed, n_draws=draws,
                      progress=lambda k, d: status.update(f"fitting: {k} cohorts simulated, distance {d:.3g}"))
