@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from lupustrial.model.cli import COLUMNS, app
+from lupustrial.model.parameters import ModelParameters
+from lupustrial.population.virtual import virtual_population
 
 runner = CliRunner()
+
+
+def _simulate(tmp_path, name: str, *extra: str) -> pd.DataFrame:
+    out = tmp_path / f"{name}.parquet"
+    res = runner.invoke(app, ["simulate", "--patients", "5", "--arm", "belimumab", "--weeks", "8", "--seed", "4",
+                              "--out", str(out), *extra])
+    assert res.exit_code == 0, res.output
+    return pd.read_parquet(out)
 
 
 def test_simulate_writes_one_row_per_patient_and_day(tmp_path) -> None:
@@ -39,3 +50,39 @@ def test_plot_writes_the_qualification_figures(tmp_path) -> None:
     res = runner.invoke(app, ["plot", "--out", str(tmp_path), "--patients", "40"])
     assert res.exit_code == 0, res.output
     assert len(list(tmp_path.glob("*.png"))) == 5 and "ok" in res.output
+
+
+@pytest.mark.parametrize(("option", "params"), [([], None), (["--params", "calibrated"], None),
+                                                (["--params", "prior"], ModelParameters())])
+def test_params_choose_the_population(tmp_path, option: list[str], params: ModelParameters | None) -> None:
+    df = _simulate(tmp_path, "p", *option)
+    expected = virtual_population(5, 4, params).covariates["baseline_anti_dsdna_iu_ml"]
+    assert df.loc[df.day == 0, "anti_dsdna_iu_ml"].tolist() == expected.tolist()
+
+
+def test_calibrated_and_prior_differ(tmp_path) -> None:
+    calibrated, prior = _simulate(tmp_path, "c"), _simulate(tmp_path, "p", "--params", "prior")
+    assert not calibrated["cd19_cells_ul"].equals(prior["cd19_cells_ul"])
+
+
+def test_workers_and_chunk_do_not_change_the_output(tmp_path) -> None:
+    one = _simulate(tmp_path, "one", "--workers", "1")
+    pd.testing.assert_frame_equal(one, _simulate(tmp_path, "two", "--workers", "2", "--chunk", "2"))
+    pd.testing.assert_frame_equal(one, _simulate(tmp_path, "all", "--workers", "0"))
+
+
+@pytest.mark.parametrize("command", ["simulate", "plot"])
+def test_unknown_params_is_one_line_and_status_2(tmp_path, command: str) -> None:
+    args = ["--out", str(tmp_path / "x"), "--patients", "3", "--params", "fitted"]
+    if command == "simulate":
+        args += ["--arm", "placebo", "--weeks", "2", "--seed", "1"]
+    res = runner.invoke(app, [command, *args])
+    assert res.exit_code == 2 and "--params must be calibrated or prior" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_plot_with_the_prior_set_says_so(tmp_path) -> None:
+    res = runner.invoke(app, ["plot", "--out", str(tmp_path), "--patients", "40", "--params", "prior",
+                              "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    assert "prior parameters" in res.output and len(list(tmp_path.glob("*.png"))) == 5

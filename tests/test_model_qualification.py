@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from lupustrial.model.qualification import Qualification, plot_qualification, qualify
+from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.qualification import Qualification, markdown_table, plot_qualification, qualify
 
 
 @pytest.fixture(scope="module")
 def result() -> Qualification:
-    return qualify(n=300, seed=2021)
+    """The calibrated set, as docs/qualification.md shows it (500 patients, seed 2021)."""
+    return qualify(n=500, seed=2021)
 
 
 def test_every_published_fact_is_within_its_band(result: Qualification) -> None:
@@ -33,3 +37,9 @@ def test_belimumab_after_rituximab_lowers_anti_dsdna_and_b_cells_at_week_52(resu
 def test_plots_are_written(result: Qualification, tmp_path) -> None:
     paths = plot_qualification(result, tmp_path / "img")
     assert len(paths) == 5 and all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_docs_table_equals_the_code(result: Qualification) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "qualification.md").read_text()
+    prior = qualify(n=500, seed=2021, params=ModelParameters(), workers=2)
+    assert markdown_table({"calibrated": result, "prior": prior}) in doc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,18 +10,39 @@ import typer
 
 from lupustrial.clikit import console, new_app, user_errors
 from lupustrial.errors import LupustrialError
+from lupustrial.model.parameters import ModelParameters, default_parameters
 
 app = new_app("model", "Mechanistic PK/PD model of rituximab then belimumab.")
 
 COLUMNS = ("rituximab_ug_ml", "belimumab_ug_ml", "baff_ng_ml", "cd19_cells_ul", "anti_dsdna_iu_ml",
            "flare_hazard_per_year", "cumulative_flare_hazard")
 
+# --params: the BEAT-LUPUS calibration every simulation uses by default, or the literature/prior
+# table of docs/model.md, so a user can see what calibration changed.
+PARAMETER_SETS = {"calibrated": default_parameters, "prior": ModelParameters}
+PARAMS_HELP = "calibrated (BEAT-LUPUS fit, docs/calibration.md) or prior (the table of docs/model.md)."
+WORKERS_HELP = "Threads sharing the patients (0 = all cores); results do not depend on it."
+
+
+def parameter_set(name: str) -> ModelParameters:
+    """The parameter set called ``name`` on the command line."""
+    if name not in PARAMETER_SETS:
+        raise LupustrialError(f"option --params must be {' or '.join(PARAMETER_SETS)}, not {name!r}")
+    return PARAMETER_SETS[name]()
+
+
+def _threads(workers: int) -> int:
+    return workers or os.cpu_count() or 1
+
 
 def write_parquet(
     out: Path, patients: int, arm: str, weeks: float, seed: int, *, belimumab_start_day: float = 42.0,
-    chunk: int = 4096,
+    chunk: int = 512, workers: int = 1, params: ModelParameters | None = None,
 ) -> int:
-    """Simulate the BEAT-LUPUS regimen and stream one row per patient and day to ``out``; rows written."""
+    """Simulate the BEAT-LUPUS regimen and stream one row per patient and day to ``out``; rows written.
+
+    ``params`` defaults to the calibrated set; ``chunk`` and ``workers`` change speed and memory only.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -33,13 +55,13 @@ def write_parquet(
     if belimumab_start_day < 0:
         raise LupustrialError(f"option --belimumab-start-day must be >= 0, not {belimumab_start_day}")
     days = np.arange(0.0, np.floor(7.0 * weeks) + 1.0)
-    pop = virtual_population(patients, seed)
+    pop = virtual_population(patients, seed, params)
     dosing = beat_lupus_dosing(pop.covariates["weight_kg"], arm, belimumab_start_day, float(days[-1]))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         writer = None
         rows = 0
-        for part in simulate_chunks(pop, dosing, days, chunk=chunk):
+        for part in simulate_chunks(pop, dosing, days, chunk=chunk, workers=workers):
             values = part.outputs()
             n = part.states.shape[0]
             table = pa.table({
@@ -65,11 +87,14 @@ def simulate(
     seed: int = typer.Option(..., "--seed", help="Seed of the virtual population."),
     out: Path = typer.Option(..., "--out", help="Parquet file to write (one row per patient and day)."),
     belimumab_start_day: float = typer.Option(42.0, help="First belimumab infusion, days after rituximab."),
-    chunk: int = typer.Option(4096, help="Patients integrated together (does not change results)."),
+    chunk: int = typer.Option(512, help="Patients integrated together (does not change results)."),
+    workers: int = typer.Option(0, "--workers", min=0, help=WORKERS_HELP),
+    params: str = typer.Option("calibrated", "--params", help=PARAMS_HELP),
 ) -> None:
     """Simulate virtual patients under the BEAT-LUPUS regimen and write daily trajectories."""
-    rows = write_parquet(out, patients, arm, weeks, seed, belimumab_start_day=belimumab_start_day, chunk=chunk)
-    console.print(f"{rows} rows ({patients} patients) written to {out}")
+    rows = write_parquet(out, patients, arm, weeks, seed, belimumab_start_day=belimumab_start_day, chunk=chunk,
+                         workers=_threads(workers), params=parameter_set(params))
+    console.print(f"{rows} rows ({patients} patients, {params} parameters) written to {out}")
 
 
 @app.command()
@@ -78,11 +103,14 @@ def plot(
     out: Path = typer.Option(..., "--out", help="Folder for the qualification plots (PNG)."),
     patients: int = typer.Option(500, help="Virtual patients per arm."),
     seed: int = typer.Option(2021, help="Seed of the virtual population."),
+    workers: int = typer.Option(0, "--workers", min=0, help=WORKERS_HELP),
+    params: str = typer.Option("calibrated", "--params", help=PARAMS_HELP),
 ) -> None:
     """Draw the qualification plots: model against published facts."""
     from lupustrial.model.qualification import plot_qualification, qualify
 
-    results = qualify(patients, seed)
+    results = qualify(patients, seed, parameter_set(params), workers=_threads(workers))
+    console.print(f"{params} parameters, {patients} virtual patients, seed {seed}")
     for path in plot_qualification(results, out):
         console.print(f"wrote {path}")
     for check in results.checks:
