@@ -114,4 +114,6 @@ def test_assurance_is_power_averaged_over_sets() -> None:
     expected = (claims(parts[0], 0.05, "cox")[0][:, 0::2].sum() + claims(parts[1], 0.05, "cox")[0][:, 1::2].sum()) / 10
     cox_row = mixed.table[mixed.table["endpoint"] == "cox"].iloc[0]
     assert cox_row["power"] == expected
-    assert cox_row["mc_se"] == pytest.approx(np.sqrt(expected * (1 - expected) / 10))
+    # MC s.e. with the sets as clusters: C/(C - 1) sum_k (y_k - m_k p)^2 / T^2, here C = 2 sets of m = 5 trials
+    y = np.array([claims(parts[k], 0.05, "cox")[0][0, k::2].sum() for k in range(2)])
+    assert cox_row["mc_se"] == pytest.approx(np.sqrt(2 * np.sum((y - 5 * expected) ** 2)) / 10)

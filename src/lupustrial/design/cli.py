@@ -60,6 +60,8 @@ def design(
     resume: bool = typer.Option(False, "--resume", help="Skip the cells already in --out (same settings only)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write every cell's results as one JSON file."),
     html_out: Path | None = typer.Option(None, "--html", help="Power-curve plots as HTML (default DIR/design.html)."),
+    assurance: bool = typer.Option(False, "--assurance", help="Also the probability of success: power averaged "
+                                   "over the calibration's posterior draws (runs every cell twice)."),
 ) -> None:
     """Power, smallest sample size for 80%/90% power and analytic cross-checks over a design grid."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -68,6 +70,7 @@ def design(
     from lupustrial.design.grid import Cell, grid_cells, parse_ratio
     from lupustrial.design.html import write_html
     from lupustrial.design.sweep import run_sweep
+    from lupustrial.model.parameters import calibrated_draws
     from lupustrial.protocol import load_protocol
     from lupustrial.report.json import write_json
 
@@ -88,18 +91,20 @@ def design(
         raise LupustrialError(f"option --ratio: {exc}") from None
     base = load_protocol(protocol)
     cells = grid_cells(base, ratios, _numbers("--start", start, float), _numbers("--follow-up", follow_up, float))
+    draws = calibrated_draws() if assurance else None
+    runs = 2 if assurance else 1
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar, executor(workers, scheduler) as pool:
         def on_cell(cell: Cell, cached: bool) -> Callable[[int], None]:
-            task = bar.add_task(cell.key + (" (on disk)" if cached else ""), total=trials,
-                                completed=trials if cached else 0)
+            task = bar.add_task(cell.key + (" (on disk)" if cached else ""), total=runs * trials,
+                                completed=runs * trials if cached else 0)
             if cached:
                 bar.stop_task(task)
             return lambda k: bar.advance(task, k)
 
         try:
-            results = run_sweep(base, cells, ns, n_trials=trials, seed=seed, alpha=alpha, chunk=chunk,
-                                executor=pool, out=out, resume=resume, on_cell=on_cell)
+            results = run_sweep(base, cells, ns, n_trials=trials, seed=seed, alpha=alpha, assurance=draws,
+                                chunk=chunk, executor=pool, out=out, resume=resume, on_cell=on_cell)
         except KeyboardInterrupt:
             kept = f"; finished cells are in {out}, rerun with --resume" if out is not None else ""
             console.print(f"interrupted{kept}")
@@ -116,7 +121,11 @@ def design(
 
 
 def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed: int, alpha: float) -> None:
-    """A power table per cell, then one summary over cells: smallest N simulated vs analytic, effects."""
+    """A power table per cell, then one summary over cells: smallest N simulated vs analytic, effects.
+
+    With assurance, each endpoint has a power and an assurance column, and the summary gives the
+    assurance at the N that reaches the target power, and the smallest N whose assurance reaches it.
+    """
     from rich.table import Table
 
     from lupustrial.design.power import ANALYTIC_KEY, TARGETS
@@ -125,25 +134,40 @@ def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed
         curve = r.curve
         what = "simulated power" if curve.parameter_sets == 1 else \
             f"probability of success (assurance over {curve.parameter_sets} parameter sets)"
-        table = Table(title=f"{r.cell.key}: {what} ({trials} trials per size, seed {seed}, "
+        if r.assurance is not None:
+            what += f" and assurance (PoS) over {r.assurance.parameter_sets} posterior draws"
+        table = Table(title=f"{r.cell.key}: {what} ± MC s.e. ({trials} trials per size, seed {seed}, "
                       f"two-sided alpha {alpha:g})", title_justify="left")
         table.add_column("total N", justify="right")
+        curves = [("", curve)] if r.assurance is None else [("", curve), (" PoS", r.assurance)]
         for e in shown:
-            table.add_column(f"{e} ± MC s.e.", justify="right")
+            for label, _ in curves:
+                table.add_column(f"{e}{label}", justify="right", no_wrap=True)
         for n in sorted(curve.table["n_total"].unique()):
-            rows = curve.table[curve.table["n_total"] == n].set_index("endpoint")
-            table.add_row(str(n), *(f"{rows.at[e, 'power']:.3f} ± {rows.at[e, 'mc_se']:.3f}" for e in shown))
+            cells = []
+            for e in shown:
+                for _, c in curves:
+                    row = c.table[(c.table["n_total"] == n) & (c.table["endpoint"] == e)].iloc[0]
+                    cells.append(f"{row['power']:.3f} ± {row['mc_se']:.3f}")
+            table.add_row(str(n), *cells)
         console.print(table)
 
+    with_assurance = any(r.assurance is not None for r in results)
+    key = ANALYTIC_KEY + ("; PoS there: assurance at the simulated N, N for PoS: smallest N whose assurance "
+                          "reaches the target" if with_assurance else "")
     summary = Table(title="Smallest total N for the target power: simulated (first of --sizes reaching it) vs "
-                    "analytic at the simulation's own effect sizes", caption=ANALYTIC_KEY, title_justify="left")
-    for col in ("endpoint", "target", "simulated", "analytic"):
+                    "analytic at the simulation's own effect sizes", caption=key, title_justify="left")
+    columns = ["endpoint", "target", "simulated", "analytic"]
+    if with_assurance:
+        columns += ["PoS there", "N for PoS"]
+    for col in columns:
         summary.add_column(col, justify="left" if col == "endpoint" else "right", no_wrap=True)
     for r in results:
         summary.add_row(f"[bold]{r.cell.key}[/]")
         for e in shown:
             for t in TARGETS:
-                summary.add_row(e, f"{t:.0%}", r.curve.smallest_n_text(e, t), r.curve.analytic_text(e, t))
+                extra = [] if r.assurance is None else [r.assurance_text(e, t), r.assurance.smallest_n_text(e, t)]
+                summary.add_row(e, f"{t:.0%}", r.curve.smallest_n_text(e, t), r.curve.analytic_text(e, t), *extra)
         summary.add_section()
     console.print(summary)
     effects = Table(title="Effect sizes used by the analytic N, from the trials at the largest N: mean log GMR, "
@@ -156,3 +180,4 @@ def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed
         effects.add_row(r.cell.key, f"{np.exp(fx['log_gmr']):.3f}", f"{fx['resid_sd']:.3f}",
                         f"{np.exp(fx['log_hr']):.3f}", f"{fx['event_probability']:.3f}", f"{r.curve.ratio:g}")
     console.print(effects)
+

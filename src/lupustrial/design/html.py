@@ -1,4 +1,5 @@
-"""Power-curve plots of a design sweep as one self-contained HTML file (figures embedded)."""
+"""Power-curve plots of a design sweep (and assurance curves beside them) as one self-contained
+HTML file (figures embedded)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 from jinja2 import Environment, select_autoescape
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lupustrial.atomic import atomic_path
 from lupustrial.design.power import ANALYTIC_KEY, ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power
 from lupustrial.design.sweep import CellResult
-from lupustrial.report.html import _png
+from lupustrial.report.html import figure_png
 
 _PAGE = Environment(autoescape=select_autoescape(default=True)).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ name }}: design</title>
@@ -20,46 +22,71 @@ _PAGE = Environment(autoescape=select_autoescape(default=True)).from_string("""<
 td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><body>
 <h1>{{ name }}: power by simulation</h1>
 <p>Points: simulated power with ±1.96 Monte Carlo standard errors. Lines: the analytic power
-({{ methods }}) at the effect sizes the simulation itself produced. Dotted: 80% and 90%.</p>
+({{ methods }}) at the effect sizes the simulation itself produced. Dotted: 80% and 90%.
+{% if assurance %}Right: the probability of success (assurance), power averaged over the
+calibration's posterior draws, on the same trials; dashed, the power at the point estimate.{% endif %}</p>
 {% for c in cells %}<h2>{{ c.key }}</h2>
 <img alt="power curve, {{ c.key }}" src="data:image/png;base64,{{ c.png }}">
-<table><tr><th>endpoint</th><th>target</th><th>smallest simulated N</th><th>analytic N ({{ key }})</th></tr>
+<table><tr><th>endpoint</th><th>target</th><th>smallest simulated N</th><th>analytic N ({{ key }})</th>
+{% if assurance %}<th>assurance at that N</th><th>smallest N for the assurance</th>{% endif %}</tr>
 {% for row in c.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
 {% endfor %}</body></html>
 """)
 
 
-def power_figure(curve: PowerCurve, shown: Sequence[str]) -> Figure:
-    """Power against total N per endpoint rule, MC error bars, analytic curves, 80%/90% lines."""
-    fig = Figure(figsize=(7, 4.2))
-    ax = fig.add_subplot()
-    sizes = np.sort(curve.table["n_total"].unique())
-    grid = np.linspace(max(4, sizes[0] * 0.8), sizes[-1] * 1.1, 100)
-    dodge = 0.008 * (grid[-1] - grid[0])  # rules often coincide (e.g. hierarchical = Cox when the ANCOVA always wins)
+def _simulated_points(ax: Axes, curve: PowerCurve, shown: Sequence[str], dodge: float, what: str) -> None:
+    """Simulated power per endpoint rule with ±1.96 MC s.e. bars, dodged (rules often coincide,
+    e.g. hierarchical = Cox when the ANCOVA always wins)."""
     for i, endpoint in enumerate(shown):
-        colour = f"C{i}"
         rows = curve.table[curve.table["endpoint"] == endpoint].sort_values("n_total")
         ax.errorbar(rows["n_total"] + (i - (len(shown) - 1) / 2) * dodge, rows["power"], yerr=1.96 * rows["mc_se"],
-                    fmt="osD^"[i % 4], color=colour, capsize=3, label=f"{endpoint} (simulated)")
+                    fmt="osD^"[i % 4], color=f"C{i}", capsize=3, label=f"{endpoint} ({what})")
+
+
+def power_figure(curve: PowerCurve, shown: Sequence[str], assurance: PowerCurve | None = None) -> Figure:
+    """Power against total N per endpoint rule, MC error bars, analytic curves, 80%/90% lines; with
+    ``assurance``, its curve in a second panel beside, over the power at the point estimate (dashed)."""
+    fig = Figure(figsize=(7 if assurance is None else 12, 4.2))
+    axes = fig.subplots(1, 1 if assurance is None else 2, sharey=True, squeeze=False)[0]
+    sizes = np.sort(curve.table["n_total"].unique())
+    grid = np.linspace(max(4, sizes[0] * 0.8), sizes[-1] * 1.1, 100)
+    dodge = 0.008 * (grid[-1] - grid[0])
+    _simulated_points(axes[0], curve, shown, dodge, "simulated")
+    for i, endpoint in enumerate(shown):
         if endpoint in ANALYTIC_METHODS and np.isfinite(list(curve.effects.values())).all():
             power = [analytic_power(curve.effects, endpoint, n, curve.alpha, curve.ratio) for n in grid]
-            ax.plot(grid, power, color=colour, lw=1, label=f"{endpoint} ({ANALYTIC_METHODS[endpoint][0]})")
-    for target in TARGETS:
-        ax.axhline(target, color="grey", ls=":", lw=1)
-    ax.set(xlabel="total sample size", ylabel="power", ylim=(0, 1.02))
-    ax.legend(fontsize="small", loc="lower right")
+            axes[0].plot(grid, power, color=f"C{i}", lw=1, label=f"{endpoint} ({ANALYTIC_METHODS[endpoint][0]})")
+    axes[0].set(ylabel="power")
+    if assurance is not None:
+        _simulated_points(axes[1], assurance, shown, dodge, "assurance")
+        for i, endpoint in enumerate(shown):
+            rows = curve.table[curve.table["endpoint"] == endpoint].sort_values("n_total")
+            axes[1].plot(rows["n_total"], rows["power"], color=f"C{i}", ls="--", lw=1, label=f"{endpoint} (power)")
+        axes[0].set_title("power at the point estimate", fontsize="medium")
+        axes[1].set_title(f"assurance over {assurance.parameter_sets} posterior draws", fontsize="medium")
+    for ax in axes:
+        for target in TARGETS:
+            ax.axhline(target, color="grey", ls=":", lw=1)
+        ax.set(xlabel="total sample size", ylim=(0, 1.02))
+        ax.legend(fontsize="small", loc="lower right")
     return fig
 
 
 def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, path: Path) -> None:
-    """One section per grid cell: the plot and the smallest N per target, simulated and analytic."""
+    """One section per grid cell: the plot and the smallest N per target, simulated and analytic
+    (and, with assurance, the assurance there and the smallest N for it)."""
     cells = []
     for r in results:
         rows = []
         for e in shown:
             for target in TARGETS:
-                rows.append((e, f"{target:.0%}", r.curve.smallest_n_text(e, target), r.curve.analytic_text(e, target)))
-        cells.append({"key": r.cell.key, "png": _png(power_figure(r.curve, shown)), "rows": rows})
+                extra = () if r.assurance is None else \
+                    (r.assurance_text(e, target), r.assurance.smallest_n_text(e, target))
+                rows.append((e, f"{target:.0%}", r.curve.smallest_n_text(e, target), r.curve.analytic_text(e, target),
+                             *extra))
+        cells.append({"key": r.cell.key, "png": figure_png(power_figure(r.curve, shown, r.assurance)), "rows": rows})
     methods = "t test for the ANCOVA, Schoenfeld for the Cox endpoint"
+    page = _PAGE.render(name=name, cells=cells, methods=methods, key=ANALYTIC_KEY,
+                        assurance=any(r.assurance is not None for r in results))
     with atomic_path(path) as tmp:
-        tmp.write_text(_PAGE.render(name=name, cells=cells, methods=methods, key=ANALYTIC_KEY), encoding="utf-8")
+        tmp.write_text(page, encoding="utf-8")

@@ -22,6 +22,8 @@ then smooth in n, and the model runs once per trial instead of once per trial an
 
 With several parameter sets (posterior draws of the phase-2 estimates), trial t uses set
 t mod K and the power is averaged over them: that is the probability of success (assurance).
+Its Monte Carlo standard error treats the sets as clusters of trials (the sets are themselves a
+sample of the posterior), so it includes the error of using K draws, not only T trials.
 """
 
 from __future__ import annotations
@@ -186,6 +188,11 @@ class PowerCurve:
         rows = self.table[(self.table["endpoint"] == endpoint) & (self.table["power"] >= target)]
         return None if rows.empty else int(rows["n_total"].min())
 
+    def power_at(self, endpoint: str, n_total: int) -> float:
+        """Estimated power (or assurance) of ``endpoint`` at a simulated total sample size."""
+        rows = self.table[(self.table["endpoint"] == endpoint) & (self.table["n_total"] == n_total)]
+        return float(rows["power"].iloc[0])
+
     def smallest_n_text(self, endpoint: str, target: float) -> str:
         """:meth:`smallest_n` as shown: "<= n" when the smallest size simulated already reaches it."""
         n = self.smallest_n(endpoint, target)
@@ -206,6 +213,27 @@ class PowerCurve:
                          for m in ANALYTIC_METHODS.get(endpoint, ())) or "-"
 
 
+def mc_se(success: np.ndarray, parameter_sets: int = 1) -> float:
+    """Monte Carlo standard error of the proportion of successes among trials 0, 1, ... (in order).
+
+    One set: binomial. K sets (trial t used set t mod K): the sets are a sample of the posterior,
+    so trials sharing a set are a cluster and the cluster (ratio-estimator) variance
+    C/(C - 1) * sum_k (y_k - m_k p)^2 / T^2 over the C sets used applies; it adds the error of
+    having only K draws when trials outnumber them, and is ~binomial when each set has one trial.
+    """
+    n = len(success)
+    p = float(success.mean())
+    if parameter_sets == 1:
+        return float(np.sqrt(p * (1 - p) / n))
+    which = np.arange(n) % parameter_sets
+    used = min(n, parameter_sets)
+    if used < 2:
+        return float("nan")
+    y = np.bincount(which, weights=success.astype(float), minlength=parameter_sets)[:used]
+    m = np.bincount(which, minlength=parameter_sets)[:used]
+    return float(np.sqrt(used / (used - 1) * np.sum((y - m * p) ** 2)) / n)
+
+
 def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, alpha: float, ratio: float,
               parameter_sets: int = 1) -> PowerCurve:
     """Power table and analytic figures from the statistics of all trials (sizes, trials)."""
@@ -214,9 +242,8 @@ def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, 
     for endpoint in ENDPOINTS:
         every, any_ = claims(stats, alpha, endpoint)
         for i, n_total in enumerate(sizes):
-            p = float(every[i].mean())
-            rows.append({"n_total": int(n_total), "endpoint": endpoint, "power": p,
-                         "power_any": float(any_[i].mean()), "mc_se": float(np.sqrt(p * (1 - p) / n_trials)),
+            rows.append({"n_total": int(n_total), "endpoint": endpoint, "power": float(every[i].mean()),
+                         "power_any": float(any_[i].mean()), "mc_se": mc_se(every[i], parameter_sets),
                          "monotone_fits": int(stats["monotone"][i].sum()) if "cox" in endpoint else 0})
     effects = simulated_effects(stats, max(sizes))
     analytic_rows = [{"endpoint": e, "method": m, "target": t, "n_total": _analytic_n(effects, e, m, t, alpha, ratio)}

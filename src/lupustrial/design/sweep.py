@@ -5,6 +5,11 @@ With an output folder, each finished cell is written at once, atomically, as
 sweep loads the cells already on disk and runs only the others; it refuses a folder made with
 other settings, since mixing them would give a table whose rows are not comparable. Ctrl-C
 therefore loses at most the cells still running.
+
+With ``assurance`` (posterior draws), every cell is run twice on the same trial indices and seed:
+power at the point estimate and assurance over the draws. Every random stream is keyed by
+(seed, trial, purpose), so the two runs share enrolment, randomisation, withdrawal and the
+patients' random effects (common random numbers): only the parameters differ.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,7 @@ from lupustrial.design.execute import Executor
 from lupustrial.design.grid import Cell
 from lupustrial.design.power import PowerCurve, power_curve
 from lupustrial.errors import LupustrialError
-from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.parameters import ModelParameters, default_parameters
 from lupustrial.protocol.schema import Protocol
 from lupustrial.report.json import to_jsonable, write_json
 
@@ -30,10 +36,23 @@ SETTINGS_FILE = "sweep.json"
 @dataclass(frozen=True)
 class CellResult:
     cell: Cell
-    curve: PowerCurve
+    curve: PowerCurve  # power at the point estimate (or at the sets given as ``params``)
+    assurance: PowerCurve | None = None  # probability of success over the posterior draws
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cell": self.cell.to_dict(), **self.curve.to_dict()}
+        extra = {} if self.assurance is None else {"assurance_curve": self.assurance.to_dict()}
+        return {"cell": self.cell.to_dict(), **self.curve.to_dict(), **extra}
+
+    def assurance_text(self, endpoint: str, target: float) -> str:
+        """Assurance at the smallest simulated N reaching ``target`` power, "-" when none does: what
+        a trial sized on the point estimate would really be worth."""
+        n = self.curve.smallest_n(endpoint, target)
+        return "-" if n is None or self.assurance is None else f"{self.assurance.power_at(endpoint, n):.3f}"
+
+    @classmethod
+    def from_dict(cls, cell: Cell, data: dict[str, Any]) -> CellResult:
+        assurance = data.get("assurance_curve")
+        return cls(cell, PowerCurve.from_dict(data), None if assurance is None else PowerCurve.from_dict(assurance))
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
@@ -56,17 +75,28 @@ def _prepare(out: Path, settings: dict[str, Any], digest: str, resume: bool) -> 
         write_json({"hash": digest, "settings": settings}, marker)
 
 
+def _params_hash(params: ModelParameters | Sequence[ModelParameters]) -> str:
+    """Parameter sets (possibly hundreds of posterior draws) enter the settings by the hash of their repr."""
+    return hashlib.sha256(repr(params).encode()).hexdigest()
+
+
 def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *, n_trials: int, seed: int,
-              alpha: float, params: ModelParameters | Sequence[ModelParameters] | None = None, chunk: int = 20,
+              alpha: float, params: ModelParameters | Sequence[ModelParameters] | None = None,
+              assurance: Sequence[ModelParameters] | None = None, chunk: int = 20,
               executor: Executor | None = None, out: Path | None = None, resume: bool = False,
               on_cell: Callable[[Cell, bool], Callable[[int], None] | None] | None = None) -> list[CellResult]:
-    """Power curves of every cell, in order; with ``out``, finished cells are saved and reused.
+    """Power curves of every cell, in order (and assurance curves over ``assurance``, the posterior
+    draws); with ``out``, finished cells are saved and reused.
 
-    ``on_cell(cell, cached)`` is called as each cell starts and may return a progress callback.
+    ``on_cell(cell, cached)`` is called as each cell starts and may return a progress callback
+    (told about the trials of both runs).
     """
-    # Parameter sets (possibly hundreds of posterior draws) enter by the hash of their repr.
+    # The default set is hashed by value, so a changed calibration is not mixed with an old one.
+    params = default_parameters() if params is None else params
     settings = {"protocol": protocol.model_dump(), "sizes": sorted(set(sizes)), "n_trials": n_trials, "seed": seed,
-                "alpha": alpha, "params": hashlib.sha256(repr(params).encode()).hexdigest()}
+                "alpha": alpha, "params": _params_hash(params)}
+    if assurance is not None:  # absent otherwise, so folders made without it stay resumable
+        settings["assurance"] = _params_hash(assurance)
     digest = settings_hash(settings)
     if out is not None:
         _prepare(out, settings, digest, resume)
@@ -79,12 +109,12 @@ def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *
                 raise LupustrialError(f"{path}: made with other settings; refusing to mix them")
             if on_cell is not None:
                 on_cell(cell, True)
-            results.append(CellResult(cell, PowerCurve.from_dict(data)))
+            results.append(CellResult.from_dict(cell, data))
             continue
         progress = on_cell(cell, False) if on_cell is not None else None
-        curve = power_curve(cell.apply(protocol), sizes, n_trials=n_trials, seed=seed, alpha=alpha, params=params,
-                            chunk=chunk, executor=executor, progress=progress)
-        result = CellResult(cell, curve)
+        run = partial(power_curve, cell.apply(protocol), sizes, n_trials=n_trials, seed=seed, alpha=alpha,
+                      chunk=chunk, executor=executor, progress=progress)
+        result = CellResult(cell, run(params=params), None if assurance is None else run(params=assurance))
         if path is not None:
             write_json({"hash": digest, **result.to_dict()}, path)
         results.append(result)

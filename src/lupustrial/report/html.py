@@ -73,7 +73,7 @@ def typical_trial(per_trial: pd.DataFrame) -> int:
     return int(per_trial["trial"].iloc[np.argmin(distance)])
 
 
-def _png(fig: MplFigure) -> str:
+def figure_png(fig: MplFigure) -> str:
     """Base64 PNG without matplotlib's Software tag, so the file names no website."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -283,7 +283,7 @@ def render_report(reproduction: Reproduction) -> str:
         reproduction=reproduction,
         provenance=_provenance(reproduction),
         comparison=[(c, figures.get(c.statistic)) for c in reproduction.comparison],
-        figures=[{"id": key, "title": title, "caption": caption, "png": _png(fig)}
+        figures=[{"id": key, "title": title, "caption": caption, "png": figure_png(fig)}
                  for key, title, fig, caption in plots],
         consort={"trial": trial, "arms": arms.to_dict("records"), "randomised": int(arms["randomised"].sum()),
                  "window": window, "week": week},
