@@ -61,7 +61,8 @@ def design(
     json_out: Path | None = typer.Option(None, "--json", help="Write every cell's results as one JSON file."),
     html_out: Path | None = typer.Option(None, "--html", help="Power-curve plots as HTML (default DIR/design.html)."),
     assurance: bool = typer.Option(False, "--assurance", help="Also the probability of success: power averaged "
-                                   "over the calibration's posterior draws (runs every cell twice)."),
+                                   "over the calibration's 200 posterior draws (runs every cell twice; "
+                                   "--trials a multiple of 200 weighs every draw alike)."),
 ) -> None:
     """Power, smallest sample size for 80%/90% power and analytic cross-checks over a design grid."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
