@@ -47,7 +47,7 @@ def power_figure(curve: PowerCurve, shown: Sequence[str], assurance: PowerCurve 
     """Power against total N per endpoint rule, MC error bars, analytic curves, 80%/90% lines; with
     ``assurance``, its curve in a second panel beside, over the power at the point estimate (dashed)."""
     fig = Figure(figsize=(7 if assurance is None else 12, 4.2))
-    axes = fig.subplots(1, 1 if assurance is None else 2, sharey=True, squeeze=False)[0]
+    axes = fig.subplots(1, 1 if assurance is None else 2, sharex=True, sharey=True, squeeze=False)[0]
     sizes = np.sort(curve.table["n_total"].unique())
     grid = np.linspace(max(4, sizes[0] * 0.8), sizes[-1] * 1.1, 100)
     dodge = 0.008 * (grid[-1] - grid[0])
