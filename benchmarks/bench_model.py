@@ -9,7 +9,8 @@ machine is shared. The first (compiling or cache-loading) call is timed apart. T
 integrates a sample of the same patients one by one with ``solve_ivp(RK45)`` at the same
 tolerances and is scaled to the full population; a few patients are compared with
 ``solve_ivp(DOP853, rtol=1e-10)`` for the error column. Figures go to ``benchmarks/RESULTS.md`` by
-hand, with the command line that produced them.
+hand, with the command line that produced them. ``--params`` picks the parameter set as the
+``lupustrial model`` commands do (default: the calibrated one every simulation uses).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS threads only contend 
 
 import numpy as np  # noqa: E402
 
+from lupustrial.model.cli import PARAMETER_SETS, parameter_set  # noqa: E402
 from lupustrial.model.dosing import beat_lupus_dosing  # noqa: E402
 from lupustrial.model.reference import simulate_reference  # noqa: E402
 from lupustrial.model.simulate import Trajectories, simulate, simulate_chunks  # noqa: E402
@@ -51,15 +53,16 @@ def main() -> None:
     ap.add_argument("--anchor-sample", type=int, default=20)
     ap.add_argument("--accuracy-sample", type=int, default=5, help="patients compared with solve_ivp(DOP853, rtol 1e-10)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--params", choices=tuple(PARAMETER_SETS), default="calibrated")
     args = ap.parse_args()
 
     days = np.arange(0.0, 7 * args.weeks + 1)
-    pop = virtual_population(args.patients, args.seed)
+    pop = virtual_population(args.patients, args.seed, parameter_set(args.params))
     t0 = time.perf_counter()
     simulate(pop.take(slice(0, 1)), beat_lupus_dosing(pop.covariates["weight_kg"][:1], "placebo", 42.0, 7.0), days[:8])
     print(f"first call (compile, or load numba's cache): {time.perf_counter() - t0:.2f} s")
     print(f"{args.patients} patients x {len(days)} days, chunk {args.chunk}, {args.workers} threads, "
-          f"rtol {args.rtol:g}, atol {args.atol:g}, {os.cpu_count()} CPUs")
+          f"rtol {args.rtol:g}, atol {args.atol:g}, {args.params} parameters, {os.cpu_count()} CPUs")
     for arm in ("placebo", "belimumab"):
         dosing = beat_lupus_dosing(pop.covariates["weight_kg"], arm, 42.0, float(days[-1]))
         t0, c0 = time.perf_counter(), time.process_time()
