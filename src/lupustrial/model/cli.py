@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ COLUMNS = ("rituximab_ug_ml", "belimumab_ug_ml", "baff_ng_ml", "cd19_cells_ul", 
 
 # --params: the BEAT-LUPUS calibration every simulation uses by default, or the literature/prior
 # table of docs/model.md, so a user can see what calibration changed.
-PARAMETER_SETS = {"calibrated": default_parameters, "prior": ModelParameters}
+PARAMETER_SETS: dict[str, Callable[[], ModelParameters]] = {"calibrated": default_parameters, "prior": ModelParameters}
 PARAMS_HELP = "calibrated (BEAT-LUPUS fit, docs/calibration.md) or prior (the table of docs/model.md)."
 WORKERS_HELP = "Threads sharing the patients (0 = all cores); results do not depend on it."
 
@@ -32,6 +33,7 @@ def parameter_set(name: str) -> ModelParameters:
 
 
 def _threads(workers: int) -> int:
+    """Threads for ``--workers``: 0, the default, means every core."""
     return workers or os.cpu_count() or 1
 
 

@@ -56,7 +56,9 @@ def _first_day(mask: np.ndarray) -> np.ndarray:
     return np.where(mask.any(axis=1), DAYS[np.argmax(mask, axis=1)], np.inf)
 
 
-def qualify(n: int = 500, seed: int = 2021, params: ModelParameters | None = None, *, workers: int = 1) -> Qualification:
+def qualify(
+    n: int = 500, seed: int = 2021, params: ModelParameters | None = None, *, workers: int = 1
+) -> Qualification:
     """Simulate rituximab alone, rituximab then belimumab, and a single belimumab dose.
 
     ``params`` defaults to the calibrated set (:func:`~lupustrial.model.parameters.default_parameters`);
@@ -129,7 +131,8 @@ def markdown_table(results: dict[str, Qualification]) -> str:
         values = " | ".join(f"{r.checks[i].value:.3g} {c.unit}" for r in results.values())
         lines.append(f"| {c.name} | {values} | {c.low:.4g}–{c.high:.4g} | {c.source} |")
     troughs = " | ".join(f"{r.trough_ug_ml:.3g} µg/mL" for r in results.values())
-    lines.append(f"| belimumab trough at steady state | {troughs} | not checked | no published trough in `shared/reference` |")
+    lines.append(f"| belimumab trough at steady state | {troughs} | not checked | "
+                 "no published trough in `shared/reference` |")
     return "\n".join(lines)
 
 
