@@ -138,7 +138,9 @@ def markdown_table(results: dict[str, Qualification]) -> str:
 
 def _band(ax: object, values: np.ndarray, label: str, color: str) -> None:
     lo, mid, hi = np.percentile(values, [5, 50, 95], axis=0)
-    ax.fill_between(DAYS, lo, hi, color=color, alpha=0.25, lw=0)
+    ax.fill_between(DAYS, lo, hi, color=color, alpha=0.15, lw=0)
+    for edge in (lo, hi):  # edges keep two overlapping bands apart from the grey published ones
+        ax.plot(DAYS, edge, color=color, lw=0.6, ls="--")
     ax.plot(DAYS, mid, color=color, label=f"{label} (median, 5–95%)")
 
 
@@ -162,7 +164,7 @@ def plot_qualification(result: Qualification, out: Path) -> list[Path]:
          [c[6]], False),
         ("anti_dsdna.png", "Anti-dsDNA relative to baseline", [("anti_dsdna_rel", "rituximab alone", "C1"),
                                                                ("anti_dsdna_rel_belimumab", "then belimumab", "C0")],
-         "fraction of baseline", [], False),
+         "fraction of baseline", [], True),
     ]
     paths = []
     for name, title, series, unit, hbands, log in panels:
