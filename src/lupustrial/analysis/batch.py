@@ -17,9 +17,9 @@ dropped: its ``estimable`` is False and its results are NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
+from numba import njit
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
@@ -49,114 +49,143 @@ def _check(ok: np.ndarray, valid: np.ndarray, what: str) -> None:
         raise AnalysisError(f"{what}: trial {trial + 1}, patient {patient + 1}")
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sort_kernel(
+    time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.ndarray, x_sorted: np.ndarray,
+    dead: np.ndarray, block_end: np.ndarray, size: np.ndarray, n_events: np.ndarray, scale: np.ndarray,
+    x_low: np.ndarray, x_high: np.ndarray, up: np.ndarray, down: np.ndarray,
+) -> None:
+    """Fill the :class:`_Trials` arrays, one trial at a time, as ``risk_sets`` does per data set.
+
+    Rows go by descending time, padding last (the order of tied rows only changes rounding).
+    ``x`` is centred and scaled per trial; ``block_end`` marks the last row tied at a time.
+    Monotone directions, exact for one covariate (the single fit's LP agrees except within its
+    1e-7 feasibility tolerance): β → +∞ is unbounded iff every event's x is the largest in its
+    risk set (a running maximum at the end of its block), β → -∞ likewise with the minimum.
+    """
+    n_trials, n = time.shape
+    key = np.empty(n)
+    for i in range(n_trials):
+        m, total, centre = 0, 0.0, False
+        for j in range(n):
+            key[j] = -time[i, j] if valid[i, j] else np.inf
+            if valid[i, j]:
+                m += 1
+                total += x[i, j]
+                centre |= x[i, j] not in _NOCENTER
+        order = np.argsort(key)
+        mean = total / m if centre else 0.0
+        spread = 0.0
+        for k in range(m):
+            x_sorted[i, k] = x[i, order[k]] - mean
+            spread += abs(x_sorted[i, k])
+        s = m / spread if centre and spread > 0 else 1.0
+        # an event's x below the running maximum (above the minimum) at its block's end bounds
+        # β above (below); x_low/x_high, which only set the overflow shift, keep a 0 as padding did
+        high, low, dead_min, dead_max, deaths = -np.inf, np.inf, np.inf, -np.inf, 0
+        bounded_up, bounded_down = False, False
+        for k in range(m):
+            v = x_sorted[i, k] * s
+            x_sorted[i, k] = v
+            high, low = max(high, v), min(low, v)
+            dead[i, k] = event[i, order[k]] == 1
+            if dead[i, k]:
+                deaths += 1
+                dead_min, dead_max = min(dead_min, v), max(dead_max, v)
+            block_end[i, k] = k == m - 1 or key[order[k + 1]] != key[order[k]]
+            if block_end[i, k]:
+                bounded_up |= dead_min < high
+                bounded_down |= dead_max > low
+                dead_min, dead_max = np.inf, -np.inf
+        size[i], n_events[i], scale[i] = m, deaths, s
+        x_low[i], x_high[i] = min(low, 0.0), max(high, 0.0)
+        up[i], down[i] = not bounded_up, not bounded_down
+
+
 @dataclass(frozen=True)
 class _Trials:
-    """Each trial sorted by descending time (padding last), reduced to what β-steps need.
+    """Each trial sorted by descending time, padding last, as in :class:`~lupustrial.analysis.cox.RiskSets`:
+    the risk set of an event is its trial's rows up to the end of its block of tied times."""
 
-    As in :class:`~lupustrial.analysis.cox.RiskSets`, the risk set of an event is its trial's
-    rows up to the last row tied with it, so each event keeps that row (``ev_last``, into
-    per-trial cumulative sums), its run of tied events (``ev_tied``) and its Efron fraction
-    (its rank in the run over the run's length; 0 for Breslow).
-    """
-
-    x: np.ndarray  # (T, n) centred and scaled covariate, 0 in padding
-    real: np.ndarray  # (T, n) 1.0 for a patient, 0.0 for padding
-    x_low: np.ndarray  # (T,) smallest and ...
-    x_high: np.ndarray  # (T,) ... largest x of the trial (padding's 0 included)
+    x: np.ndarray  # (T, n) centred and scaled covariate, sorted rows
+    dead: np.ndarray  # (T, n) bool: an event, sorted rows
+    block_end: np.ndarray  # (T, n) bool: the last row tied at its time
+    size: np.ndarray  # (T,) real patients (the first rows)
     n_events: np.ndarray  # (T,)
+    scale: np.ndarray  # (T,)
+    x_low: np.ndarray  # (T,) smallest and ...
+    x_high: np.ndarray  # (T,) ... largest x, 0 included
     up: np.ndarray  # (T,) likelihood unbounded as β → +∞ ...
     down: np.ndarray  # (T,) ... as β → -∞
-    scale: np.ndarray  # (T,)
-    ev_trial: np.ndarray  # (E,) trial of each event, in row-major order
-    ev_x: np.ndarray  # (E,)
-    ev_row: np.ndarray  # (E,) sorted row of the event ...
-    ev_block_last: np.ndarray  # (E,) ... and the last row tied with it
-    ev_new_run: np.ndarray  # (E,) first event of a run tied at one time
-    ev_frac: np.ndarray  # (E,)
-    binary: bool  # every x is 0 or 1 (a treatment indicator): then w x^k = w x exactly
-
-    @cached_property
-    def ev_last(self) -> np.ndarray:
-        return self.ev_trial * self.x.shape[1] + self.ev_block_last
-
-    @cached_property
-    def ev_tied(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Events tied with another, the first of each such run among them, and their runs."""
-        run = np.cumsum(self.ev_new_run) - 1
-        members = np.flatnonzero(np.bincount(run)[run] > 1)
-        new = self.ev_new_run[members]
-        return members, np.flatnonzero(new), np.cumsum(new) - 1
-
-    def take(self, rows: np.ndarray) -> _Trials:
-        """The trials ``rows`` (sorted), renumbered 0..len(rows)-1."""
-        renumber = np.full(self.x.shape[0], -1)
-        renumber[rows] = np.arange(rows.size)
-        kept = renumber[self.ev_trial] >= 0
-        per_trial = ("x", "real", "x_low", "x_high", "n_events", "up", "down", "scale")
-        per_event = ("ev_x", "ev_row", "ev_block_last", "ev_new_run", "ev_frac")
-        return _Trials(
-            **{f: getattr(self, f)[rows] for f in per_trial},
-            ev_trial=renumber[self.ev_trial[kept]],
-            **{f: getattr(self, f)[kept] for f in per_event},
-            binary=self.binary,
-        )
+    efron: bool
 
 
 def _sort_trials(time: np.ndarray, event: np.ndarray, x: np.ndarray, valid: np.ndarray, ties: Ties) -> _Trials:
-    """Sort, index tied blocks, and centre/scale x per trial as ``risk_sets`` does."""
-    key = np.where(valid, -time, np.inf)
-    order = np.argsort(key, axis=1)  # the order of tied rows only changes rounding
-    key = np.take_along_axis(key, order, axis=1)
-    valid = key < np.inf
-    e = np.where(valid, np.take_along_axis(event, order, axis=1), 0.0)
-    xs = np.where(valid, np.take_along_axis(x, order, axis=1), 0.0)
-    n_trials, n = key.shape
-    size = valid.sum(axis=1)
-    centre = ~np.all(np.logical_or.reduce([xs == c for c in _NOCENTER]) | ~valid, axis=1)
-    mean = xs.sum(axis=1) / np.maximum(size, 1)
-    xc = np.where(valid, xs - np.where(centre, mean, 0.0)[:, None], 0.0)
-    spread = np.abs(xc).sum(axis=1)
-    scale = np.where(centre & (spread > 0), size / np.where(spread > 0, spread, 1.0), 1.0)
-    xc *= scale[:, None]
-    # the last row tied with an event: the end of its block, found through flat block numbers
-    block_start = np.hstack([np.ones((n_trials, 1), dtype=bool), key[:, 1:] != key[:, :-1]]).ravel()
-    block_last = np.r_[np.flatnonzero(block_start)[1:] - 1, block_start.size - 1]
-    ev_flat = np.flatnonzero(e)
-    ev_trial, ev_row = np.divmod(ev_flat, n)
-    ev_x, ev_last = xc.ravel()[ev_flat], block_last[np.cumsum(block_start)[ev_flat] - 1] - ev_trial * n
-    new_run = np.r_[True, (np.diff(ev_trial) != 0) | (np.diff(ev_last) != 0)]
-    frac = np.zeros(ev_x.size)
-    if ties == "efron":
-        run_start = np.flatnonzero(new_run)
-        run_length = np.diff(np.r_[run_start, ev_x.size])
-        position = np.arange(ev_x.size)
-        frac = (position - np.repeat(run_start, run_length)) / np.repeat(run_length, run_length)
-    # monotone_directions' criterion for one covariate (exact here; the single fit's LP agrees
-    # except within its 1e-7 feasibility tolerance): β → +∞ is unbounded iff every event's x
-    # is the largest in its risk set, a running maximum over the sorted rows.
-    # (padding, x = 0, comes after every event's block, so it only enters x_low/x_high, where a
-    # 0 cannot move the overflow shift max(max η - 500, 0))
-    high = np.maximum.accumulate(xc, axis=1)
-    low = np.minimum.accumulate(xc, axis=1)
-    violations = [np.bincount(ev_trial, ev_x < high[ev_trial, ev_last], minlength=n_trials),
-                  np.bincount(ev_trial, ev_x > low[ev_trial, ev_last], minlength=n_trials)]
-    return _Trials(
-        x=xc,
-        real=valid.astype(float),
-        x_low=low[:, -1],
-        x_high=high[:, -1],
-        n_events=e.sum(axis=1),
-        up=violations[0] == 0,
-        down=violations[1] == 0,
-        scale=scale,
-        ev_trial=ev_trial,
-        ev_x=ev_x,
-        ev_row=ev_row,
-        ev_block_last=ev_last,
-        ev_new_run=new_run,
-        ev_frac=frac,
-        binary=bool(np.all((xc == 0) | (xc == 1))),
-    )
+    """Sort, mark tied blocks, and centre/scale x per trial (compiled: :func:`_sort_kernel`)."""
+    n_trials, n = time.shape
+    per_row = [np.zeros((n_trials, n)), np.zeros((n_trials, n), dtype=bool), np.zeros((n_trials, n), dtype=bool)]
+    per_trial = [np.empty(n_trials, dtype=np.int64)] + [np.empty(n_trials) for _ in range(4)]
+    flags = [np.empty(n_trials, dtype=bool) for _ in range(2)]
+    contiguous = (np.ascontiguousarray(a) for a in (time, event, x, valid))
+    _sort_kernel(*contiguous, *per_row, *per_trial, *flags)
+    return _Trials(*per_row, *per_trial, *flags, efron=ties == "efron")
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _derivative_kernel(
+    x: np.ndarray, dead: np.ndarray, block_end: np.ndarray, size: np.ndarray, n_events: np.ndarray,
+    x_low: np.ndarray, x_high: np.ndarray, efron: bool, rows: np.ndarray, beta: np.ndarray, out: np.ndarray,
+) -> None:
+    """Log partial likelihood, score, information and ∂I/∂β of trials ``rows`` at ``beta``.
+
+    One pass over each trial's sorted rows accumulates the risk-set sums of w x^k (w = exp(βx))
+    and, within a block of tied times, its deaths' sums; at the block's end come its terms:
+    Efron's d terms "risk-set sum minus (r/d) × deaths' sum", or Breslow's one term counted d
+    times. Running sums never cross trials, which would cost precision. ∂I/∂β (Firth) costs
+    a few flops per term, less than a second kernel.
+    """
+    for r in range(rows.size):
+        i, b = rows[r], beta[r]
+        shift = max(max(b * x_high[i], b * x_low[i]) - 500.0, 0.0)  # = max(max η - 500, 0)
+        s0 = s1 = s2 = s3 = d0 = d1 = d2 = d3 = dead_x = 0.0
+        deaths = 0
+        loglik = score = information = d_information = 0.0
+        for k in range(size[i]):
+            v = x[i, k]
+            w = np.exp(b * v - shift)
+            wx = w * v
+            wx2 = wx * v
+            wx3 = wx2 * v
+            s0 += w
+            s1 += wx
+            s2 += wx2
+            s3 += wx3
+            if dead[i, k]:
+                deaths += 1
+                dead_x += v
+                d0 += w
+                d1 += wx
+                d2 += wx2
+                d3 += wx3
+            if block_end[i, k] and deaths:
+                loglik += b * dead_x
+                score += dead_x
+                weight = 1.0 if efron else float(deaths)
+                for t in range(deaths if efron else 1):
+                    f = t / deaths
+                    a0 = s0 - f * d0
+                    m = (s1 - f * d1) / a0
+                    e2 = (s2 - f * d2) / a0
+                    loglik -= weight * np.log(a0)
+                    score -= weight * m
+                    information += weight * (e2 - m * m)
+                    d_information += weight * ((s3 - f * d3) / a0 - 3 * e2 * m + 2 * m * m * m)
+                d0 = d1 = d2 = d3 = dead_x = 0.0
+                deaths = 0
+        out[0, r] = loglik - shift * n_events[i]
+        out[1, r] = score
+        out[2, r] = information
+        out[3, r] = d_information
 
 
 @dataclass(frozen=True)
@@ -164,47 +193,19 @@ class _Derivatives:
     loglik: np.ndarray  # (T,)
     score: np.ndarray  # (T,)
     information: np.ndarray  # (T,)
-    d_information: np.ndarray | None  # (T,) ∂I/∂β, for Firth
+    d_information: np.ndarray  # (T,) ∂I/∂β, for Firth
 
     def take(self, rows: np.ndarray) -> _Derivatives:
-        return _Derivatives(*(None if v is None else v[rows] for v in vars(self).values()))
+        return _Derivatives(*(v[rows] for v in vars(self).values()))
 
 
-def _derivatives(tr: _Trials, beta: np.ndarray, third: bool = False) -> _Derivatives:
-    """Batched :func:`~lupustrial.analysis.cox.partial_likelihood` for one covariate.
-
-    One term per event: Efron's "risk-set sum minus frac × tied-deaths sum", or for Breslow
-    the risk-set sum once per death (R's weight d on the block's single term). Per-trial
-    cumulative sums (never across trials, which would cost precision) give every risk set.
-    """
-    n_trials, n = tr.x.shape
-    shift = np.maximum(np.maximum(beta * tr.x_high, beta * tr.x_low) - 500.0, 0.0)  # = max η - 500
-    powers = 4 if third else 3
-    f = np.empty((2 if tr.binary else powers, n_trials, n))
-    np.exp(tr.x * beta[:, None] - shift[:, None], out=f[0])
-    f[0] *= tr.real
-    for k in range(1, f.shape[0]):
-        np.multiply(f[k - 1], tr.x, out=f[k])
-    sums = np.cumsum(f, axis=2).reshape(f.shape[0], -1)[:, tr.ev_last]
-    if tr.ev_frac.any():  # Efron with ties: subtract the tied deaths' sums
-        tied, starts, run = tr.ev_tied
-        rows = tr.ev_trial[tied] * n + tr.ev_row[tied]
-        dead = np.add.reduceat(f.reshape(f.shape[0], -1)[:, rows], starts, axis=1)
-        sums[:, tied] -= tr.ev_frac[tied] * dead[:, run]
-    if tr.binary:
-        sums = sums[[0] + [1] * (powers - 1)]
-    m, e2 = sums[1] / sums[0], sums[2] / sums[0]
-
-    def per_trial(values: np.ndarray) -> np.ndarray:
-        return np.bincount(tr.ev_trial, values, minlength=n_trials)
-
-    loglik = per_trial(tr.ev_x * beta[tr.ev_trial] - np.log(sums[0])) - shift * tr.n_events
-    score = per_trial(tr.ev_x - m)
-    information = per_trial(e2 - m * m)
-    d_information = None
-    if third:
-        d_information = per_trial(sums[3] / sums[0] - 3 * e2 * m + 2 * m**3)
-    return _Derivatives(loglik, score, information, d_information)
+def _derivatives(tr: _Trials, rows: np.ndarray, beta: np.ndarray) -> _Derivatives:
+    """Batched :func:`~lupustrial.analysis.cox.partial_likelihood` for one covariate, for the
+    trials ``rows`` at ``beta`` (one value per row)."""
+    out = np.empty((4, rows.size))
+    _derivative_kernel(tr.x, tr.dead, tr.block_end, tr.size, tr.n_events, tr.x_low, tr.x_high, tr.efron,
+                       rows, np.ascontiguousarray(beta, dtype=float), out)
+    return _Derivatives(*out)
 
 
 def _newton_step(d: _Derivatives) -> np.ndarray:
@@ -222,24 +223,10 @@ class _Fit:
     converged: np.ndarray
 
 
-class _Active:
-    """Derivatives for the trials still iterating; their arrays are copied out of the full set
-    only once half of the previous set have finished, as a copy costs about one evaluation."""
-
-    def __init__(self, tr: _Trials) -> None:
-        self.tr, self.sub, self.rows = tr, tr, np.arange(tr.x.shape[0])
-
-    def derivatives(self, active: np.ndarray, beta: np.ndarray) -> _Derivatives:
-        """Derivatives of trials ``active`` (sorted) at ``beta`` (indexed by trial)."""
-        if active.size <= self.rows.size // 2:
-            self.sub, self.rows = self.tr.take(active), active
-        return _derivatives(self.sub, beta[self.rows]).take(np.searchsorted(self.rows, active))
-
-
-def _newton_r(tr: _Trials, null: _Derivatives, eps: float, iter_max: int) -> _Fit:
-    """R's ``coxfit6`` iteration (as the single ``_newton_r``) run for every trial at once,
-    from β = 0 where the derivatives are ``null``."""
-    n_trials = tr.x.shape[0]
+def _newton_r(tr: _Trials, trials: np.ndarray, null: _Derivatives, eps: float, iter_max: int) -> _Fit:
+    """R's ``coxfit6`` iteration (as the single ``_newton_r``) run for the ``trials`` at once,
+    from β = 0 where their derivatives are ``null``."""
+    n_trials = trials.size
     beta = np.zeros(n_trials)
     d = null
     best = d.loglik.copy()
@@ -248,11 +235,10 @@ def _newton_r(tr: _Trials, null: _Derivatives, eps: float, iter_max: int) -> _Fi
     out = _Fit(beta.copy(), np.full(n_trials, np.nan), np.full(n_trials, np.nan),
                np.full(n_trials, iter_max), np.zeros(n_trials, dtype=bool))
     active = np.arange(n_trials)
-    trials = _Active(tr)
     for iteration in range(1, iter_max + 1):
         if not active.size:
             break
-        d = trials.derivatives(active, new)
+        d = _derivatives(tr, trials[active], new[active])
         finite = np.isfinite(d.loglik) & np.isfinite(d.score) & np.isfinite(d.information)
         with np.errstate(divide="ignore", invalid="ignore"):
             relative_change = np.abs(1 - best[active] / d.loglik)
@@ -272,15 +258,14 @@ def _newton_r(tr: _Trials, null: _Derivatives, eps: float, iter_max: int) -> _Fi
         new[rows] = new[rows] + _newton_step(d)[better]
         active = active[~done]
     if active.size:
-        d = trials.derivatives(active, beta)
+        d = _derivatives(tr, trials[active], beta[active])
         out.beta[active], out.loglik[active], out.information[active] = beta[active], d.loglik, d.information
     return out
 
 
-def _penalised(tr: _Trials, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _penalised(tr: _Trials, trials: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batched Firth l(β) + ½ log I(β), its gradient and I(β), as the single ``_penalised``."""
-    d = _derivatives(tr, beta, third=True)
-    assert d.d_information is not None
+    d = _derivatives(tr, trials, beta)
     ok = np.isfinite(d.loglik) & (d.information > 0)
     info = np.where(ok, d.information, 1.0)
     value = np.where(ok, d.loglik + 0.5 * np.log(info), -np.inf)
@@ -288,11 +273,11 @@ def _penalised(tr: _Trials, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return value, gradient, d.information
 
 
-def _firth(tr: _Trials, iter_max: int) -> tuple[_Fit, np.ndarray]:
-    """The single ``_maximise_penalised`` from β = 0 for every trial; also the value at 0."""
-    n_trials = tr.x.shape[0]
+def _firth(tr: _Trials, trials: np.ndarray, iter_max: int) -> tuple[_Fit, np.ndarray]:
+    """The single ``_maximise_penalised`` from β = 0 for the ``trials``; also the value at 0."""
+    n_trials = trials.size
     beta = np.zeros(n_trials)
-    value, gradient, info = _penalised(tr, beta)
+    value, gradient, info = _penalised(tr, trials, beta)
     null_value = value.copy()
     iterations = np.full(n_trials, iter_max)
     converged = np.zeros(n_trials, dtype=bool)
@@ -307,7 +292,7 @@ def _firth(tr: _Trials, iter_max: int) -> tuple[_Fit, np.ndarray]:
         searching = active
         for _ in range(30):  # after 30 halvings the last point is taken, as in the single fit
             trial[searching] = beta[searching] + step[searching]
-            v, g, i = _penalised(tr.take(searching), trial[searching])
+            v, g, i = _penalised(tr, trials[searching], trial[searching])
             new_value[searching], new_gradient[searching], new_info[searching] = v, g, i
             accepted = v >= value[searching] - 1e-12 * np.abs(value[searching])
             searching = searching[~accepted]
@@ -380,25 +365,24 @@ def cox_batch(
         _check((e == 0) | (e == 1), valid, "event must be 0 or 1")
         _check(np.isfinite(x), valid, "X has a missing or infinite value")
     tr = _sort_trials(t, e, x, valid, ties)
-    null = _derivatives(tr, np.zeros(t.shape[0]))
+    null = _derivatives(tr, np.arange(t.shape[0]), np.zeros(t.shape[0]))
     n_events = tr.n_events
     estimable = (n_events > 0) & np.isfinite(null.information) & (null.information > 0)
     rows = np.flatnonzero(estimable)
-    fit_tr = tr if rows.size == tr.x.shape[0] else tr.take(rows)
-    up, down = fit_tr.up, fit_tr.down
+    up, down, scale = tr.up[rows], tr.down[rows], tr.scale[rows]
     if firth:
-        fit, null_value = _firth(fit_tr, iter_max or FIRTH_ITER_MAX)
+        fit, null_value = _firth(tr, rows, iter_max or FIRTH_ITER_MAX)
         p_fit = special.chdtrc(1, np.maximum(2 * (fit.loglik - null_value), 0.0))
-        log_scale = np.log(fit_tr.scale)
+        log_scale = np.log(scale)
         loglik, loglik_null = fit.loglik - log_scale, null_value - log_scale
         lr_p = p_fit
     else:
-        fit = _newton_r(fit_tr, null.take(rows), eps, iter_max or 20)
+        fit = _newton_r(tr, rows, null.take(rows), eps, iter_max or 20)
         loglik, loglik_null = fit.loglik, null.loglik[rows]
         lr_p = special.chdtrc(1, 2 * (loglik - loglik_null))
     kept = np.isfinite(fit.information) & (fit.information > 0)
-    var = np.where(kept, 1 / np.where(kept, fit.information, 1.0), 0.0) * fit_tr.scale**2
-    coef = fit.beta * fit_tr.scale
+    var = np.where(kept, 1 / np.where(kept, fit.information, 1.0), 0.0) * scale**2
+    coef = fit.beta * scale
     se = np.sqrt(var)
     if not firth:
         coef = np.where(up & down, np.nan, np.where(up, np.inf, np.where(down, -np.inf, coef)))
