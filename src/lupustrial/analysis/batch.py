@@ -2,10 +2,13 @@
 
 Designing a trial means analysing thousands of simulated trials of a few dozen patients; one
 :func:`~lupustrial.analysis.cox.cox` call per trial spends its time in Python overhead. Here
-each model is fitted for all trials together on arrays of shape (trials, patients): one
-vectorised Newton–Raphson whose every per-trial decision (R's step-halving, convergence test,
-Cholesky pivot rule, Firth's step-halving) is the single fit's, so the estimates equal T single
-fits up to rounding. The model is the trial-design one: a single covariate (the treatment
+each model is fitted for all trials in one call on arrays of shape (trials, patients): the
+ANCOVA in closed form on whole arrays; Cox in one loop compiled by numba, each trial alone
+with every decision of the single fit (R's step-halving, convergence test, Cholesky pivot
+rule, Firth's step-halving), so the estimates equal T single fits up to rounding. A compiled
+loop costs each trial only its own Newton steps, where numpy passes over all trials cost
+each pass's bookkeeping too. The first call in a fresh environment compiles it (a few
+seconds; numba's cache in ``__pycache__`` serves later processes). The model is the trial-design one: a single covariate (the treatment
 indicator) for Cox, ``log y ~ arm + log baseline`` for the ANCOVA.
 
 Trials may have different numbers of patients: pass arrays padded to a common width with a
@@ -165,18 +168,60 @@ def _penalised(
 
 
 @_compiled
+def _newton_r(trial: tuple, loglik: float, score: float, information: float, eps: float,
+              iter_max: int) -> tuple[float, float, float, int, bool]:
+    """R's ``coxfit6`` for one sorted ``trial`` (the single ``_newton_r``, decision for decision):
+    Newton from β = 0, where the derivatives are given, step-halving when the log-likelihood
+    falls, stop on its relative change ≤ ``eps``. Returns β, loglik, I, iterations, converged."""
+    beta, best, halving = 0.0, loglik, 0
+    new = _newton_step(score, information)
+    for iteration in range(1, iter_max + 1):
+        loglik, score, information, _ = _derivatives(*trial, new)
+        finite = np.isfinite(loglik) and np.isfinite(score) and np.isfinite(information)
+        if finite and abs(1 - best / loglik) <= eps:  # loglik 0: inf/nan, no stop
+            return new, loglik, information, iteration, True
+        if not finite or loglik < best:
+            halving += 1
+            new = (new + halving * beta) / (halving + 1.0)
+        else:
+            halving, best, beta = 0, loglik, new
+            new = new + _newton_step(score, information)
+    loglik, score, information, _ = _derivatives(*trial, beta)
+    return beta, loglik, information, iter_max, False
+
+
+@_compiled
+def _firth(trial: tuple, iter_max: int) -> tuple[float, float, float, int, bool, float]:
+    """The single ``_maximise_penalised`` from β = 0 for one sorted ``trial``: Newton steps with
+    I(β) and step-halving. Returns β, penalised value, I, iterations, converged, value at 0."""
+    beta = 0.0
+    value, gradient, information = _penalised(*trial, beta)
+    null_value = value
+    for iteration in range(1, iter_max + 1):
+        step = gradient / information
+        for _ in range(30):  # after 30 halvings the last point is taken, as in the single fit
+            new = beta + step
+            new_value, new_gradient, new_information = _penalised(*trial, new)
+            if new_value >= value - 1e-12 * abs(value):
+                break
+            step /= 2
+        beta, value, gradient, information = new, new_value, new_gradient, new_information
+        if abs(step) <= FIRTH_STEP_TOL:
+            return beta, value, information, iteration, True, null_value
+    return beta, value, information, iter_max, False, null_value
+
+
+@_compiled
 def _fit_trials(
     time: np.ndarray, event: np.ndarray, x: np.ndarray, order: np.ndarray, size: np.ndarray,
     efron: bool, firth: bool, eps: float, iter_max: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every trial fitted alone, in one compiled loop: R's ``coxfit6`` (the single ``_newton_r``:
-    Newton from β = 0, step-halving when the log-likelihood falls, stop on its relative change
-    ≤ ``eps``) or Firth's (the single ``_maximise_penalised``), decision for decision.
+    """Every trial sorted and fitted alone (ML or Firth), in one compiled loop.
 
-    Returns per trial: rows scale, null log-likelihood, score and information, β, log-likelihood,
-    Firth's penalised value at β = 0, information (nan where not fitted); rows estimable,
-    converged, unbounded up, unbounded down; iterations; events. A trial the single fit would
-    refuse (no events, no information at β = 0) is not fitted and not ``estimable``.
+    Returns per trial: rows scale, null log-likelihood, score and information, β, log-likelihood
+    (penalised for Firth), Firth's value at β = 0, information (nan where not fitted); rows
+    estimable, converged, unbounded as β → +∞, as β → -∞; iterations; events. A trial the
+    single fit would refuse (no events, no information at β = 0) is not fitted nor estimable.
     """
     n_trials, n = time.shape
     out = np.full((8, n_trials), np.nan)
@@ -185,53 +230,20 @@ def _fit_trials(
     n_events = np.zeros(n_trials, dtype=np.int64)
     xs, dead, block_end = np.empty(n), np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
     for i in range(n_trials):
-        m = size[i]
-        deaths, scale, low, high, up, down = _sort_trial(time[i], event[i], x[i], order[i], m, xs, dead, block_end)
+        deaths, scale, low, high, up, down = _sort_trial(time[i], event[i], x[i], order[i], size[i], xs, dead,
+                                                         block_end)
         n_events[i], flags[2, i], flags[3, i] = deaths, up, down
-        if deaths == 0:
-            continue
-        trial = (xs, dead, block_end, m, deaths, low, high, efron)
+        trial = (xs, dead, block_end, size[i], deaths, low, high, efron)
         loglik, score, information, _ = _derivatives(*trial, 0.0)
-        if not (np.isfinite(information) and information > 0):
+        if deaths == 0 or not (np.isfinite(information) and information > 0):
             continue
-        flags[0, i] = True
         out[0, i], out[1, i], out[2, i], out[3, i] = scale, loglik, score, information
-        beta, converged, done = 0.0, False, iter_max
         if firth:
-            value, gradient, information = _penalised(*trial, 0.0)
-            out[6, i] = value
-            for iteration in range(1, iter_max + 1):
-                step = gradient / information
-                for _ in range(30):  # after 30 halvings the last point is taken, as in the single fit
-                    new = beta + step
-                    new_value, new_gradient, new_information = _penalised(*trial, new)
-                    if new_value >= value - 1e-12 * abs(value):
-                        break
-                    step /= 2
-                beta, value, gradient, information = new, new_value, new_gradient, new_information
-                if abs(step) <= FIRTH_STEP_TOL:
-                    converged, done = True, iteration
-                    break
-            loglik = value
+            out[4, i], out[5, i], out[7, i], iterations[i], flags[1, i], out[6, i] = _firth(trial, iter_max)
         else:
-            best, halving = loglik, 0
-            new = _newton_step(score, information)
-            for iteration in range(1, iter_max + 1):
-                loglik, score, information, _ = _derivatives(*trial, new)
-                finite = np.isfinite(loglik) and np.isfinite(score) and np.isfinite(information)
-                if finite and abs(1 - best / loglik) <= eps:  # loglik 0: inf/nan, no stop
-                    beta, converged, done = new, True, iteration
-                    break
-                if not finite or loglik < best:
-                    halving += 1
-                    new = (new + halving * beta) / (halving + 1.0)
-                else:
-                    halving, best, beta = 0, loglik, new
-                    new = new + _newton_step(score, information)
-            if not converged:
-                loglik, score, information, _ = _derivatives(*trial, beta)
-        out[4, i], out[5, i], out[7, i] = beta, loglik, information
-        flags[1, i], iterations[i] = converged, done
+            out[4, i], out[5, i], out[7, i], iterations[i], flags[1, i] = _newton_r(
+                trial, loglik, score, information, eps, iter_max)
+        flags[0, i] = True
     return out, flags, iterations, n_events
 
 
