@@ -13,9 +13,13 @@ from lupustrial.model.equations import CUMH, DSDNA, STATES, T, initial_state, rh
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.reference import simulate_reference
 from lupustrial.model.simulate import simulate
+from lupustrial.model.solver import ACCURATE_TOLERANCES
 from lupustrial.population.virtual import virtual_population
 
 DAYS = np.arange(0.0, 421.0)
+# Tighter than the issue's rtol 1e-10, whose own error reaches 1.3e-6 in some placebo patients
+# (BAFF late in follow-up, against rtol 1e-13), too close to the 1e-6 being tested.
+REFERENCE_TOLERANCES = {"rtol": 1e-12, "atol": 1e-15}
 
 
 def _relative_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -26,24 +30,46 @@ def _relative_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def sample() -> tuple:
-    """Three patients, belimumab started 4, 6 and 8 weeks after rituximab, one SC dose too."""
-    pop = virtual_population(3, seed=5)
-    iv = beat_lupus_dosing(pop.covariates["weight_kg"], "belimumab", np.array([28.0, 42.0, 56.0]), 420.0)
+    """Four typical patients and the four with the most extreme draws among 2,000, with their solve_ivp reference.
+
+    Belimumab starts 4, 6 or 8 weeks after rituximab; one patient also gets an SC dose.
+    """
+    big = virtual_population(2000, seed=1)
+    draws = np.column_stack([*big.eta.values(), *(np.log(big.covariates[k]) for k in
+                             ("weight_kg", "baseline_anti_dsdna_iu_ml", "baseline_baff_ng_ml", "baseline_cd19_cells_ul"))])
+    z = np.abs((draws - draws.mean(axis=0)) / draws.std(axis=0)).max(axis=1)
+    pop = big.take(np.concatenate([np.arange(4), np.argsort(-z)[:4]]))
+    start = np.resize([28.0, 42.0, 56.0], pop.n)
+    iv = beat_lupus_dosing(pop.covariates["weight_kg"], "belimumab", start, 420.0)
     sc = DosingEvents.regimen(np.array([1]), "belimumab", np.array([300.0]), 200.0)
-    return pop, DosingEvents.concat([iv, sc])
+    dosing = DosingEvents.concat([iv, sc])
+    return pop, dosing, simulate_reference(pop, dosing, DAYS, **REFERENCE_TOLERANCES)
 
 
-def test_solver_matches_tight_solve_ivp_per_patient(sample: tuple) -> None:
-    pop, dosing = sample
-    ref = simulate_reference(pop, dosing, DAYS, rtol=1e-10, atol=1e-14)
-    got = simulate(pop, dosing, DAYS, rtol=1e-9, atol=1e-12)
+def test_sample_holds_extreme_patients(sample: tuple) -> None:
+    pop = sample[0]
+    assert max(np.abs(e[4:]).max() / pop.params.param(k).omega for k, e in pop.eta.items()) > 3.0
+
+
+def test_accurate_tolerances_match_tight_solve_ivp_to_1e_6(sample: tuple) -> None:
+    pop, dosing, ref = sample
+    got = simulate(pop, dosing, DAYS, **ACCURATE_TOLERANCES)
     assert _relative_error(got.states, ref).max() < 1e-6
 
 
-def test_default_tolerance_is_accurate_to_1e_3(sample: tuple) -> None:
-    pop, dosing = sample
-    ref = simulate_reference(pop, dosing, DAYS, rtol=1e-10, atol=1e-14)
-    assert _relative_error(simulate(pop, dosing, DAYS).states, ref).max() < 1e-3
+def test_default_tolerance_is_accurate_to_5e_4(sample: tuple) -> None:
+    """Measured 2e-4 at most (docs/model.md, Solver): a change of step control shows here."""
+    pop, dosing, ref = sample
+    assert _relative_error(simulate(pop, dosing, DAYS).states, ref).max() < 5e-4
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(0, 2**31), st.floats(28.0, 56.0), st.sampled_from(["belimumab", "placebo"]))
+def test_any_patient_matches_tight_solve_ivp_to_1e_6(seed: int, start: float, arm: str) -> None:
+    pop = virtual_population(1, seed=seed)
+    dosing = beat_lupus_dosing(pop.covariates["weight_kg"], arm, start, 420.0)
+    ref = simulate_reference(pop, dosing, DAYS, **REFERENCE_TOLERANCES)
+    assert _relative_error(simulate(pop, dosing, DAYS, **ACCURATE_TOLERANCES).states, ref).max() < 1e-6
 
 
 def test_same_seed_same_output_whatever_the_chunk_size() -> None:

@@ -40,10 +40,28 @@ def test_bad_arm_is_one_line_and_status_2(tmp_path) -> None:
     assert "arm must be belimumab or placebo" in res.output and "Traceback" not in res.output
 
 
-def test_bad_weeks_is_one_line_and_status_2(tmp_path) -> None:
-    res = runner.invoke(app, ["simulate", "--patients", "3", "--arm", "placebo", "--weeks", "0", "--seed", "1",
-                              "--out", str(tmp_path / "x.parquet")])
-    assert res.exit_code == 2 and "--weeks" in res.output
+@pytest.mark.parametrize(("option", "value"), [("--weeks", "0"), ("--weeks", "nan"), ("--weeks", "inf"),
+                                               ("--weeks", "1e12"), ("--belimumab-start-day", "nan"),
+                                               ("--belimumab-start-day", "inf"), ("--belimumab-start-day", "-1")])
+def test_bad_number_is_one_line_naming_the_option(tmp_path, option: str, value: str) -> None:
+    args = {"--weeks": "2", "--belimumab-start-day": "42", option: value}
+    res = runner.invoke(app, ["simulate", "--patients", "3", "--arm", "belimumab", "--seed", "1",
+                              "--out", str(tmp_path / "x.parquet"), *(x for kv in args.items() for x in kv)])
+    assert res.exit_code == 2 and f"option {option} must be" in res.output, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.parametrize("command", ["simulate", "plot"])
+def test_unwritable_out_is_one_line_and_status_2(tmp_path, command: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = ["--out", str(blocker / "sub" / "x.parquet"), "--patients", "3"]
+    if command == "simulate":
+        args += ["--arm", "placebo", "--weeks", "2", "--seed", "1"]
+    res = runner.invoke(app, [command, *args])
+    assert res.exit_code == 2 and "option --out: cannot write" in res.output, res.output
+    assert "Traceback" not in res.output
 
 
 def test_plot_writes_the_qualification_figures(tmp_path) -> None:

@@ -23,6 +23,8 @@ COLUMNS = ("rituximab_ug_ml", "belimumab_ug_ml", "baff_ng_ml", "cd19_cells_ul", 
 PARAMETER_SETS: dict[str, Callable[[], ModelParameters]] = {"calibrated": default_parameters, "prior": ModelParameters}
 PARAMS_HELP = "calibrated (BEAT-LUPUS fit, docs/calibration.md) or prior (the table of docs/model.md)."
 WORKERS_HELP = "Threads sharing the patients (0 = all cores); results do not depend on it."
+# Follow-up cap of --weeks: 20 years, beyond any trial, keeps a typo from asking for terabytes of rows.
+MAX_WEEKS = 1040
 
 
 def parameter_set(name: str) -> ModelParameters:
@@ -30,6 +32,11 @@ def parameter_set(name: str) -> ModelParameters:
     if name not in PARAMETER_SETS:
         raise LupustrialError(f"option --params must be {' or '.join(PARAMETER_SETS)}, not {name!r}")
     return PARAMETER_SETS[name]()
+
+
+def _cannot_write(out: Path, exc: OSError) -> LupustrialError:
+    """The one-line error for an ``--out`` the command cannot write."""
+    return LupustrialError(f"option --out: cannot write {out} ({exc.strerror or exc})")
 
 
 def _threads(workers: int) -> int:
@@ -52,10 +59,10 @@ def write_parquet(
     from lupustrial.model.simulate import simulate_chunks
     from lupustrial.population.virtual import virtual_population
 
-    if weeks <= 0:
-        raise LupustrialError(f"option --weeks must be > 0, not {weeks}")
-    if belimumab_start_day < 0:
-        raise LupustrialError(f"option --belimumab-start-day must be >= 0, not {belimumab_start_day}")
+    if not 0 < weeks <= MAX_WEEKS:  # NaN fails too
+        raise LupustrialError(f"option --weeks must be > 0 and <= {MAX_WEEKS}, not {weeks}")
+    if not 0 <= belimumab_start_day < np.inf:  # NaN would silently mean "no belimumab"
+        raise LupustrialError(f"option --belimumab-start-day must be a finite number >= 0, not {belimumab_start_day}")
     days = np.arange(0.0, np.floor(7.0 * weeks) + 1.0)
     pop = virtual_population(patients, seed, params)
     dosing = beat_lupus_dosing(pop.covariates["weight_kg"], arm, belimumab_start_day, float(days[-1]))
@@ -76,7 +83,7 @@ def write_parquet(
             rows += table.num_rows
         writer.close()
     except OSError as exc:
-        raise LupustrialError(f"{out}: cannot write ({exc.strerror or exc})") from None
+        raise _cannot_write(out, exc) from None
     return rows
 
 
@@ -111,9 +118,20 @@ def plot(
     """Draw the qualification plots: model against published facts."""
     from lupustrial.model.qualification import plot_qualification, qualify
 
-    results = qualify(patients, seed, parameter_set(params), workers=_threads(workers))
+    parameters = parameter_set(params)
+    try:  # before the simulation, so an unwritable folder fails at once
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise _cannot_write(out, exc) from None
+    results = qualify(patients, seed, parameters, workers=_threads(workers))
     console.print(f"{params} parameters, {patients} virtual patients, seed {seed}")
-    for path in plot_qualification(results, out):
+    try:
+        paths = plot_qualification(results, out)
+    except OSError as exc:
+        raise _cannot_write(out, exc) from None
+    for path in paths:
         console.print(f"wrote {path}")
     for check in results.checks:
         mark = "[green]ok[/]" if check.passed else "[red]outside[/]"

@@ -17,6 +17,11 @@ from lupustrial.errors import LupustrialError
 RITUXIMAB, BELIMUMAB = 0, 1
 DRUGS = {"rituximab": RITUXIMAB, "belimumab": BELIMUMAB}
 IV, SC = 0, 1
+# Infusion lengths of the BEAT-LUPUS regimen (docs/model.md, "Dosing"). Belimumab: "over 1 hour"
+# (BENLYSTA label, section 2). Rituximab 1 g: assumption — a constant rate over about the time a
+# 1 g infusion takes with the usual rate escalation; no source for SLE was checked.
+BELIMUMAB_INFUSION_HOURS = 1.0
+RITUXIMAB_INFUSION_HOURS = 4.0
 
 
 class DosingError(LupustrialError):
@@ -108,13 +113,14 @@ def beat_lupus_dosing(
         raise DosingError(f"arm must be belimumab or placebo, not {arm!r}")
     n = len(weight_kg)
     patients = np.arange(n)
-    parts = [DosingEvents.regimen(patients, "rituximab", np.array([0.0, 14.0]), 1000.0, infusion_hours=4.0)]
+    parts = [DosingEvents.regimen(patients, "rituximab", np.array([0.0, 14.0]), 1000.0,
+                                   infusion_hours=RITUXIMAB_INFUSION_HOURS)]
     if arm == "belimumab":
         start = np.broadcast_to(np.asarray(belimumab_start_day, dtype=float), (n,))
         on = np.isfinite(start)
         days = np.concatenate([[0.0, 14.0], np.arange(28.0, until_day + 1.0, 28.0)])
         ev = DosingEvents.regimen(patients[on], "belimumab", days, 10.0 * np.asarray(weight_kg)[on],
-                                  start_day=start[on], infusion_hours=1.0)
+                                  start_day=start[on], infusion_hours=BELIMUMAB_INFUSION_HOURS)
         keep = ev.time <= until_day
         parts.append(DosingEvents(*(getattr(ev, f)[keep] for f in DosingEvents.__dataclass_fields__)))
     return DosingEvents.concat(parts)
