@@ -155,3 +155,44 @@ def test_ancova_batch_flags_trials_single_fit_refuses() -> None:
             ancova_gmr(y[i], baseline[i], treated[i], treatment="1.0", reference="0.0")
     with pytest.raises(AnalysisError, match="y must be positive to take logs: trial 1, patient 1"):
         ancova_gmr_batch(-y, baseline, treated)
+
+
+def test_ancova_batch_with_factors_equals_single_fits() -> None:
+    """Two factors, one with a level some trials lack and one whose first level a trial lacks."""
+    rng = np.random.default_rng(5)
+    n_trials, n = 30, 24
+    baseline = np.exp(rng.normal(4, 1, (n_trials, n)))
+    treated = (rng.random((n_trials, n)) < 0.5).astype(float)
+    dsdna = np.where(baseline > 60, "high", "low").astype(object)
+    site = rng.choice(["a", "b", "c"], (n_trials, n)).astype(object)
+    site[3] = np.where(site[3] == "a", "b", site[3])  # trial 4 has no reference level "a"
+    site[5] = np.where(site[5] == "c", "b", site[5])  # trial 6 lacks "c"
+    y = baseline ** 0.7 * np.exp(rng.normal(0.5 - 0.4 * treated + 0.3 * (dsdna == "high"), 0.6))
+    mask = np.ones((n_trials, n), dtype=bool)
+    mask[::4, 18:] = False
+    site[~mask] = None  # padding is ignored, missing labels included
+    res = ancova_gmr_batch(y, baseline, treated, factors={"dsdna": dsdna, "site": site}, mask=mask)
+    assert res.estimable.all()
+    for i in range(n_trials):
+        m = mask[i]
+        s = ancova_gmr(y[i][m], baseline[i][m], np.where(treated[i][m] == 1, "B", "P"), treatment="B",
+                       reference="P", factors={"dsdna": dsdna[i][m], "site": site[i][m]})
+        assert res.df_residual[i] == s.df_residual
+        for field in ("log_ratio", "se_log_ratio", "p_value", "sigma", "ratio_lower"):
+            same(getattr(res, field)[i], getattr(s, field))
+    unadjusted = ancova_gmr_batch(y, baseline, treated, mask=mask)
+    assert not np.allclose(unadjusted.log_ratio, res.log_ratio)  # the factors change the estimate
+
+
+def test_ancova_batch_factor_with_one_level_or_missing_label() -> None:
+    rng = np.random.default_rng(3)
+    baseline, y = np.exp(rng.normal(4, 1, (2, 10))), np.exp(rng.normal(4, 1, (2, 10)))
+    treated = np.tile([0.0, 1.0], (2, 5))
+    level = np.array([["x"] * 10, ["x", "x", "y", "y"] * 2 + ["x", "y"]], dtype=object)
+    res = ancova_gmr_batch(y, baseline, treated, factors={"f": level})
+    assert res.estimable.tolist() == [False, True]  # the single fit refuses a one-level factor
+    with pytest.raises(AnalysisError, match="factor 'f' has a single level"):
+        ancova_gmr(y[0], baseline[0], treated[0], treatment="1.0", reference="0.0", factors={"f": level[0]})
+    level[1, 2] = None
+    with pytest.raises(AnalysisError, match=r"factors\['f'\] is missing: trial 2, patient 3"):
+        ancova_gmr_batch(y, baseline, treated, factors={"f": level})

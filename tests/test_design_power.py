@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from lupustrial.analysis import ancova_gmr, cox
 from lupustrial.cli import app
+from lupustrial.design.analytic import required_events
 from lupustrial.design.power import claims, power_curve, trial_statistics, with_sample_size
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol import load_protocol
@@ -71,8 +72,16 @@ def test_power_curve_independent_of_workers_and_chunk() -> None:
     np.testing.assert_allclose(a.table["mc_se"], np.sqrt(p * (1 - p) / 12))
     assert set(a.table["endpoint"]) == {"ancova", "cox", "both/bonferroni", "both/hierarchical"}
     n_s, n_f = a.analytic_n("cox", "schoenfeld", 0.8), a.analytic_n("cox", "freedman", 0.8)
-    assert a.analytic_text("cox", 0.8) == f"S {np.ceil(n_s):.0f}, F {np.ceil(n_f):.0f}"
-    assert a.analytic_text("both/hierarchical", 0.8) == "-"
+    hr = np.exp(a.effects["log_hr"])
+    d_s, d_f = (required_events(hr, power=0.8, method=m) for m in ("schoenfeld", "freedman"))
+    assert a.analytic_lines("cox", 0.8) == [f"S {np.ceil(n_s):.0f} ({np.ceil(d_s):.0f} ev.)",
+                                            f"F {np.ceil(n_f):.0f} ({np.ceil(d_f):.0f} ev.)"]
+    assert a.analytic_lines("both/hierarchical", 0.8) == ["-"]
+    monotone = a.table.set_index(["endpoint", "n_total"])["monotone_fits"]
+    assert monotone["cox"].sum() > 0  # 12 small trials: some have flares in one arm only
+    for rule in ("both/bonferroni", "both/hierarchical"):  # every rule testing Cox counts its monotone fits
+        assert monotone[rule].equals(monotone["cox"])
+    assert (monotone["ancova"] == 0).all()
 
 
 def test_assurance_mixes_parameter_sets_by_trial() -> None:

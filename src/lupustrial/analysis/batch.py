@@ -3,13 +3,14 @@
 Designing a trial means analysing thousands of simulated trials of a few dozen patients; one
 :func:`~lupustrial.analysis.cox.cox` call per trial spends its time in Python overhead. Here
 each model is fitted for all trials in one call on arrays of shape (trials, patients): the
-ANCOVA in closed form on whole arrays; Cox in one loop compiled by numba, each trial alone
-with every decision of the single fit (R's step-halving, convergence test, Cholesky pivot
-rule, Firth's step-halving), so the estimates equal T single fits up to rounding. A compiled
-loop costs each trial only its own Newton steps, where numpy passes over all trials cost
-each pass's bookkeeping too. The first call in a fresh environment compiles it (a few
-seconds; numba's cache in ``__pycache__`` serves later processes). The model is the trial-design one: a single covariate (the treatment
-indicator) for Cox, ``log y ~ arm + log baseline`` for the ANCOVA.
+ANCOVA by one QR of the stacked design matrices; Cox in one loop compiled by numba, each
+trial alone with every decision of the single fit (R's step-halving, convergence test,
+Cholesky pivot rule, Firth's step-halving), so the estimates equal T single fits up to
+rounding. A compiled loop costs each trial only its own Newton steps, where numpy passes
+over all trials cost each pass's bookkeeping too. The first call in a fresh environment
+compiles it (a few seconds; numba's cache in ``__pycache__`` serves later processes). The
+model is the trial-design one: a single covariate (the treatment indicator) for Cox,
+``log y ~ arm + log baseline + factors`` for the ANCOVA.
 
 Trials may have different numbers of patients: pass arrays padded to a common width with a
 boolean ``mask`` (True = a real patient); values in padded cells are ignored, NaN included.
@@ -19,9 +20,11 @@ dropped: its ``estimable`` is False and its results are NaN.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numba import njit
 from numpy.typing import ArrayLike
 from scipy import special, stats
@@ -383,21 +386,59 @@ class AncovaBatchResult:
     estimable: np.ndarray
 
 
+def _factor_columns(
+    factors: Mapping[str, ArrayLike], valid: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Treatment-contrast dummies of every factor, per trial as :func:`ancova_gmr` builds them.
+
+    Labels are compared as strings. Every trial has a column per level seen in any trial; the
+    columns of its first present level (its reference: the single fit sorts the levels it sees)
+    and of levels it lacks are all zero there, and marked dropped. Returns the columns
+    (trials, patients, levels) per factor, the dropped masks (trials, levels), and whether
+    each trial sees at least two levels of every factor (else the single fit refuses).
+    """
+    columns, dropped = [], []
+    enough = np.ones(valid.shape[0], dtype=bool)
+    for name, values in factors.items():
+        raw = np.asarray(values, dtype=object)
+        if raw.shape != valid.shape:
+            raise AnalysisError(f"factors[{name!r}] must have shape {valid.shape}, got {raw.shape}")
+        _check(~pd.isna(raw), valid, f"factors[{name!r}] is missing")
+        levels, codes = np.unique(raw[valid].astype(str), return_inverse=True)
+        code = np.full(valid.shape, -1)
+        code[valid] = codes
+        dummies = (code[:, :, None] == np.arange(len(levels))).astype(float)
+        present = dummies.any(axis=1)
+        reference = np.arange(len(levels)) == present.argmax(axis=1)[:, None]
+        dummies *= ~reference[:, None, :]
+        enough &= present.sum(axis=1) >= 2
+        columns.append(dummies)
+        dropped.append(~present | reference)
+    return columns, dropped, enough
+
+
 def ancova_gmr_batch(
     y: ArrayLike,
     baseline: ArrayLike,
     treated: ArrayLike,
     *,
+    factors: Mapping[str, ArrayLike] | None = None,
     mask: ArrayLike | None = None,
     conf_level: float = 0.95,
 ) -> AncovaBatchResult:
-    """``ancova_gmr`` (``log y ~ arm + log baseline``, no factors) for every trial, vectorised.
+    """``ancova_gmr`` (``log y ~ arm + log baseline + factors``) for every trial, vectorised.
 
     ``y`` and ``baseline`` are positive titres and ``treated`` is 1 for the treatment arm and
-    0 for the reference, all (trials, patients) arrays; ``mask`` marks real patients. The
-    least-squares fit uses centred sums per trial (closed form for two slopes) instead of a QR
-    per trial; collinearity is judged, like the QR's rank test, by log baseline's residual
-    norm after arm relative to 1e-7 × √n (the intercept column's norm).
+    0 for the reference, all (trials, patients) arrays; ``factors`` maps names to (trials,
+    patients) arrays of level labels (e.g. stratification factors); ``mask`` marks real
+    patients. One least-squares fit per trial, batched: a QR of the stacked design matrices
+    (T, patients, terms). A column that is zero in a trial (a factor level it lacks, or its
+    reference level) gets a private row of its own, so it is fitted exactly and changes neither
+    the other coefficients nor the residuals: the fit equals the single one on the levels that
+    trial has. Collinearity is judged, as the single fit's pivoted QR does, by each column's
+    residual norm after the others relative to 1e-7 × the largest column norm. The ratio of
+    adjusted geometric means is exp of the arm coefficient whatever the factor weights, since
+    both arms share the factor grid.
     """
     if not 0 < conf_level < 1:
         raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
@@ -406,35 +447,35 @@ def ancova_gmr_batch(
         _check(a["y"] > 0, valid, "y must be positive to take logs")
         _check(a["baseline"] > 0, valid, "baseline must be positive to take logs")
         _check(np.isin(a["treated"], (0.0, 1.0)), valid, "treated must be 0 or 1")
+    factor_cols, factor_dropped, enough_levels = _factor_columns(factors or {}, valid)
     arm = np.where(valid, a["treated"], 0.0)
     n = valid.sum(axis=1)
     n_treated = arm.sum(axis=1)
-
-    def centred(v: np.ndarray) -> np.ndarray:
-        v = np.where(valid, v, 0.0)
-        return np.where(valid, v - (v.sum(axis=1) / np.maximum(n, 1))[:, None], 0.0)
-
+    log_y = np.log(np.where(valid, a["y"], 1.0)) * valid
+    log_base = np.log(np.where(valid, a["baseline"], 1.0)) * valid
+    x = np.concatenate([np.stack([valid.astype(float), arm, log_base], axis=2), *factor_cols], axis=2)
+    n_trials, width, p = x.shape
+    dropped = np.concatenate([np.zeros((n_trials, 3), dtype=bool), *factor_dropped], axis=1)
+    private = np.zeros((n_trials, p, p))
+    private[:, np.arange(p), np.arange(p)] = dropped
+    q, r = np.linalg.qr(np.concatenate([x, private], axis=1))
+    qty = np.einsum("tnp,tn->tp", q[:, :width], log_y)
+    diag = np.abs(np.diagonal(r, axis1=1, axis2=2))
+    full_rank = np.all(dropped | (diag > _RANK_TOL * np.linalg.norm(x, axis=1).max(axis=1)[:, None]), axis=1)
+    r_inv = np.linalg.inv(np.where(np.eye(p, dtype=bool) & (diag[:, None, :] == 0), 1.0, r))
+    beta = np.einsum("tij,tj->ti", r_inv, qty)
+    resid = log_y - np.einsum("tnp,tp->tn", x, beta)
+    rss = (resid * resid).sum(1)
+    df = n - (p - dropped.sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_y = np.log(np.where(valid, a["y"], 1.0))
-        yc, ac, bc = centred(log_y), centred(arm), centred(np.log(np.where(valid, a["baseline"], 1.0)))
-        saa, sab, sbb = (ac * ac).sum(1), (ac * bc).sum(1), (bc * bc).sum(1)
-        say, sby = (ac * yc).sum(1), (bc * yc).sum(1)
-        det = saa * sbb - sab * sab
-        slope_arm = (sbb * say - sab * sby) / det
-        slope_base = (saa * sby - sab * say) / det
-        resid = yc - slope_arm[:, None] * ac - slope_base[:, None] * bc
-        rss = (resid * resid).sum(1)
-        df = n - 3
         sigma2 = rss / df
-        se = np.sqrt(sigma2 * sbb / det)
-        base_after_arm = np.sqrt(np.maximum(det / saa, 0.0))  # |R| diagonal of log baseline
-        estimable = (
-            (n_treated >= 2) & (n - n_treated >= 2) & (df >= 1)
-            & (base_after_arm > _RANK_TOL * np.sqrt(n))
-            & (np.sqrt(rss) > 1e-10 * np.sqrt((log_y * log_y).sum(1)))
-        )
+        se = np.sqrt(sigma2 * (r_inv[:, 1, :] ** 2).sum(1))
+    estimable = (
+        (n_treated >= 2) & (n - n_treated >= 2) & (df >= 1) & enough_levels & full_rank
+        & (np.sqrt(rss) > 1e-10 * np.sqrt((log_y * log_y).sum(1)))
+    )
     nan = np.where(estimable, 1.0, np.nan)
-    log_ratio, se = slope_arm * nan, se * nan
+    log_ratio, se = beta[:, 1] * nan, se * nan
     t = log_ratio / se
     half = stats.t.ppf(0.5 + conf_level / 2, np.maximum(df, 1)) * se
     return AncovaBatchResult(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,10 +32,12 @@ def _numbers(option: str, text: str | None, kind: Callable[[str], float]) -> lis
     return values
 
 
-def shown_endpoints(endpoint: str, multiplicity: str) -> list[str]:
-    """Endpoint rules (see :data:`lupustrial.design.power.ENDPOINTS`) the output shows."""
+def shown_endpoints(endpoint: str, multiplicity: str, rules: Sequence[str]) -> list[str]:
+    """Endpoint rules (see :data:`lupustrial.design.power.ENDPOINTS`) the output shows, among the
+    ``rules`` the protocol's endpoints allow; empty when ``endpoint`` asks for one it lacks."""
     both = f"both/{multiplicity}"
-    return {"all": ["ancova", "cox", both], "ancova": ["ancova"], "cox": ["cox"], "both": [both]}[endpoint]
+    wanted = {"all": ["ancova", "cox", both], "ancova": ["ancova"], "cox": ["cox"], "both": [both]}[endpoint]
+    return [e for e in wanted if e in rules]
 
 
 def design(
@@ -70,10 +72,11 @@ def design(
     from lupustrial.design.execute import executor
     from lupustrial.design.grid import Cell, grid_cells, parse_ratio
     from lupustrial.design.html import write_html
-    from lupustrial.design.sweep import run_sweep
+    from lupustrial.design.power import design_rules
+    from lupustrial.design.sweep import run_sweep, write_design_json
     from lupustrial.model.parameters import calibrated_draws
     from lupustrial.protocol import load_protocol
-    from lupustrial.report.json import write_json
+    from lupustrial.protocol.load import ProtocolError, resolve_protocol
 
     ns = _numbers("--sizes", sizes, int)
     if min(ns) < 4:
@@ -91,6 +94,14 @@ def design(
     except ValueError as exc:
         raise LupustrialError(f"option --ratio: {exc}") from None
     base = load_protocol(protocol)
+    path = resolve_protocol(protocol)
+    try:
+        shown = shown_endpoints(endpoint, multiplicity, design_rules(base))
+    except ProtocolError as exc:
+        raise ProtocolError(f"{path}: {exc}") from None
+    if not shown:
+        kinds = {"ancova": "an ancova_log endpoint", "cox": "a cox endpoint", "both": "ancova_log and cox endpoints"}
+        raise ProtocolError(f"{path}: key endpoints: --endpoint {endpoint} needs {kinds[endpoint]}")
     cells = grid_cells(base, ratios, _numbers("--start", start, float), _numbers("--follow-up", follow_up, float))
     draws = calibrated_draws() if assurance else None
     runs = 2 if assurance else 1
@@ -110,10 +121,10 @@ def design(
             kept = f"; finished cells are in {out}, rerun with --resume" if out is not None else ""
             console.print(f"interrupted{kept}")
             raise typer.Exit(130) from None
-    shown = shown_endpoints(endpoint, multiplicity)
     _print_tables(results, shown, trials, seed, alpha)
     if json_out is not None:
-        write_json({"protocol": base.name, "cells": [r.to_dict() for r in results]}, json_out)
+        write_design_json(json_out, base, ns, n_trials=trials, seed=seed, alpha=alpha, results=results,
+                          assurance=draws)
         console.print(f"results written to {json_out}")
     html = html_out or (out / "design.html" if out is not None else None)
     if html is not None:
@@ -122,63 +133,56 @@ def design(
 
 
 def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed: int, alpha: float) -> None:
-    """A power table per cell, then one summary over cells: smallest N simulated vs analytic, effects.
-
-    With assurance, each endpoint has a power and an assurance column, and the summary gives the
-    assurance at the N that reaches the target power, and the smallest N whose assurance reaches it.
+    """Per cell, a power table (and an assurance table); then the smallest N per endpoint and target,
+    simulated vs analytic (and the assurance there); then the effect sizes. Each fits 80 columns:
+    cells never wrap (an 80% row must not read "0.736 ±…"), wide content is split over tables or
+    stacked in lines instead.
     """
     from rich.table import Table
 
-    from lupustrial.design.power import ANALYTIC_KEY, TARGETS
+    from lupustrial.design.power import ANALYTIC_KEY
+
+    def table(title: str, columns: Sequence[str], caption: str | None = None) -> Table:
+        t = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+        for i, col in enumerate(columns):
+            t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+        return t
 
     for r in results:
-        curve = r.curve
-        what = "simulated power" if curve.parameter_sets == 1 else \
-            f"probability of success (assurance over {curve.parameter_sets} parameter sets)"
-        if r.assurance is not None:
-            what += f" and assurance (PoS) over {r.assurance.parameter_sets} posterior draws"
-        table = Table(title=f"{r.cell.key}: {what} ± MC s.e. ({trials} trials per size, seed {seed}, "
-                      f"two-sided alpha {alpha:g})", title_justify="left")
-        table.add_column("total N", justify="right")
-        curves = [("", curve)] if r.assurance is None else [("", curve), (" PoS", r.assurance)]
-        for e in shown:
-            for label, _ in curves:
-                table.add_column(f"{e}{label}", justify="right", no_wrap=True)
-        for n in sorted(curve.table["n_total"].unique()):
-            cells = []
-            for e in shown:
-                for _, c in curves:
-                    row = c.table[(c.table["n_total"] == n) & (c.table["endpoint"] == e)].iloc[0]
-                    cells.append(f"{row['power']:.3f} ± {row['mc_se']:.3f}")
-            table.add_row(str(n), *cells)
-        console.print(table)
+        runs = [("power", r.curve)] if r.assurance is None else \
+            [("power", r.curve), (f"assurance (PoS) over {r.assurance.parameter_sets} posterior draws", r.assurance)]
+        for what, curve in runs:
+            power = table(f"{r.cell.key}: {what} ± MC s.e., {trials} trials per N, seed {seed}, "
+                          f"two-sided alpha {alpha:g}", ["total N", *shown])
+            for n in sorted(curve.table["n_total"].unique()):
+                rows = curve.table[curve.table["n_total"] == n].set_index("endpoint")
+                power.add_row(str(n), *(f"{rows.at[e, 'power']:.3f} ± {rows.at[e, 'mc_se']:.3f}" for e in shown))
+            console.print(power)
 
-    with_assurance = any(r.assurance is not None for r in results)
-    key = ANALYTIC_KEY + ("; PoS there: assurance at the simulated N, N for PoS: smallest N whose assurance "
-                          "reaches the target" if with_assurance else "")
-    summary = Table(title="Smallest total N for the target power: simulated (first of --sizes reaching it) vs "
-                    "analytic at the simulation's own effect sizes", caption=key, title_justify="left")
-    columns = ["endpoint", "target", "simulated", "analytic"]
-    if with_assurance:
-        columns += ["PoS there", "N for PoS"]
-    for col in columns:
-        summary.add_column(col, justify="left" if col == "endpoint" else "right", no_wrap=True)
+    summary = table("Smallest total N for the target power: simulated (first of --sizes reaching it; in "
+                    "brackets, the same were each power 2 MC s.e. higher or lower) vs analytic at the "
+                    "simulation's own effect sizes", ["endpoint", "target", "simulated", "analytic"], ANALYTIC_KEY)
     for r in results:
         summary.add_row(f"[bold]{r.cell.key}[/]")
-        for e in shown:
-            for t in TARGETS:
-                extra = [] if r.assurance is None else [r.assurance_text(e, t), r.assurance.smallest_n_text(e, t)]
-                summary.add_row(e, f"{t:.0%}", r.curve.smallest_n_text(e, t), r.curve.analytic_text(e, t), *extra)
+        for row in r.summary_rows(shown):
+            summary.add_row(row["endpoint"], row["target"], row["simulated"], "\n".join(row["analytic"]))
         summary.add_section()
     console.print(summary)
-    effects = Table(title="Effect sizes used by the analytic N, from the trials at the largest N: mean log GMR, "
-                    "root-mean residual variance, mean log HR (non-monotone fits), pooled event proportion",
-                    title_justify="left")
-    for col in ("cell", "GMR", "resid. SD", "HR", "P(event)", "ratio"):
-        effects.add_column(col, justify="left" if col == "cell" else "right", no_wrap=col == "cell")
+    if any(r.assurance is not None for r in results):
+        pos = table("Probability of success: assurance at the smallest simulated N for the target power "
+                    "(PoS there) and smallest N whose assurance reaches the target",
+                    ["endpoint", "target", "PoS there", "N for PoS"])
+        for r in results:
+            pos.add_row(f"[bold]{r.cell.key}[/]")
+            for row in r.summary_rows(shown):
+                pos.add_row(row["endpoint"], row["target"], row["pos_there"], row["n_for_pos"])
+            pos.add_section()
+        console.print(pos)
+    effects = table("Effect sizes used by the analytic N, from the trials at the largest N: GMR (mean log), "
+                    "residual SD (root-mean variance), HR (mean log, non-monotone fits), pooled event "
+                    "proportion, allocation ratio", ["cell", "GMR", "SD", "HR", "P(event)", "ratio"])
     for r in results:
         fx = r.curve.effects
         effects.add_row(r.cell.key, f"{np.exp(fx['log_gmr']):.3f}", f"{fx['resid_sd']:.3f}",
                         f"{np.exp(fx['log_hr']):.3f}", f"{fx['event_probability']:.3f}", f"{r.curve.ratio:g}")
     console.print(effects)
-

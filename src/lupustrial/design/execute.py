@@ -52,8 +52,11 @@ def executor(workers: int = 0, scheduler: str | None = None) -> Iterator[Executo
     """A Dask client of the cluster at ``scheduler``, else a pool of ``workers`` processes (0 = all
     cores; 1 = none: run here)."""
     if scheduler is not None:
-        from dask.distributed import Client
-
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise LupustrialError("option --scheduler: needs dask.distributed, not installed here: "
+                                  "pip install '.[dask]' (or 'lupustrial[dask]')") from None
         try:
             client = Client(scheduler, timeout=10)
         except OSError as exc:

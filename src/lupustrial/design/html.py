@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lupustrial.atomic import atomic_path
-from lupustrial.design.power import ANALYTIC_KEY, ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power
+from lupustrial.design.power import ANALYTIC_KEY, ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power, has_effects
 from lupustrial.design.sweep import CellResult
 from lupustrial.report.html import figure_png
 
@@ -27,7 +27,8 @@ td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><bod
 calibration's posterior draws, on the same trials; dashed, the power at the point estimate.{% endif %}</p>
 {% for c in cells %}<h2>{{ c.key }}</h2>
 <img alt="power curve, {{ c.key }}" src="data:image/png;base64,{{ c.png }}">
-<table><tr><th>endpoint</th><th>target</th><th>smallest simulated N</th><th>analytic N ({{ key }})</th>
+<table><tr><th>endpoint</th><th>target</th><th>smallest simulated N (range were each power ±2 MC s.e.)</th>
+<th>analytic N ({{ key }})</th>
 {% if assurance %}<th>assurance at that N</th><th>smallest N for the assurance</th>{% endif %}</tr>
 {% for row in c.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
 {% endfor %}</body></html>
@@ -53,7 +54,7 @@ def power_figure(curve: PowerCurve, shown: Sequence[str], assurance: PowerCurve 
     dodge = 0.008 * (grid[-1] - grid[0])
     _simulated_points(axes[0], curve, shown, dodge, "simulated")
     for i, endpoint in enumerate(shown):
-        if endpoint in ANALYTIC_METHODS and np.isfinite(list(curve.effects.values())).all():
+        if has_effects(curve.effects, endpoint):
             power = [analytic_power(curve.effects, endpoint, n, curve.alpha, curve.ratio) for n in grid]
             axes[0].plot(grid, power, color=f"C{i}", lw=1, label=f"{endpoint} ({ANALYTIC_METHODS[endpoint][0]})")
     axes[0].set(ylabel="power")
@@ -77,13 +78,9 @@ def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, p
     (and, with assurance, the assurance there and the smallest N for it)."""
     cells = []
     for r in results:
-        rows = []
-        for e in shown:
-            for target in TARGETS:
-                extra = () if r.assurance is None else \
-                    (r.assurance_text(e, target), r.assurance.smallest_n_text(e, target))
-                rows.append((e, f"{target:.0%}", r.curve.smallest_n_text(e, target), r.curve.analytic_text(e, target),
-                             *extra))
+        rows = [(row["endpoint"], row["target"], row["simulated"], "; ".join(row["analytic"]),
+                 *(() if r.assurance is None else (row["pos_there"], row["n_for_pos"])))
+                for row in r.summary_rows(shown)]
         cells.append({"key": r.cell.key, "png": figure_png(power_figure(r.curve, shown, r.assurance)), "rows": rows})
     methods = "t test for the ANCOVA, Schoenfeld for the Cox endpoint"
     page = _PAGE.render(name=name, cells=cells, methods=methods, key=ANALYTIC_KEY,

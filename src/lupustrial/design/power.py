@@ -39,22 +39,49 @@ import pandas as pd
 from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
 from lupustrial.design import analytic
 from lupustrial.design.execute import Executor, run_chunks
-from lupustrial.model.parameters import ModelParameters
+from lupustrial.model.parameters import ModelParameters, default_parameters
+from lupustrial.population.virtual import virtual_population
 from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Endpoint, Protocol
+from lupustrial.simulate.streams import Purpose, stream
 from lupustrial.simulate.trial import simulate_arrays
 
 ENDPOINTS = ("ancova", "cox", "both/bonferroni", "both/hierarchical")
 TARGETS = (0.8, 0.9)
 
 
-def design_endpoints(protocol: Protocol) -> tuple[Endpoint, Endpoint]:
-    """(ANCOVA endpoint, Cox endpoint): the first of each kind, primary first."""
-    endpoints = [protocol.endpoints.primary, *protocol.endpoints.secondary]
-    try:
-        return tuple(next(e for e in endpoints if e.analysis == kind) for kind in ("ancova_log", "cox"))  # type: ignore[return-value]
-    except StopIteration:
-        raise ProtocolError("key endpoints: a design needs an ancova_log and a cox endpoint") from None
+def _keyed_endpoints(protocol: Protocol) -> list[tuple[str, Endpoint]]:
+    """Every endpoint with its YAML key, primary first."""
+    return [("endpoints.primary", protocol.endpoints.primary),
+            *((f"endpoints.secondary.{i}", e) for i, e in enumerate(protocol.endpoints.secondary))]
+
+
+def design_endpoints(protocol: Protocol) -> tuple[Endpoint | None, Endpoint | None]:
+    """(ANCOVA endpoint, Cox endpoint): the first of each kind, primary first; None if absent.
+
+    Refuses, naming the key, what the batched analyses would otherwise silently ignore: a Cox
+    endpoint with adjustment factors (``cox_batch`` fits the treatment alone) and ANCOVA factors
+    the population does not define.
+    """
+    keyed = _keyed_endpoints(protocol)
+    anc = next(((k, e) for k, e in keyed if e.analysis == "ancova_log"), None)
+    cox = next(((k, e) for k, e in keyed if e.analysis == "cox"), None)
+    if cox is not None and cox[1].factors:
+        raise ProtocolError(f"key {cox[0]}.factors: the design's Cox model (cox_batch) has the treatment as its "
+                            "only covariate; remove the factors or the endpoint")
+    if anc is not None:
+        unknown = [f for f in anc[1].factors if f not in protocol.population.factors]
+        if unknown:
+            raise ProtocolError(f"key {anc[0]}.factors: {', '.join(unknown)} not in population.factors")
+    return (None if anc is None else anc[1]), (None if cox is None else cox[1])
+
+
+def design_rules(protocol: Protocol) -> tuple[str, ...]:
+    """The :data:`ENDPOINTS` rules the protocol's endpoints allow (``both`` needs both kinds)."""
+    anc, cox = design_endpoints(protocol)
+    if anc is None:
+        return ("cox",)
+    return ENDPOINTS if cox is not None else ("ancova",)
 
 
 def allocation_ratio(protocol: Protocol) -> float:
@@ -63,29 +90,53 @@ def allocation_ratio(protocol: Protocol) -> float:
     return weights[protocol.arms[0].name] / weights[protocol.arms[1].name]
 
 
+def factor_levels(protocol: Protocol, trials: Sequence[int], seed: int, names: Sequence[str],
+                  params: ModelParameters | Sequence[ModelParameters] | None = None) -> dict[str, np.ndarray]:
+    """Level labels (trials, patients) of population factors ``names``, as the simulator draws them.
+
+    The simulator's array path does not return them, so they are classified here from the same
+    population stream (a test keeps them equal to ADSL's columns).
+    """
+    if not names:
+        return {}
+    sets = [params] if isinstance(params, ModelParameters) else list(params or [default_parameters()])
+    n, defs = protocol.population.n_patients, protocol.population.factors
+    covariates = [virtual_population(n, int(stream(seed, t, Purpose.POPULATION).integers(2**62)),
+                                     sets[t % len(sets)]).covariates for t in trials]
+    return {name: np.stack([defs[name].classify(c[defs[name].covariate]) for c in covariates]) for name in names}
+
+
+STATISTICS = ("anc_p", "anc_log_ratio", "anc_sigma", "cox_p", "cox_coef", "monotone", "events")
+
+
 def trial_statistics(protocol: Protocol, trials: range, *, seed: int, sizes: Sequence[int],
                      params: ModelParameters | Sequence[ModelParameters] | None = None) -> dict[str, np.ndarray]:
     """Test statistics of the first n patients of each trial, arrays of shape (sizes, trials).
 
-    ``protocol.population.n_patients`` must be at least ``max(sizes)``.
+    ``protocol.population.n_patients`` must be at least ``max(sizes)``. An endpoint the
+    protocol lacks leaves its statistics NaN (never claimed).
     """
     anc_ep, cox_ep = design_endpoints(protocol)
     arrays = simulate_arrays(protocol, trials, seed, params)
-    visit = int(np.flatnonzero(arrays.lab_weeks == anc_ep.week)[0])
-    y = arrays.lab_value[anc_ep.param][:, :, visit]
-    base = arrays.lab_base[anc_ep.param]
     treated = (arrays.arm == 0).astype(float)
-    time, event = arrays.tte_time[cox_ep.param], arrays.tte_event[cox_ep.param].astype(float)
-    stats = {k: np.full((len(sizes), len(trials)), np.nan)
-             for k in ("anc_p", "anc_log_ratio", "anc_sigma", "cox_p", "cox_coef", "monotone", "events")}
-    for i, n in enumerate(sizes):
-        sl = np.s_[:, :n]
-        anc = ancova_gmr_batch(y[sl], base[sl], treated[sl], mask=np.isfinite(y[sl]))
-        fit = cox_batch(time[sl], event[sl], treated[sl], ties=cox_ep.ties)
-        stats["anc_p"][i], stats["anc_log_ratio"][i], stats["anc_sigma"][i] = anc.p_value, anc.log_ratio, anc.sigma
-        stats["cox_p"][i], stats["cox_coef"][i] = fit.lr_p_value, fit.coef
-        stats["monotone"][i] = fit.monotone
-        stats["events"][i] = event[sl].sum(axis=1)
+    stats = {k: np.full((len(sizes), len(trials)), np.nan) for k in STATISTICS}
+    if anc_ep is not None:
+        visit = int(np.flatnonzero(arrays.lab_weeks == anc_ep.week)[0])
+        y = arrays.lab_value[anc_ep.param][:, :, visit]
+        base = arrays.lab_base[anc_ep.param]
+        factors = factor_levels(protocol, trials, seed, anc_ep.factors, params)
+        for i, n in enumerate(sizes):
+            sl = np.s_[:, :n]
+            anc = ancova_gmr_batch(y[sl], base[sl], treated[sl], factors={k: v[sl] for k, v in factors.items()},
+                                   mask=np.isfinite(y[sl]))
+            stats["anc_p"][i], stats["anc_log_ratio"][i], stats["anc_sigma"][i] = anc.p_value, anc.log_ratio, anc.sigma
+    if cox_ep is not None:
+        time, event = arrays.tte_time[cox_ep.param], arrays.tte_event[cox_ep.param].astype(float)
+        for i, n in enumerate(sizes):
+            sl = np.s_[:, :n]
+            fit = cox_batch(time[sl], event[sl], treated[sl], ties=cox_ep.ties)
+            stats["cox_p"][i], stats["cox_coef"][i], stats["monotone"][i] = fit.lr_p_value, fit.coef, fit.monotone
+            stats["events"][i] = event[sl].sum(axis=1)
     return stats
 
 
@@ -110,38 +161,70 @@ def claims(stats: dict[str, np.ndarray], alpha: float, endpoint: str) -> tuple[n
     raise ValueError(f"unknown endpoint rule {endpoint!r} (one of {', '.join(ENDPOINTS)})")
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN (without numpy's warning) when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def simulated_effects(stats: dict[str, np.ndarray], n_max: int) -> dict[str, float]:
     """Effect sizes for the analytic cross-check, estimated from the trials at the largest size.
 
     The mean log GMR and root-mean residual variance of the ANCOVAs; the mean log HR of the Cox
     fits whose likelihood was not monotone; the pooled proportion of patients with an event.
+    NaN for an endpoint the protocol lacks.
     """
-    finite = np.isfinite(stats["cox_coef"][-1]) & (stats["monotone"][-1] == 0)
+    fitted = np.isfinite(stats["cox_coef"][-1]) & (stats["monotone"][-1] == 0)
     return {
-        "log_gmr": float(np.nanmean(stats["anc_log_ratio"][-1])),
-        "resid_sd": float(np.sqrt(np.nanmean(stats["anc_sigma"][-1] ** 2))),
-        "log_hr": float(stats["cox_coef"][-1][finite].mean()) if finite.any() else float("nan"),
-        "event_probability": float(stats["events"][-1].mean() / n_max),
+        "log_gmr": _mean(stats["anc_log_ratio"][-1]),
+        "resid_sd": float(np.sqrt(_mean(stats["anc_sigma"][-1] ** 2))),
+        "log_hr": _mean(stats["cox_coef"][-1][fitted]),
+        "event_probability": _mean(stats["events"][-1]) / n_max,
     }
 
 
-def _analytic_n(effects: dict[str, float], endpoint: str, method: str, target: float, alpha: float,
-                ratio: float) -> float:
-    """Total N from the formulas (not rounded); NaN when the simulated effect gives none."""
+ANALYTIC_METHODS = {"ancova": ("t", "normal"), "cox": ("schoenfeld", "freedman")}
+#: The simulated effect sizes each endpoint's formulas need.
+ANALYTIC_EFFECTS = {"ancova": ("log_gmr", "resid_sd"), "cox": ("log_hr", "event_probability")}
+#: Short labels of the methods in tables, explained by ANALYTIC_KEY.
+ANALYTIC_LABELS = {"t": "t", "normal": "z", "schoenfeld": "S", "freedman": "F"}
+ANALYTIC_KEY = ("t: t test, z: normal approximation (ANCOVA); S: Schoenfeld, F: Freedman (Cox), "
+                "with the required events (ev.)")
+
+
+def has_effects(effects: dict[str, float], endpoint: str) -> bool:
+    """Whether the simulation gave the effect sizes the analytic figures of ``endpoint`` need."""
+    return endpoint in ANALYTIC_EFFECTS and bool(np.isfinite([effects[k] for k in ANALYTIC_EFFECTS[endpoint]]).all())
+
+
+def _analytic(effects: dict[str, float], endpoint: str, method: str, target: float, alpha: float,
+              ratio: float) -> tuple[float, float]:
+    """(total N, required events) from the formulas, not rounded; events NaN for the ANCOVA, both
+    NaN when the simulated effects give none (e.g. no effect at all)."""
+    if not has_effects(effects, endpoint):
+        return float("nan"), float("nan")
     try:
         if endpoint == "ancova":
             return analytic.means_sample_size(effects["log_gmr"], effects["resid_sd"], alpha=alpha, power=target,
-                                              ratio=ratio, t_test=method == "t")
-        return analytic.survival_sample_size(float(np.exp(effects["log_hr"])), effects["event_probability"],
-                                             alpha=alpha, power=target, ratio=ratio, method=method)  # type: ignore[arg-type]
+                                              ratio=ratio, t_test=method == "t"), float("nan")
+        hazard_ratio = float(np.exp(effects["log_hr"]))
+        common: dict[str, Any] = {"alpha": alpha, "power": target, "ratio": ratio, "method": method}
+        return (analytic.survival_sample_size(hazard_ratio, effects["event_probability"], **common),
+                analytic.required_events(hazard_ratio, **common))
     except ValueError:
-        return float("nan")
+        return float("nan"), float("nan")
 
 
-ANALYTIC_METHODS = {"ancova": ("t", "normal"), "cox": ("schoenfeld", "freedman")}
-#: Short labels of the methods in tables, explained by ANALYTIC_KEY.
-ANALYTIC_LABELS = {"t": "t", "normal": "z", "schoenfeld": "S", "freedman": "F"}
-ANALYTIC_KEY = "t: t test, z: normal approximation (ANCOVA); S: Schoenfeld, F: Freedman (Cox)"
+def analytic_table(effects: dict[str, float], alpha: float, ratio: float,
+                   endpoints: Sequence[str] = tuple(ANALYTIC_METHODS)) -> pd.DataFrame:
+    """Analytic total N (and, for Cox, required events) per endpoint, method and target power."""
+    rows = []
+    for e in endpoints:
+        for m in ANALYTIC_METHODS.get(e, ()):
+            for t in TARGETS:
+                n_total, events = _analytic(effects, e, m, t, alpha, ratio)
+                rows.append({"endpoint": e, "method": m, "target": t, "n_total": n_total, "events": events})
+    return pd.DataFrame(rows, columns=["endpoint", "method", "target", "n_total", "events"])
 
 
 def analytic_power(effects: dict[str, float], endpoint: str, n_total: float, alpha: float, ratio: float) -> float:
@@ -157,7 +240,7 @@ class PowerCurve:
     """Simulated power per total sample size and endpoint rule, with the analytic cross-check.
 
     ``table``: n_total, endpoint, power, power_any, mc_se, monotone_fits; ``analytic``: endpoint,
-    method, target, n_total (from ``effects``, the simulation's own effect sizes).
+    method, target, n_total, events (from ``effects``, the simulation's own effect sizes).
     """
 
     table: pd.DataFrame
@@ -170,47 +253,71 @@ class PowerCurve:
     parameter_sets: int = 1  # > 1: power averaged over them, i.e. assurance
 
     def to_dict(self) -> dict[str, Any]:
+        smallest = [{"endpoint": e, "target": t, "n_total": self.smallest_n(e, t),
+                     **dict(zip(("n_low", "n_high"), self.smallest_n_range(e, t)))}
+                    for e in self.table["endpoint"].unique() for t in TARGETS]
         return {"n_trials": self.n_trials, "seed": self.seed, "alpha": self.alpha, "ratio": self.ratio,
                 "parameter_sets": self.parameter_sets, "assurance": self.parameter_sets > 1,
                 "effects": self.effects, "power": self.table.to_dict(orient="records"),
-                "analytic": self.analytic.to_dict(orient="records")}
+                "smallest_n": smallest, "analytic": self.analytic.to_dict(orient="records")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PowerCurve:
         effects = {k: float("nan") if v is None else float(v) for k, v in data["effects"].items()}
-        analytic_ = pd.DataFrame(data["analytic"]).astype({"n_total": float})
+        analytic_ = pd.DataFrame(data["analytic"]).astype({"n_total": float, "events": float})
         return cls(pd.DataFrame(data["power"]), analytic_, effects,
                    int(data["n_trials"]), int(data["seed"]), float(data["alpha"]), float(data["ratio"]),
                    int(data["parameter_sets"]))
 
+    def _first_reaching(self, endpoint: str, target: float, margin: float) -> int | None:
+        """Smallest simulated N whose power + ``margin`` MC s.e. reaches ``target``; None if none."""
+        rows = self.table[self.table["endpoint"] == endpoint]
+        sizes = rows["n_total"][rows["power"] + margin * rows["mc_se"] >= target]
+        return None if sizes.empty else int(sizes.min())
+
     def smallest_n(self, endpoint: str, target: float) -> int | None:
         """Smallest simulated total sample size whose estimated power reaches ``target``."""
-        rows = self.table[(self.table["endpoint"] == endpoint) & (self.table["power"] >= target)]
-        return None if rows.empty else int(rows["n_total"].min())
+        return self._first_reaching(endpoint, target, 0.0)
+
+    def smallest_n_range(self, endpoint: str, target: float) -> tuple[int | None, int | None]:
+        """:meth:`smallest_n` were every power 2 MC s.e. higher, and lower: how far Monte Carlo
+        error alone could move it along the grid."""
+        return self._first_reaching(endpoint, target, 2.0), self._first_reaching(endpoint, target, -2.0)
 
     def power_at(self, endpoint: str, n_total: int) -> float:
         """Estimated power (or assurance) of ``endpoint`` at a simulated total sample size."""
         rows = self.table[(self.table["endpoint"] == endpoint) & (self.table["n_total"] == n_total)]
         return float(rows["power"].iloc[0])
 
-    def smallest_n_text(self, endpoint: str, target: float) -> str:
-        """:meth:`smallest_n` as shown: "<= n" when the smallest size simulated already reaches it."""
-        n = self.smallest_n(endpoint, target)
+    def _n_text(self, n: int | None) -> str:
         sizes = self.table["n_total"]
         return f"> {sizes.max()}" if n is None else f"<= {n}" if n == sizes.min() else str(n)
 
+    def smallest_n_text(self, endpoint: str, target: float) -> str:
+        """:meth:`smallest_n` as shown: "<= n" when the smallest size simulated already reaches it,
+        then, when MC error could move it, its range, e.g. "60 (40 to 80)"."""
+        low, high = self.smallest_n_range(endpoint, target)
+        shown = self._n_text(self.smallest_n(endpoint, target))
+        if low == high:
+            return shown
+        return f"{shown} ({low} to {high if high is not None else '>' + str(self.table['n_total'].max())})"
+
     def analytic_n(self, endpoint: str, method: str, target: float) -> float:
+        """Analytic total N (not rounded) of ``method``; NaN if not computed."""
         rows = self.analytic[(self.analytic["endpoint"] == endpoint) & (self.analytic["method"] == method)
                              & (self.analytic["target"] == target)]
         return float(rows["n_total"].iloc[0]) if len(rows) else float("nan")
 
-    def analytic_text(self, endpoint: str, target: float) -> str:
-        """The analytic N of each method, rounded up as a trial would be, e.g. "t 9, z 7"; "-" if none."""
-        def shown(n: float) -> str:
-            return f"{np.ceil(n):.0f}" if np.isfinite(n) else "n/a"
-
-        return ", ".join(f"{ANALYTIC_LABELS[m]} {shown(self.analytic_n(endpoint, m, target))}"
-                         for m in ANALYTIC_METHODS.get(endpoint, ())) or "-"
+    def analytic_lines(self, endpoint: str, target: float) -> list[str]:
+        """The analytic N of each method, rounded up as a trial would be, with the required events for
+        Cox, e.g. ["S 110 (55 ev.)", "F 139 (70 ev.)"]; ["-"] if the endpoint has no formula."""
+        rows = self.analytic[(self.analytic["endpoint"] == endpoint) & (self.analytic["target"] == target)]
+        lines = []
+        for row in rows.itertuples():
+            n = f"{np.ceil(row.n_total):.0f}" if np.isfinite(row.n_total) else "n/a"
+            events = f" ({np.ceil(row.events):.0f} ev.)" if np.isfinite(row.events) else ""
+            lines.append(f"{ANALYTIC_LABELS[row.method]} {n}{events}")
+        return lines or ["-"]
 
 
 def mc_se(success: np.ndarray, parameter_sets: int = 1) -> float:
@@ -235,21 +342,20 @@ def mc_se(success: np.ndarray, parameter_sets: int = 1) -> float:
 
 
 def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, alpha: float, ratio: float,
-              parameter_sets: int = 1) -> PowerCurve:
-    """Power table and analytic figures from the statistics of all trials (sizes, trials)."""
+              parameter_sets: int = 1, rules: Sequence[str] = ENDPOINTS) -> PowerCurve:
+    """Power table of endpoint ``rules`` and analytic figures from the statistics of all trials
+    (sizes, trials). ``monotone_fits`` counts the monotone Cox fits of every rule testing Cox."""
     n_trials = stats["anc_p"].shape[1]
     rows = []
-    for endpoint in ENDPOINTS:
+    for endpoint in rules:
         every, any_ = claims(stats, alpha, endpoint)
         for i, n_total in enumerate(sizes):
             rows.append({"n_total": int(n_total), "endpoint": endpoint, "power": float(every[i].mean()),
                          "power_any": float(any_[i].mean()), "mc_se": mc_se(every[i], parameter_sets),
-                         "monotone_fits": int(stats["monotone"][i].sum()) if "cox" in endpoint else 0})
+                         "monotone_fits": int(np.nansum(stats["monotone"][i])) if endpoint != "ancova" else 0})
     effects = simulated_effects(stats, max(sizes))
-    analytic_rows = [{"endpoint": e, "method": m, "target": t, "n_total": _analytic_n(effects, e, m, t, alpha, ratio)}
-                     for e, methods in ANALYTIC_METHODS.items() for m in methods for t in TARGETS]
-    return PowerCurve(pd.DataFrame(rows), pd.DataFrame(analytic_rows), effects, n_trials, seed, alpha, ratio,
-                      parameter_sets)
+    return PowerCurve(pd.DataFrame(rows), analytic_table(effects, alpha, ratio, rules), effects, n_trials, seed,
+                      alpha, ratio, parameter_sets)
 
 
 def with_sample_size(protocol: Protocol, n_total: int) -> Protocol:
@@ -273,9 +379,10 @@ def power_curve(protocol: Protocol, sizes: Sequence[int], *, n_trials: int = 100
     sizes = sorted(set(int(n) for n in sizes))
     if sizes[0] < 4:
         raise ValueError("sample sizes must be at least 4")
-    design_endpoints(protocol)
+    rules = design_rules(protocol)
     func = partial(trial_statistics, with_sample_size(protocol, sizes[-1]), seed=seed, sizes=sizes, params=params)
     parts = run_chunks(func, n_trials, chunk=chunk, executor=executor, progress=progress)
     stats = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
     sets = 1 if params is None or isinstance(params, ModelParameters) else len(params)
-    return summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol), parameter_sets=sets)
+    return summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol), parameter_sets=sets,
+                     rules=rules)

@@ -22,15 +22,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from lupustrial import __version__
 from lupustrial.design.execute import Executor
 from lupustrial.design.grid import Cell
-from lupustrial.design.power import PowerCurve, power_curve
+from lupustrial.design.power import TARGETS, PowerCurve, power_curve
+from lupustrial.design.reproduce import _provenance as parameter_provenance
 from lupustrial.errors import LupustrialError
 from lupustrial.model.parameters import ModelParameters, default_parameters
 from lupustrial.protocol.schema import Protocol
 from lupustrial.report.json import to_jsonable, write_json
 
 SETTINGS_FILE = "sweep.json"
+CELL_FORMAT = 2  # 2: analytic events and the MC range of the smallest N
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,20 @@ class CellResult:
         n = self.curve.smallest_n(endpoint, target)
         return "-" if n is None or self.assurance is None else f"{self.assurance.power_at(endpoint, n):.3f}"
 
+    def summary_rows(self, shown: Sequence[str]) -> list[dict[str, Any]]:
+        """Per endpoint rule and target power: smallest simulated N (with its MC range), the analytic
+        lines and, with assurance, the assurance there and the smallest N for it; what every output
+        (console, HTML, docs) shows."""
+        rows = []
+        for e in shown:
+            for t in TARGETS:
+                row = {"endpoint": e, "target": f"{t:.0%}", "simulated": self.curve.smallest_n_text(e, t),
+                       "analytic": self.curve.analytic_lines(e, t)}
+                if self.assurance is not None:
+                    row |= {"pos_there": self.assurance_text(e, t), "n_for_pos": self.assurance.smallest_n_text(e, t)}
+                rows.append(row)
+        return rows
+
     @classmethod
     def from_dict(cls, cell: Cell, data: dict[str, Any]) -> CellResult:
         assurance = data.get("assurance_curve")
@@ -60,10 +77,21 @@ def settings_hash(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(to_jsonable(settings), sort_keys=True).encode()).hexdigest()
 
 
+def _read_json(path: Path, remedy: str) -> dict[str, Any]:
+    """A JSON file the sweep wrote, or a one-line error naming it (a disk full or a hand edit)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LupustrialError(f"{path}: not a valid sweep file ({exc}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise LupustrialError(f"{path}: not a valid sweep file (not a JSON object); {remedy}")
+    return data
+
+
 def _prepare(out: Path, settings: dict[str, Any], digest: str, resume: bool) -> None:
     marker = out / SETTINGS_FILE
     if marker.exists():
-        old = json.loads(marker.read_text())
+        old = _read_json(marker, "choose another --out")
         if not resume:
             raise LupustrialError(f"{out} already holds a sweep: pass --resume to continue it, or another --out")
         if old.get("hash") != digest:
@@ -80,6 +108,23 @@ def _params_hash(params: ModelParameters | Sequence[ModelParameters]) -> str:
     return hashlib.sha256(repr(params).encode()).hexdigest()
 
 
+def sweep_settings(protocol: Protocol, sizes: Sequence[int], *, n_trials: int, seed: int, alpha: float,
+                   params: ModelParameters | Sequence[ModelParameters] | None = None,
+                   assurance: Sequence[ModelParameters] | None = None) -> dict[str, Any]:
+    """Everything a cell's results depend on (besides the grid cell): equal settings, comparable rows.
+
+    ``format`` changes when a cell's JSON gains fields, so an older folder is not resumed into
+    results lacking them.
+    """
+    # The default set is hashed by value, so a changed calibration is not mixed with an old one.
+    params = default_parameters() if params is None else params
+    settings = {"protocol": protocol.model_dump(), "sizes": sorted(set(sizes)), "n_trials": n_trials, "seed": seed,
+                "alpha": alpha, "params": _params_hash(params), "format": CELL_FORMAT}
+    if assurance is not None:  # absent otherwise, so folders made without it stay resumable
+        settings["assurance"] = _params_hash(assurance)
+    return settings
+
+
 def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *, n_trials: int, seed: int,
               alpha: float, params: ModelParameters | Sequence[ModelParameters] | None = None,
               assurance: Sequence[ModelParameters] | None = None, chunk: int = 20,
@@ -91,12 +136,8 @@ def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *
     ``on_cell(cell, cached)`` is called as each cell starts and may return a progress callback
     (told about the trials of both runs).
     """
-    # The default set is hashed by value, so a changed calibration is not mixed with an old one.
-    params = default_parameters() if params is None else params
-    settings = {"protocol": protocol.model_dump(), "sizes": sorted(set(sizes)), "n_trials": n_trials, "seed": seed,
-                "alpha": alpha, "params": _params_hash(params)}
-    if assurance is not None:  # absent otherwise, so folders made without it stay resumable
-        settings["assurance"] = _params_hash(assurance)
+    settings = sweep_settings(protocol, sizes, n_trials=n_trials, seed=seed, alpha=alpha, params=params,
+                              assurance=assurance)
     digest = settings_hash(settings)
     if out is not None:
         _prepare(out, settings, digest, resume)
@@ -104,7 +145,7 @@ def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *
     for cell in cells:
         path = None if out is None else out / f"{cell.key}.json"
         if path is not None and resume and path.exists():
-            data = json.loads(path.read_text())
+            data = _read_json(path, "delete it to recompute that cell")
             if data.get("hash") != digest:
                 raise LupustrialError(f"{path}: made with other settings; refusing to mix them")
             if on_cell is not None:
@@ -119,3 +160,16 @@ def run_sweep(protocol: Protocol, cells: Sequence[Cell], sizes: Sequence[int], *
             write_json({"hash": digest, **result.to_dict()}, path)
         results.append(result)
     return results
+
+
+def write_design_json(path: Path, protocol: Protocol, sizes: Sequence[int], *, n_trials: int, seed: int, alpha: float,
+                      results: Sequence[CellResult], assurance: Sequence[ModelParameters] | None = None) -> None:
+    """Every cell's results with their provenance: the settings and their hash (as ``sweep.json``),
+    the lupustrial version and the calibrated parameter set (``parameters``, as reproduce's
+    results.json), so a number can be traced to what made it."""
+    settings = sweep_settings(protocol, sizes, n_trials=n_trials, seed=seed, alpha=alpha, assurance=assurance)
+    parameters = parameter_provenance("beat-lupus", None)  # what default_parameters() runs
+    if assurance is not None:
+        parameters["assurance_draws"] = f"{len(assurance)} posterior draws of the calibration (calibrated_draws())"
+    write_json({"protocol": protocol.name, "lupustrial_version": __version__, "settings_hash": settings_hash(settings),
+                "settings": settings, "parameters": parameters, "cells": [r.to_dict() for r in results]}, path)
