@@ -1,13 +1,16 @@
-"""Qualification: virtual patients reproduce the published facts within their stated bands."""
+"""Qualification: virtual patients against the published facts, their bands and their plots."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lupustrial.model.parameters import ModelParameters
-from lupustrial.model.qualification import Qualification, markdown_table, plot_qualification, qualify
+from lupustrial.model.qualification import (
+    EXPECTED_MISSES, LAST_DOSE, Qualification, markdown_table, panel_references, plot_qualification, qualify,
+)
 
 
 @pytest.fixture(scope="module")
@@ -16,22 +19,42 @@ def result() -> Qualification:
     return qualify(n=500, seed=2021)
 
 
-def test_every_published_fact_is_within_its_band(result: Qualification) -> None:
-    failed = [f"{c.name}: {c.value:.3g} not in [{c.low:g}, {c.high:g}]" for c in result.checks if not c.passed]
-    assert not failed
-    assert len(result.checks) == 8
+def test_every_checked_fact_is_within_its_band_but_the_documented_misses(result: Qualification) -> None:
+    failed = {c.name for c in result.checks if c.passed is False}
+    assert failed <= EXPECTED_MISSES, failed - EXPECTED_MISSES
+    assert {c.name for c in result.checks if c.passed is None} == {c.name for c in result.checks
+                                                                   if c.basis == "context"}
 
 
-def test_belimumab_trough_lies_below_its_peak(result: Qualification) -> None:
-    assert 0 < result.trough_ug_ml < result.checks[0].value
+def test_documented_misses_are_still_misses(result: Qualification) -> None:
+    """A miss that calibration fixed must leave EXPECTED_MISSES and the page's prose."""
+    assert all(result.check(name).passed is False for name in EXPECTED_MISSES)
+
+
+def test_peaks_are_read_at_the_end_of_the_infusion(result: Qualification) -> None:
+    end = LAST_DOSE - 28.0 + 1.0 / 24.0
+    assert np.isclose(result.times, end).any()
+    daily = np.isin(result.times, np.arange(LAST_DOSE - 28.0, LAST_DOSE))
+    cmax = result.check("belimumab Cmax at steady state (end of infusion), 10 mg/kg IV").value
+    assert cmax > np.median(result.curves["belimumab_ug_ml"][:, daily].max(axis=1)) * 1.05
+    trough = result.check("belimumab trough at steady state (before the dose)").value
+    assert 0 < trough < cmax
 
 
 def test_belimumab_after_rituximab_lowers_anti_dsdna_and_b_cells_at_week_52(result: Qualification) -> None:
-    import numpy as np
+    c, week_52 = result.curves, int(np.searchsorted(result.times, 364.0))
+    assert np.median(c["anti_dsdna_rel_belimumab"][:, week_52]) < np.median(c["anti_dsdna_rel"][:, week_52])
+    assert np.median(c["cd19_rel_belimumab"][:, week_52]) < np.median(c["cd19_rel"][:, week_52])
 
-    c = result.curves
-    assert np.median(c["anti_dsdna_rel_belimumab"][:, 364]) < np.median(c["anti_dsdna_rel"][:, 364])
-    assert np.median(c["cd19_rel_belimumab"][:, 364]) < np.median(c["cd19_rel"][:, 364])
+
+def test_every_band_is_drawn_and_assumptions_say_so(result: Qualification) -> None:
+    refs = [r for panel in panel_references(result).values() for r in panel]
+    drawn = {r.check for r in refs}
+    banded = {c.name for c in result.checks if not np.isnan(c.low)}
+    assert banded - drawn == {"belimumab AUC0-∞ after one 10 mg/kg dose"}  # an area, in the table only
+    for r in refs:
+        basis = result.check(r.check).basis
+        assert r.label.startswith({"assumption": "assumption:", "context": "context"}.get(basis, "published:"))
 
 
 def test_plots_are_written(result: Qualification, tmp_path) -> None:

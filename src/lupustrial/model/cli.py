@@ -134,5 +134,6 @@ def plot(
     for path in paths:
         console.print(f"wrote {path}")
     for check in results.checks:
-        mark = "[green]ok[/]" if check.passed else "[red]outside[/]"
-        console.print(f"{mark} {check.name}: {check.value:.3g} {check.unit} (band {check.low:g}–{check.high:g})")
+        mark = {True: "[green]ok[/]", False: "[red]outside[/]", None: "context"}[check.passed]
+        band = "" if check.passed is None else f" (band {check.low:g}–{check.high:g}, {check.basis})"
+        console.print(f"{mark} {check.name}: {check.value:.3g} {check.unit}{band}")
