@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from lupustrial.design.analytic import (event_probability, means_power, means_sample_size, required_events,
                                         survival_power, survival_sample_size)
+from lupustrial.design.power import analytic_table
 
 REF = json.loads((Path(__file__).parent / "reference" / "design_rpact.json").read_text())
 
@@ -66,3 +67,15 @@ def test_power_inverts_sample_size(alpha: float, power: float, ratio: float, hr:
     if n_t > 3:  # the t version starts from one residual degree of freedom
         assert means_power(n_t, -effect, sd, alpha=alpha, ratio=ratio) == pytest.approx(power, abs=1e-9)
         assert n_t > n_z  # estimating the SD costs subjects
+
+
+@pytest.mark.parametrize("case", REF["survival"], ids=lambda c: f"{c['method']}-hr{c['hazard_ratio']}-r{c['ratio']}")
+def test_design_output_events_equal_rpact(case: dict) -> None:
+    """The events the design prints, JSON and HTML included, are rpact's eventsFixed."""
+    p = event_probability(case["lambda2"], case["hazard_ratio"], accrual=case["accrual"],
+                          follow_up=case["follow_up"], ratio=case["ratio"])
+    effects = {"log_gmr": np.nan, "resid_sd": np.nan, "log_hr": np.log(case["hazard_ratio"]), "event_probability": p}
+    table = analytic_table(effects, case["alpha"], case["ratio"], ["cox"])
+    row = table[(table["method"] == case["method"]) & (table["target"] == case["power"])].iloc[0]
+    assert row["events"] == pytest.approx(case["events"], rel=1e-6)
+    assert row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)

@@ -57,12 +57,15 @@ def test_protocol_without_cox_endpoint(tmp_path: Path) -> None:
     path = protocol_file(tmp_path, no_cox)
     out = tmp_path / "d.json"
     for endpoint in ("all", "ancova"):
-        result = runner.invoke(app, ["design", str(path), *FAST, "--endpoint", endpoint, "--json", str(out)])
+        result = runner.invoke(app, ["design", str(path), *FAST, "--endpoint", endpoint, "--json", str(out),
+                                     "--html", str(tmp_path / "d.html")])
         assert result.exit_code == 0, result.output
         assert "ancova" in result.output and "both/" not in result.output and "│ cox" not in result.output
     (cell,) = json.loads(out.read_text())["cells"]
     assert {r["endpoint"] for r in cell["power"]} == {"ancova"}
     assert {r["endpoint"] for r in cell["analytic"]} == {"ancova"}
+    html = (tmp_path / "d.html").read_text()
+    assert html.count("data:image/png;base64,") == 1 and "<td>t " in html  # the ANCOVA's analytic N is shown
     for endpoint in ("cox", "both"):
         bad = runner.invoke(app, ["design", str(path), *FAST, "--endpoint", endpoint])
         assert bad.exit_code == 2 and str(path) in bad.output and "needs" in bad.output, bad.output

@@ -38,6 +38,13 @@ class Cell:
         return {"ratio": f"{self.ratio[0]}:{self.ratio[1]}", "start_week": self.start_week,
                 "follow_up_weeks": self.follow_up_weeks}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Cell:
+        """Inverse of :meth:`to_dict` (a cell read back from results JSON)."""
+        start = data["start_week"]
+        return cls(parse_ratio(str(data["ratio"])), None if start is None else float(str(start)),
+                   float(str(data["follow_up_weeks"])))
+
     def apply(self, protocol: Protocol) -> Protocol:
         """The protocol of this cell, validated."""
         if len(protocol.arms) != 2:

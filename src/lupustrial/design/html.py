@@ -87,3 +87,19 @@ def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, p
                         assurance=any(r.assurance is not None for r in results))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
+
+
+def summary_markdown(results: Sequence[CellResult], shown: Sequence[str]) -> str:
+    """The summary table (smallest N per target, simulated and analytic, and the assurance) as
+    Markdown, one table per cell: docs/design.md shows it and a test keeps the two equal."""
+    parts = []
+    for r in results:
+        assurance = r.assurance is not None
+        header = ["endpoint", "target", "simulated N", "analytic N"] + (["PoS there", "N for PoS"] if assurance else [])
+        lines = [f"**{r.cell.key}**", "", "| " + " | ".join(header) + " |",
+                 "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+        for row in r.summary_rows(shown):
+            cells = [row["endpoint"], row["target"], row["simulated"], ", ".join(row["analytic"])]
+            lines.append("| " + " | ".join(cells + ([row["pos_there"], row["n_for_pos"]] if assurance else [])) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
