@@ -136,14 +136,15 @@ def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed
     """Per cell, a power table (and an assurance table); then the smallest N per endpoint and target,
     simulated vs analytic (and the assurance there); then the effect sizes. Each fits 80 columns:
     cells never wrap (an 80% row must not read "0.736 ±…"), wide content is split over tables or
-    stacked in lines instead.
+    stacked in lines instead, and a narrow table is widened so that its title does not wrap at
+    every word.
     """
     from rich.table import Table
 
     from lupustrial.design.power import ANALYTIC_KEY
 
     def table(title: str, columns: Sequence[str], caption: str | None = None) -> Table:
-        t = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+        t = Table(title=title, caption=caption, title_justify="left", caption_justify="left", min_width=72)
         for i, col in enumerate(columns):
             t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
         return t
@@ -181,8 +182,8 @@ def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed
     effects = table("Effect sizes used by the analytic N, from the trials at the largest N: GMR (mean log), "
                     "residual SD (root-mean variance), HR (mean log, non-monotone fits), pooled event "
                     "proportion, allocation ratio", ["cell", "GMR", "SD", "HR", "P(event)", "ratio"])
-    for r in results:
+    for r in results:  # "-": an endpoint the protocol lacks
         fx = r.curve.effects
-        effects.add_row(r.cell.key, f"{np.exp(fx['log_gmr']):.3f}", f"{fx['resid_sd']:.3f}",
-                        f"{np.exp(fx['log_hr']):.3f}", f"{fx['event_probability']:.3f}", f"{r.curve.ratio:g}")
+        values = (np.exp(fx["log_gmr"]), fx["resid_sd"], np.exp(fx["log_hr"]), fx["event_probability"])
+        effects.add_row(r.cell.key, *(f"{v:.3f}" if np.isfinite(v) else "-" for v in values), f"{r.curve.ratio:g}")
     console.print(effects)
