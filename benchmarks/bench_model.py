@@ -7,10 +7,16 @@ chunk to per-day sums, so memory stays bounded by the chunk size; ``--workers`` 
 each chunk's patients, and CPU time (all threads) is printed beside wall time because the
 machine is shared. The first (compiling or cache-loading) call is timed apart. The anchor
 integrates a sample of the same patients one by one with ``solve_ivp(RK45)`` at the same
-tolerances and is scaled to the full population; a few patients are compared with
-``solve_ivp(DOP853, rtol=1e-10)`` for the error column. Figures go to ``benchmarks/RESULTS.md`` by
-hand, with the command line that produced them. ``--params`` picks the parameter set as the
-``lupustrial model`` commands do (default: the calibrated one every simulation uses).
+tolerances and is scaled to the full population. The error column compares the first
+``--accuracy-sample`` patients and the ``--accuracy-extreme`` most extreme ones with
+``solve_ivp(DOP853, rtol=1e-12)`` (the issue's rtol 1e-10 anchor errs by up to ~1e-6 itself);
+``--accuracy-only 1e-6,3e-9`` prints that error for each rtol (atol = rtol / 1000) and stops:
+
+    python benchmarks/bench_model.py --accuracy-only 1e-6,1e-7,1e-8,5e-9,3e-9 --accuracy-sample 100 --accuracy-extreme 20
+
+Figures go to ``benchmarks/RESULTS.md`` by hand, with the command line that produced them.
+``--params`` picks the parameter set as the ``lupustrial model`` commands do (default: the
+calibrated one every simulation uses).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from lupustrial.model.cli import PARAMETER_SETS, parameter_set  # noqa: E402
 from lupustrial.model.dosing import beat_lupus_dosing  # noqa: E402
 from lupustrial.model.reference import simulate_reference  # noqa: E402
 from lupustrial.model.simulate import Trajectories, simulate, simulate_chunks  # noqa: E402
-from lupustrial.population.virtual import virtual_population  # noqa: E402
+from lupustrial.population.virtual import Population, extreme_patients, virtual_population  # noqa: E402
 
 
 def daily_sums(tr: Trajectories) -> dict[str, np.ndarray]:
@@ -42,6 +48,15 @@ def max_relative_error(got: np.ndarray, ref: np.ndarray) -> float:
     return float((np.abs(got - ref) / np.maximum(np.abs(ref), floor)).max())
 
 
+def accuracy(pop: Population, arm: str, days: np.ndarray, tolerances: list[tuple[float, float]], typical: int,
+             extreme: int) -> list[float]:
+    """Max relative error against solve_ivp(DOP853, rtol 1e-12) at each (rtol, atol), typical and extreme patients."""
+    sample = pop.take(np.concatenate([np.arange(typical), extreme_patients(pop, extreme)]))
+    dosing = beat_lupus_dosing(sample.covariates["weight_kg"], arm, 42.0, float(days[-1]))
+    ref = simulate_reference(sample, dosing, days, rtol=1e-12, atol=1e-15)
+    return [max_relative_error(simulate(sample, dosing, days, rtol=r, atol=a).states, ref) for r, a in tolerances]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=100_000)
@@ -51,13 +66,23 @@ def main() -> None:
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--atol", type=float, default=1e-9)
     ap.add_argument("--anchor-sample", type=int, default=20)
-    ap.add_argument("--accuracy-sample", type=int, default=5, help="patients compared with solve_ivp(DOP853, rtol 1e-10)")
+    ap.add_argument("--accuracy-sample", type=int, default=5, help="patients compared with solve_ivp(DOP853, rtol 1e-12)")
+    ap.add_argument("--accuracy-extreme", type=int, default=0, help="most extreme patients compared too")
+    ap.add_argument("--accuracy-only", metavar="RTOLS", help="comma-separated rtols: print their errors and stop")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--params", choices=tuple(PARAMETER_SETS), default="calibrated")
     args = ap.parse_args()
 
     days = np.arange(0.0, 7 * args.weeks + 1)
     pop = virtual_population(args.patients, args.seed, parameter_set(args.params))
+    if args.accuracy_only:
+        tolerances = [(float(r), float(r) * 1e-3) for r in args.accuracy_only.split(",")]
+        print(f"{args.accuracy_sample} typical + {args.accuracy_extreme} extreme of {args.patients} patients, "
+              f"{len(days)} days, {args.params} parameters, against solve_ivp(DOP853, rtol 1e-12)")
+        for arm in ("placebo", "belimumab"):
+            errors = accuracy(pop, arm, days, tolerances, args.accuracy_sample, args.accuracy_extreme)
+            print(f"{arm:9s}: " + " | ".join(f"rtol {r:g}: {e:.1e}" for (r, _), e in zip(tolerances, errors)))
+        return
     t0 = time.perf_counter()
     simulate(pop.take(slice(0, 1)), beat_lupus_dosing(pop.covariates["weight_kg"][:1], "placebo", 42.0, 7.0), days[:8])
     print(f"first call (compile, or load numba's cache): {time.perf_counter() - t0:.2f} s")
@@ -76,10 +101,7 @@ def main() -> None:
         t0 = time.perf_counter()
         simulate_reference(sample, dose_s, days, method="RK45", rtol=args.rtol, atol=args.atol)
         loop = (time.perf_counter() - t0) / args.anchor_sample * args.patients
-        few = sample.take(slice(0, args.accuracy_sample))
-        dose_f = beat_lupus_dosing(few.covariates["weight_kg"], arm, 42.0, float(days[-1]))
-        error = max_relative_error(simulate(few, dose_f, days, rtol=args.rtol, atol=args.atol).states,
-                                   simulate_reference(few, dose_f, days, rtol=1e-10, atol=1e-14))
+        [error] = accuracy(pop, arm, days, [(args.rtol, args.atol)], args.accuracy_sample, args.accuracy_extreme)
         print(f"{arm:9s}: compiled {compiled:7.2f} s ({cpu:.1f} s CPU) | scipy loop (scaled from {args.anchor_sample}) "
               f"{loop:8.0f} s | speed-up {loop / compiled:5.0f}x | max rel. error {error:.0e} "
               f"| mean CD19 on last day {mean_cd19:.2f}/µL")

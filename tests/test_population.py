@@ -9,7 +9,7 @@ from lupustrial.errors import LupustrialError
 from lupustrial.model.equations import T
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.parameters import COVARIATE_PARAMS
-from lupustrial.population.virtual import AGE_RANGE, virtual_population
+from lupustrial.population.virtual import AGE_RANGE, extreme_patients, virtual_population
 
 COV = {p.name: p.value for p in COVARIATE_PARAMS}
 
@@ -74,3 +74,15 @@ def test_invalid_correlations_are_refused() -> None:
     params = ModelParameters(correlations={("rtx_cl", "rtx_v1"): 1.5})
     with pytest.raises(LupustrialError, match="correlation"):
         virtual_population(3, 1, params=params)
+
+
+def test_extreme_patients_lie_in_the_tails(big) -> None:
+    idx = extreme_patients(big, 10)
+    assert len(set(idx)) == 10 and np.array_equal(extreme_patients(big, 3), idx[:3])
+    # Among 20,000 normal draws in ~20 dimensions the most extreme lies beyond 4 SD in one of them.
+    eta = np.column_stack([big.eta[k] / big.params.param(k).omega for k in big.eta])
+    cov = [np.log(big.covariates[c] / COV[f"{k}_median"]) / COV[f"{k}_sdlog"] for c, k in
+           [("weight_kg", "weight"), ("baseline_anti_dsdna_iu_ml", "anti_dsdna"), ("baseline_baff_ng_ml", "baff"),
+            ("baseline_cd19_cells_ul", "cd19")]]
+    z = np.abs(np.column_stack([eta, *cov]))
+    assert z[idx[0]].max() > 4.0 > np.median(z.max(axis=1))

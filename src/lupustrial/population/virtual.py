@@ -92,3 +92,15 @@ def virtual_population(n: int, seed: int, params: ModelParameters | None = None)
     eta_all = np.concatenate([e for _, e in blocks])[:n]
     eta = {name: eta_all[:, i] for i, name in enumerate(params.random_effects)}
     return Population(params, covariates, eta, individual_parameters(params, covariates, eta))
+
+
+def extreme_patients(population: Population, k: int) -> np.ndarray:
+    """Indices of the ``k`` patients farthest out in any draw (random effect or log covariate), most extreme first.
+
+    Accuracy checks use them: a solver tuned on typical patients can fail on the tails.
+    """
+    logs = [np.log(population.covariates[name]) for name in
+            ("weight_kg", "baseline_anti_dsdna_iu_ml", "baseline_baff_ng_ml", "baseline_cd19_cells_ul")]
+    draws = np.column_stack([*population.eta.values(), *logs])
+    z = np.abs((draws - draws.mean(axis=0)) / draws.std(axis=0)).max(axis=1)
+    return np.argsort(-z, kind="stable")[:k]
