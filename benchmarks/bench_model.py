@@ -1,4 +1,4 @@
-"""Benchmark: the compiled model vs a per-patient scipy solve_ivp loop (the anchor).
+r"""Benchmark: the compiled model vs a per-patient scipy solve_ivp loop (the anchor).
 
     python benchmarks/bench_model.py --patients 100000 --weeks 60 --workers 2
 
@@ -10,9 +10,10 @@ integrates a sample of the same patients one by one with ``solve_ivp(RK45)`` at 
 tolerances and is scaled to the full population. The error column compares the first
 ``--accuracy-sample`` patients and the ``--accuracy-extreme`` most extreme ones with
 ``solve_ivp(DOP853, rtol=1e-12)`` (the issue's rtol 1e-10 anchor errs by up to ~1e-6 itself);
-``--accuracy-only 1e-6,3e-9`` prints that error for each rtol (atol = rtol / 1000) and stops:
+``--accuracy-only RTOLS`` prints that error for each rtol (atol = rtol / 1000) and stops:
 
-    python benchmarks/bench_model.py --accuracy-only 1e-6,1e-7,1e-8,5e-9,3e-9 --accuracy-sample 100 --accuracy-extreme 20
+    python benchmarks/bench_model.py --accuracy-only 1e-6,1e-7,1e-8,5e-9,3e-9 \
+        --accuracy-sample 100 --accuracy-extreme 20
 
 Figures go to ``benchmarks/RESULTS.md`` by hand, with the command line that produced them.
 ``--params`` picks the parameter set as the ``lupustrial model`` commands do (default: the
@@ -66,7 +67,8 @@ def main() -> None:
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--atol", type=float, default=1e-9)
     ap.add_argument("--anchor-sample", type=int, default=20)
-    ap.add_argument("--accuracy-sample", type=int, default=5, help="patients compared with solve_ivp(DOP853, rtol 1e-12)")
+    ap.add_argument("--accuracy-sample", type=int, default=5,
+                    help="patients compared with solve_ivp(DOP853, rtol 1e-12)")
     ap.add_argument("--accuracy-extreme", type=int, default=0, help="most extreme patients compared too")
     ap.add_argument("--accuracy-only", metavar="RTOLS", help="comma-separated rtols: print their errors and stop")
     ap.add_argument("--seed", type=int, default=1)
