@@ -1,7 +1,8 @@
 """Power of a trial design by simulation: virtual trials analysed with the batched methods.
 
-Each virtual trial (model included) is tested on the ANCOVA of log anti-dsDNA at its visit
-(:func:`~lupustrial.analysis.ancova_gmr_batch`) and on time to first severe flare (Cox, LR test,
+Each virtual trial (model included) is tested on the endpoints the protocol has: the ANCOVA of
+log anti-dsDNA at its visit, adjusted for the endpoint's factors
+(:func:`~lupustrial.analysis.ancova_gmr_batch`), and time to first severe flare (Cox, LR test,
 :func:`~lupustrial.analysis.cox_batch`; unlike Wald's, the LR test stays valid when the
 likelihood is monotone, as small trials often meet). An endpoint is *claimed* when its two-sided
 test is significant *and* the estimate favours the treatment arm. Power is reported for:
@@ -12,6 +13,7 @@ test is significant *and* the estimate favours the treatment arm. Power is repor
   ``alpha`` (the family-wise error stays at ``alpha``).
 For ``both`` rules, ``power`` is the probability of claiming both endpoints and ``power_any``
 of claiming at least one.
+A protocol with one kind of endpoint has only that endpoint's rule (:func:`design_rules`).
 
 Common random numbers: each trial is simulated once, at the largest sample size, and the trial
 of size n is its first n enrolled patients. Patients are independent draws and allocation is
