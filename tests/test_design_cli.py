@@ -19,12 +19,13 @@ from lupustrial.analysis import ancova_gmr
 from lupustrial.cli import app
 from lupustrial.design.execute import executor
 from lupustrial.design.grid import grid_cells
-from lupustrial.design.power import factor_levels, trial_statistics, with_sample_size
+from lupustrial.design.power import trial_statistics, with_sample_size
 from lupustrial.design.sweep import run_sweep
 from lupustrial.errors import LupustrialError
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.load import resolve_protocol
 from lupustrial.simulate import simulate_chunk
+from lupustrial.simulate.trial import simulate_arrays
 
 runner = CliRunner()
 FAST = ["--sizes", "20,30", "--trials", "10", "--workers", "1"]
@@ -100,7 +101,7 @@ def test_ancova_adjusts_for_the_endpoint_factors(tmp_path: Path) -> None:
     protocol = with_sample_size(load_protocol(protocol_file(tmp_path, stratified)), 30)
     trials = range(3)
     frames = simulate_chunk(protocol, trials, 6)
-    levels = factor_levels(protocol, trials, 6, ["dsdna"])["dsdna"]
+    levels = simulate_arrays(protocol, trials, 6).factors["dsdna"]
     adsl = frames["adsl"]
     np.testing.assert_array_equal(levels, adsl["dsdna"].to_numpy().reshape(3, 30))  # the simulator's own levels
     stats = trial_statistics(protocol, trials, seed=6, sizes=[30])

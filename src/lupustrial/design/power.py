@@ -41,11 +41,9 @@ import pandas as pd
 from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
 from lupustrial.design import analytic
 from lupustrial.design.execute import Executor, run_chunks
-from lupustrial.model.parameters import ModelParameters, default_parameters
-from lupustrial.population.virtual import virtual_population
+from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Endpoint, Protocol
-from lupustrial.simulate.streams import Purpose, stream
 from lupustrial.simulate.trial import simulate_arrays
 
 ENDPOINTS = ("ancova", "cox", "both/bonferroni", "both/hierarchical")
@@ -92,22 +90,6 @@ def allocation_ratio(protocol: Protocol) -> float:
     return weights[protocol.arms[0].name] / weights[protocol.arms[1].name]
 
 
-def factor_levels(protocol: Protocol, trials: Sequence[int], seed: int, names: Sequence[str],
-                  params: ModelParameters | Sequence[ModelParameters] | None = None) -> dict[str, np.ndarray]:
-    """Level labels (trials, patients) of population factors ``names``, as the simulator draws them.
-
-    The simulator's array path does not return them, so they are classified here from the same
-    population stream (a test keeps them equal to ADSL's columns).
-    """
-    if not names:
-        return {}
-    sets = [params] if isinstance(params, ModelParameters) else list(params or [default_parameters()])
-    n, defs = protocol.population.n_patients, protocol.population.factors
-    covariates = [virtual_population(n, int(stream(seed, t, Purpose.POPULATION).integers(2**62)),
-                                     sets[t % len(sets)]).covariates for t in trials]
-    return {name: np.stack([defs[name].classify(c[defs[name].covariate]) for c in covariates]) for name in names}
-
-
 STATISTICS = ("anc_p", "anc_log_ratio", "anc_sigma", "cox_p", "cox_coef", "monotone", "events")
 
 
@@ -126,7 +108,7 @@ def trial_statistics(protocol: Protocol, trials: range, *, seed: int, sizes: Seq
         visit = int(np.flatnonzero(arrays.lab_weeks == anc_ep.week)[0])
         y = arrays.lab_value[anc_ep.param][:, :, visit]
         base = arrays.lab_base[anc_ep.param]
-        factors = factor_levels(protocol, trials, seed, anc_ep.factors, params)
+        factors = {name: arrays.factors[name] for name in anc_ep.factors}
         for i, n in enumerate(sizes):
             sl = np.s_[:, :n]
             anc = ancova_gmr_batch(y[sl], base[sl], treated[sl], factors={k: v[sl] for k, v in factors.items()},

@@ -424,7 +424,8 @@ class TrialArrays:
     The ADaM path (:func:`simulate_chunk`) is built from the same outcomes, so for the same seed
     these equal its records: ``lab_value[param]`` is AVAL at each ``lab_weeks`` (nan where ADLB
     has no record because the patient had withdrawn), ``lab_base[param]`` is BASE, and
-    ``tte_time[param]`` / ``tte_event[param]`` are ADTTE's AVAL and 1 - CNSR.
+    ``tte_time[param]`` / ``tte_event[param]`` are ADTTE's AVAL and 1 - CNSR, and
+    ``factors[name]`` is ADSL's column of the population factor ``name`` (level labels).
     """
 
     arm: np.ndarray  # index into protocol.arms
@@ -434,6 +435,7 @@ class TrialArrays:
     lab_base: dict[str, np.ndarray]
     tte_time: dict[str, np.ndarray]
     tte_event: dict[str, np.ndarray]
+    factors: dict[str, np.ndarray]
 
 
 def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets = None,
@@ -455,4 +457,5 @@ def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params
         withdrawn=np.stack([d.withdrawn for d, _ in done]),
         lab_weeks=done[0][1].lab_weeks,
         lab_value=lab_value, lab_base=lab_base, tte_time=tte_time, tte_event=tte_event,
+        factors={name: np.stack([d.factors[name] for d, _ in done]) for name in protocol.population.factors},
     )
