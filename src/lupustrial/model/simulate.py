@@ -17,7 +17,7 @@ import numpy as np
 from lupustrial.errors import LupustrialError
 from lupustrial.model.dosing import DosingEvents, Segments, build_segments
 from lupustrial.model.equations import OUTPUTS, STATES, initial_state, outputs
-from lupustrial.model.solver import integrate
+from lupustrial.model.solver import ATOL, RTOL, integrate
 
 if TYPE_CHECKING:  # the population module builds on the model
     from lupustrial.population.virtual import Population
@@ -57,7 +57,7 @@ def _check_times(times: np.ndarray) -> np.ndarray:
 
 def simulate_chunks(
     population: Population, dosing: DosingEvents, times: np.ndarray, *,
-    chunk: int = 512, workers: int = 1, rtol: float = 1e-6, atol: float = 1e-9,
+    chunk: int = 512, workers: int = 1, rtol: float = RTOL, atol: float = ATOL,
 ) -> Iterator[Trajectories]:
     """Trajectories of consecutive chunks of patients; the results depend on neither ``chunk`` nor ``workers``.
 
@@ -94,7 +94,7 @@ def simulate_chunks(
 
 def simulate(
     population: Population, dosing: DosingEvents, times: np.ndarray, *,
-    chunk: int = 4096, workers: int = 1, rtol: float = 1e-6, atol: float = 1e-9,
+    chunk: int = 4096, workers: int = 1, rtol: float = RTOL, atol: float = ATOL,
 ) -> Trajectories:
     """All patients' trajectories at ``times`` (days from the first rituximab infusion)."""
     parts = list(simulate_chunks(population, dosing, times, chunk=chunk, workers=workers, rtol=rtol, atol=atol))
