@@ -10,7 +10,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from lupustrial.cli import app
-from lupustrial.design.reproduce import STATISTICS, Figure, compare, published, reproduce
+from lupustrial.design.reproduce import STATISTICS, Figure, arm_trajectories, compare, published, reproduce
+from lupustrial.protocol import load_protocol
 
 runner = CliRunner()
 
@@ -48,3 +49,49 @@ def test_cli_writes_comparison_json(tmp_path: Path) -> None:
         assert row["lower"] <= row["median"] <= row["upper"]
     result = runner.invoke(app, ["reproduce", "no-such-trial"])
     assert result.exit_code == 2 and "no published trial" in result.output
+
+
+def test_cli_refuses_a_bad_out_before_running(tmp_path: Path) -> None:
+    """A file where the folder should be is one line and exit 2, before 1,000 trials are run."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, afile / "sub"):
+        result = runner.invoke(app, ["reproduce", "--trials", "1000", "--out", str(out)])
+        assert result.exit_code == 2 and result.exception is not None
+        assert result.output.strip() == f"error: option --out: {afile} is a file, not a folder"
+    assert afile.read_text() == "x"
+
+
+def test_trajectories_give_every_arm_the_same_patients() -> None:
+    """Common random numbers: before the first belimumab dose the arms' bands are identical."""
+    protocol = load_protocol("beat-lupus")
+    traj = arm_trajectories(protocol, 30, seed=7)
+    first_dose = round(protocol.randomisation.window_weeks[0] * 7)
+    early = traj[traj["day"] < first_dose].pivot_table(index=["output", "day"], columns="arm", values=["q05", "q50", "q95"])
+    assert len(early) > 0
+    for q in ("q05", "q50", "q95"):
+        np.testing.assert_array_equal(early[q]["Belimumab"], early[q]["Placebo"])
+    last_dose = round(protocol.randomisation.window_weeks[1] * 7)  # every patient randomised by then
+    later = traj[(traj["output"] == "belimumab_ug_ml") & (traj["day"] > last_dose)]
+    assert (later.loc[later["arm"] == "Belimumab", "q05"] > 0).all()
+    assert (later.loc[later["arm"] == "Placebo", "q95"] == 0).all()
+
+
+def test_lab_means_carry_the_trial_analysis_geometric_means_and_cis() -> None:
+    """The report's per-trial GMs and CIs are the ones the trial's own analysis reports."""
+    from lupustrial.analysis.trial import analyze_trial
+    from lupustrial.data import select_trial, validate_trial
+    from lupustrial.design.reproduce import SPEC
+    from lupustrial.simulate import simulate_chunk
+
+    protocol = load_protocol("beat-lupus")
+    result = reproduce(n_trials=2, seed=4, workers=1, trajectory_patients=10)
+    frames = simulate_chunk(protocol, range(2), 4, None)
+    data = validate_trial(frames, {k: Path(k) for k in frames}, Path("simulated"))
+    analysis = analyze_trial(select_trial(data, 2), SPEC)
+    means = result.summaries.lab_means.set_index(["trial", "param", "visit", "arm"])
+    for arm, gm in analysis.bcells.items():
+        row = means.loc[(2, "CD19", analysis.primary_visit, arm)]
+        np.testing.assert_allclose([row["gm"], row["lower"], row["upper"]], [gm.geometric_mean, gm.lower, gm.upper],
+                                   rtol=1e-12)
+        assert row["n"] == gm.n

@@ -108,6 +108,21 @@ def _check_published(trial: str) -> None:
         raise LupustrialError(f"no published trial called {trial!r} (known: {', '.join(sorted(bundled_protocols()))})")
 
 
+def _output_folder(folder: Path, option: str = "--out") -> None:
+    """Create ``folder`` and check it takes files: a bad path fails in a second, not after the run."""
+    import tempfile
+
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise LupustrialError(f"option {option}: {blocker} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise LupustrialError(f"option {option}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
 @app.command()
 @user_errors
 def reproduce(
@@ -117,7 +132,10 @@ def reproduce(
     out: Path = typer.Option(Path("reproduce-out"), "--out", help="Folder for results.json and report.html."),
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0 = all cores)."),
 ) -> None:
-    """Run a published trial many times on virtual patients and compare with its published figures."""
+    """Run a published trial many times on virtual patients and compare with its published figures.
+
+    1,000 trials take about 50 s on 2 cores; the first run on a machine also compiles the model (about 30 s).
+    """
     import os
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -128,6 +146,7 @@ def reproduce(
     from lupustrial.report.json import write_json
 
     _check_published(trial)
+    _output_folder(out)
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"simulating and analysing {trial}", total=trials)
@@ -154,13 +173,19 @@ def calibrate(
     draws: int = typer.Option(200, "--draws", min=1, help="Posterior parameter draws to store (for assurance)."),
     out: Path = typer.Option(Path("calibration.json"), "--out", help="Where to write the calibrated set."),
 ) -> None:
-    """Fit the model's uncertain parameters to a trial's published figures (docs/calibration.md)."""
+    """Fit the model's uncertain parameters to a trial's published figures (docs/calibration.md).
+
+    About 1.5 minutes on 2 cores with the defaults.
+    """
     from rich.table import Table
 
     from lupustrial.design.calibrate import calibrate as fit
     from lupustrial.report.json import write_json
 
     _check_published(trial)
+    if out.is_dir():
+        raise LupustrialError(f"option --out: {out} is a folder, not a file")
+    _output_folder(out.parent)
     with console.status("fitting") as status:
         result = fit(trial, n=patients, seed=seed, n_draws=draws,
                      progress=lambda k, d: status.update(f"fitting: {k} cohorts simulated, distance {d:.3g}"))

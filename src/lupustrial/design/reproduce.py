@@ -8,6 +8,7 @@ trials and whether the published value lies inside.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -83,7 +84,7 @@ SPEC = AnalysisSpec(firth=False, safety=False)
 class TrialSummaries:
     """Small per-trial aggregates the report plots, kept instead of the trials' ADaM data.
 
-    ``lab_means``: trial, param, arm, visit (AVISITN), geometric mean and n of observed values.
+    ``lab_means``: trial, param, arm, visit (AVISITN), n, geometric mean and its 95% CI of observed values.
     ``km``: one row per (trial, arm), one column per day 0..follow-up, S(day) of the severe-flare
     Kaplan–Meier curve. ``consort``: trial, arm, randomised, withdrawn, completed, analysed (at
     the primary visit).
@@ -99,12 +100,19 @@ class TrialSummaries:
 
 
 def _lab_means(data: TrialData) -> pd.DataFrame:
-    """Geometric mean of each lab by trial, arm and visit: one groupby over the whole chunk."""
+    """Geometric mean of each lab by trial, arm and visit with its t interval (as the analysis
+    computes a trial's geometric means): one groupby over the whole chunk."""
+    from scipy.stats import t as student_t
+
     lb = data.adlb[data.adlb["AVAL"] > 0].merge(data.adsl[["USUBJID", "TRT01P"]], on="USUBJID")
     grouped = np.log(lb["AVAL"]).groupby([lb["TRIALID"], lb["PARAMCD"], lb["TRT01P"], lb["AVISITN"]])
-    out = grouped.agg(["mean", "size"]).reset_index()
-    out.columns = ["trial", "param", "arm", "visit", "log_mean", "n"]
-    return out.assign(gm=np.exp(out.pop("log_mean")))
+    out = grouped.agg(["mean", "std", "size"]).reset_index()
+    out.columns = ["trial", "param", "arm", "visit", "log_mean", "log_sd", "n"]
+    n = out["n"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = student_t.ppf(0.5 + SPEC.conf_level / 2, n - 1) * out.pop("log_sd").to_numpy() / np.sqrt(n)
+    log_mean = out.pop("log_mean").to_numpy()
+    return out.assign(gm=np.exp(log_mean), lower=np.exp(log_mean - half), upper=np.exp(log_mean + half))
 
 
 def _consort(data: TrialData, analysed: dict[tuple[int, str], int]) -> pd.DataFrame:
@@ -142,27 +150,28 @@ TRAJECTORY_OUTPUTS = ("rituximab_ug_ml", "belimumab_ug_ml", "baff_ng_ml", "cd19_
 _TRAJECTORY_KEY = (2**31 - 1,)
 
 
-def arm_trajectories(protocol: Protocol, n_per_arm: int, seed: int, params: ModelParameters | None = None,
+def arm_trajectories(protocol: Protocol, n_patients: int, seed: int, params: ModelParameters | None = None,
                      step_days: float = 7.0) -> pd.DataFrame:
     """5th, 50th and 95th percentiles of each model output per arm over time, from the model alone.
 
-    Why not from the trials: labs are sampled at a few visits and drug levels not at all. Patients
-    are randomised on a uniform day of the protocol's window and followed to its end; rows are
-    (arm, output, day from the first rituximab infusion).
+    Why not from the trials: labs are sampled at a few visits and drug levels not at all. The same
+    ``n_patients`` virtual patients, randomised on the same uniform day of the protocol's window,
+    are given every arm (common random numbers), so arms differ by treatment, not by sampling.
+    Rows are (arm, output, day from the first rituximab infusion).
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=_TRAJECTORY_KEY))
-    arms = np.repeat([a.name for a in protocol.arms], n_per_arm).astype(object)
-    population = virtual_population(arms.size, int(rng.integers(2**62)), params)
+    population = virtual_population(n_patients, int(rng.integers(2**62)), params)
     lo, hi = (round(w * 7) for w in protocol.randomisation.window_weeks)
-    rand_day = rng.integers(lo, hi + 1, arms.size).astype(float)
+    rand_day = rng.integers(lo, hi + 1, n_patients).astype(float)
     follow = protocol.follow_up_weeks * 7
-    dosing = protocol_dosing(protocol, population.covariates["weight_kg"], arms, rand_day, rand_day + follow)
     grid = np.arange(0.0, hi + follow + step_days, step_days)
-    outputs = simulate(population, dosing, grid).outputs()
     frames = []
-    for name in TRAJECTORY_OUTPUTS:
-        for arm in dict.fromkeys(arms):
-            q = np.quantile(outputs[name][arms == arm], [0.05, 0.5, 0.95], axis=0)
+    for arm in (a.name for a in protocol.arms):
+        dosing = protocol_dosing(protocol, population.covariates["weight_kg"], np.full(n_patients, arm, dtype=object),
+                                 rand_day, rand_day + follow)
+        outputs = simulate(population, dosing, grid).outputs()
+        for name in TRAJECTORY_OUTPUTS:
+            q = np.quantile(outputs[name], [0.05, 0.5, 0.95], axis=0)
             frames.append(pd.DataFrame({"arm": arm, "output": name, "day": grid, "q05": q[0], "q50": q[1], "q95": q[2]}))
     return pd.concat(frames, ignore_index=True)
 
@@ -203,6 +212,30 @@ class Reproduction:
             "comparison": [asdict(c) for c in self.comparison],
         }
 
+    def markdown(self) -> str:
+        """The comparison table and what it shows, as ``docs/calibration.md`` quotes it.
+
+        Generated, so the page's numbers are the code's: a slow test keeps the page equal to a
+        1,000-trial run.
+        """
+        lines = ["| figure | published | simulated median | 95% interval | inside |", "|---|---|---|---|---|"]
+        lines += [f"| {c.figure} | {c.published:.3g} | {c.median:.3g} | {c.lower:.3g} to {c.upper:.3g} | "
+                  f"{'yes' if c.inside else 'no'} |" for c in self.comparison]
+        inside = sum(c.inside for c in self.comparison)
+        where = ("Every published figure lies" if inside == len(self.comparison)
+                 else f"{inside} of {len(self.comparison)} published figures lie")
+        off = {c.statistic: abs(c.median / c.published - 1.0) for c in self.comparison}
+        gm = max(v for k, v in off.items() if k.startswith("gm_"))
+        protocol = load_protocol(self.protocol)
+        treatment, n_arm = protocol.arms[0].name.lower(), protocol.population.n_patients // len(protocol.arms)
+        flares = next(c.published for c in self.comparison if c.statistic == "flares_treatment")
+        no_flare = float((self.per_trial["flares_treatment"] == 0).mean())
+        return "\n".join(lines) + (
+            f"\n\n{where} inside the simulated 95% interval; the medians of the geometric means are within "
+            f"{math.ceil(100 * gm)}% and of the hazard ratio within {math.ceil(100 * off['hazard_ratio'])}% of the "
+            f"published values. In {no_flare:.1%} of the {self.n_trials:,} virtual trials no {treatment} patient has "
+            f"a severe flare ({flares:g} of {n_arm} did in the trial); those trials' hazard ratio is 0.")
+
 
 def _provenance(name: str, params: ModelParameters | None) -> dict[str, Any]:
     """What the report and results.json say about the parameter set."""
@@ -227,7 +260,7 @@ def compare(per_trial: pd.DataFrame, figures: list[Figure]) -> list[Comparison]:
 
 
 def reproduce(name: str = "beat-lupus", *, n_trials: int = 1000, seed: int = 2021, workers: int = 1,
-              chunk: int = 50, params: ModelParameters | None = None, trajectory_patients: int = 200,
+              chunk: int = 50, params: ModelParameters | None = None, trajectory_patients: int = 2000,
               progress: Callable[[int], None] | None = None) -> Reproduction:
     """Simulate and analyse ``n_trials`` virtual trials of a published trial and compare."""
     if n_trials < 2:

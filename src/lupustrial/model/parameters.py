@@ -33,6 +33,9 @@ class Param:
     prior: tuple[float, float] | None = None
     description: str = ""
     omega_prior: tuple[float, float] | None = None  # set when calibration may move ``omega``
+    # Set when calibration fits a value the table does not mark "calibrate": a spread the trial's
+    # published CIs, not a model assumption, decide (docs/calibration.md lists what is fitted).
+    fit_prior: tuple[float, float] | None = None
 
 
 def _two_cpt_from_half_lives(cl: float, vss: float, t_alpha: float, t_beta: float) -> tuple[float, float, float]:
@@ -141,7 +144,7 @@ COVARIATE_PARAMS: tuple[Param, ...] = (
     Param("baff_sdlog", 0.4, "1", ASSUMPTION, description="log-SD of BAFF"),
     Param("cd19_median", 100.0, "cells/µL", ASSUMPTION + " (B-cell lymphopenia of active SLE)", calibrate=True,
           prior=(20.0, 400.0), description="baseline CD19+ count, log-normal"),
-    Param("cd19_sdlog", 0.6, "1", ASSUMPTION, description="log-SD of CD19+"),
+    Param("cd19_sdlog", 0.6, "1", ASSUMPTION, description="log-SD of CD19+", fit_prior=(0.3, 3.0)),
     Param("baff_cd19_correlation", 0.4, "1", "sign: Carter et al. 2013 (BAFF correlates with CD19+ before rituximab); size " + ASSUMPTION, description="correlation of log BAFF and log CD19+"),
 )
 
@@ -227,7 +230,7 @@ class ModelParameters:
     def prior(self, key: str) -> tuple[float, float]:
         """Prior range of an :meth:`apply` key (refused if the parameter has none)."""
         p = self.param(key.removeprefix(OMEGA))
-        prior = p.omega_prior if key.startswith(OMEGA) else p.prior
+        prior = p.omega_prior if key.startswith(OMEGA) else p.prior or p.fit_prior
         if prior is None:
             raise LupustrialError(f"parameter {key!r} has no prior range, so it cannot be calibrated")
         return prior

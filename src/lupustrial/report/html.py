@@ -103,8 +103,10 @@ def _published_marks(ax: Axes, pub: Figure, x: float, colour: str) -> None:
                 ecolor="black", capsize=3, zorder=5)
 
 
-def _gm_figure(ctx: _Trial, lab_means: pd.DataFrame) -> MplFigure:
-    """Across-trial median and 2.5–97.5% envelope of each arm's geometric mean by visit."""
+def _gm_figure(ctx: _Trial, lab_means: pd.DataFrame, trial: int) -> MplFigure:
+    """Across-trial median and 2.5–97.5% envelope of each arm's geometric mean by visit, and one
+    trial's geometric means with their 95% CIs: the envelope is spread between trials, the bars
+    what one trial of this size would report."""
     week = ctx.protocol.endpoints.primary.week
     pre_x = -float(np.mean(ctx.protocol.randomisation.window_weeks))
     fig = MplFigure(figsize=(10, 3.8), layout="constrained")
@@ -117,6 +119,12 @@ def _gm_figure(ctx: _Trial, lab_means: pd.DataFrame) -> MplFigure:
             x = np.where(band.index == PRE_RITUXIMAB_VISIT, pre_x, band.index)
             ax.fill_between(x, band[0.025], band[0.975], color=ctx.colour(arm), alpha=0.2, linewidth=0)
             ax.plot(x, band[0.5], "o-", color=ctx.colour(arm), label=f"{arm}: median of trial GMs")
+            one = rows[(rows["trial"] == trial) & (rows["arm"] == arm)].sort_values("visit")
+            x1 = np.where(one["visit"] == PRE_RITUXIMAB_VISIT, pre_x, one["visit"]) + (0.8 if k else -0.8)
+            gm = one["gm"].to_numpy()
+            ax.errorbar(x1, gm, yerr=[gm - one["lower"].to_numpy(), one["upper"].to_numpy() - gm], fmt="s",
+                        markerfacecolor="white", color=ctx.colour(arm), capsize=2, markersize=4,
+                        label=f"{arm}: trial {trial}, GM (95% CI)")
             if stat in ctx.figures:
                 _published_marks(ax, ctx.figures[stat], week + (1.5 if k else -1.5), ctx.colour(arm))
         ax.plot([], [], "D", color="white", markeredgecolor="black", label=f"published, week {week:g} (95% CI)")
@@ -261,10 +269,13 @@ def render_report(reproduction: Reproduction) -> str:
     week = protocol.endpoints.primary.week
     window = protocol.randomisation.window_weeks
     plots = [
-        ("gm", "Geometric means over visits", _gm_figure(ctx, reproduction.summaries.lab_means),
+        ("gm", "Geometric means over visits", _gm_figure(ctx, reproduction.summaries.lab_means, trial),
          f"Lines: median over the {n} virtual trials of each arm's geometric mean at each visit; bands: 2.5th to "
          f"97.5th percentile of those trial geometric means (variation between trials, not a confidence interval of "
-         f"one trial). Diamonds: published week-{week:g} geometric means with their 95% CIs. The pre-rituximab "
+         f"one trial). Open squares with bars: the geometric means of virtual trial {trial} (the typical trial of the "
+         "Kaplan–Meier and CONSORT figures) with their 95% CIs (t interval of the mean log value, as the trial's "
+         f"analysis computes them). Diamonds: published week-{week:g} geometric means with their 95% CIs. The "
+         "pre-rituximab "
          f"sample is drawn at minus the middle of the {window[0]:g}–{window[1]:g}-week rituximab-to-randomisation "
          "window."),
         ("km", "Time to first severe flare", _km_figure(ctx, reproduction.summaries.km, trial),
@@ -273,9 +284,10 @@ def render_report(reproduction: Reproduction) -> str:
          f"97.5th percentile of the Kaplan–Meier curves of all {n} trials."),
         *_ratio_plots(ctx, reproduction),
         ("trajectories", "Model trajectories per arm", _trajectory_figure(ctx, reproduction.trajectories),
-         "Median (line) and 5th to 95th percentile (band) of each model output over virtual patients of each arm, "
-         "from the model directly (drug levels are not sampled in trials): patients are randomised on a uniform day "
-         "of the protocol's window and followed to its end."),
+         "Median (line) and 5th to 95th percentile (band) of each model output per arm, from the model directly "
+         "(drug levels are not sampled in trials). The same virtual patients, randomised on the same uniform day of "
+         "the protocol's window and followed to its end, are given each arm, so the arms differ by treatment "
+         "alone."),
     ]
     arms = consort[consort["trial"] == trial].set_index("arm").loc[list(ctx.arms)].reset_index()
     return _ENV.get_template("reproduce.html.j2").render(
