@@ -8,7 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lupustrial.errors import LupustrialError
-from lupustrial.model.dosing import BELIMUMAB, IV, RITUXIMAB, SC, DosingError, DosingEvents, beat_lupus_dosing, build_segments
+from lupustrial.model.dosing import (
+    BELIMUMAB, IV, RITUXIMAB, SC, DosingError, DosingEvents, beat_lupus_dosing, build_segments,
+    escalated_infusion_hours,
+)
 from lupustrial.model.equations import A_BD, CUMH, DSDNA, STATES, T, initial_state, rhs
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.reference import simulate_reference
@@ -137,6 +140,23 @@ def test_placebo_has_no_belimumab_and_belimumab_suppresses_autoreactive_b_cells(
     assert (out["belimumab"]["belimumab_ug_ml"][:, 43:] > 0).all()
     auto = {arm: out[arm]["autoreactive_cd19_cells_ul"][:, 364] for arm in out}
     assert np.median(auto["belimumab"] / auto["placebo"]) < 0.8
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(1.0, 3000.0), st.sampled_from([50.0, 100.0]))
+def test_escalated_infusion_delivers_the_dose_in_the_hours_returned(dose: float, start: float) -> None:
+    hours = escalated_infusion_hours(dose, start, 400.0)
+    tau = np.linspace(0.0, hours, 200_001)
+    rate = np.minimum(start * (1 + np.floor(tau / 0.5)), 400.0)  # the label's schedule, step by step
+    assert np.trapezoid(rate, tau) == pytest.approx(dose, rel=1e-3)
+
+
+def test_rituximab_infusions_follow_the_label_rates() -> None:
+    ev = beat_lupus_dosing(np.array([70.0]), "placebo", 42.0, 100.0)
+    first, later = ev.duration_day * 24.0
+    assert first > later  # the first infusion starts slower
+    assert first == escalated_infusion_hours(1000.0, 50.0, 400.0)
+    assert later == escalated_infusion_hours(1000.0, 100.0, 400.0)
 
 
 @pytest.mark.parametrize(

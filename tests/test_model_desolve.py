@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lupustrial.model.dosing import DosingEvents, beat_lupus_dosing
+from lupustrial.model.dosing import RITUXIMAB, DosingEvents, beat_lupus_dosing
 from lupustrial.model.equations import individual_parameters
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import Population
+
+
+R_RITUXIMAB_INFUSION_HOURS = 4.0  # an input of the R case (model_desolve.R builds its infusions itself)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,10 @@ def test_trajectories_equal_r_lsoda(case) -> None:
            ("weight_kg", "baseline_baff_ng_ml", "baseline_cd19_cells_ul", "baseline_anti_dsdna_iu_ml")}
     pop = Population(params, cov, {}, individual_parameters(params, cov, {}))
     start = np.array([p["belimumab_start"] for p in pts], dtype=float)  # NaN: no belimumab
-    dosing = beat_lupus_dosing(cov["weight_kg"], "belimumab", start, 420.0)
+    trial = beat_lupus_dosing(cov["weight_kg"], "belimumab", start, 420.0)
+    # The R case infuses each 1 g of rituximab over 4 h (model_desolve.R), not at the label's rates.
+    hours = np.where(trial.drug == RITUXIMAB, R_RITUXIMAB_INFUSION_HOURS, trial.duration_day * 24.0)
+    dosing = DosingEvents(trial.patient, trial.drug, trial.time, trial.amount_mg, hours / 24.0, trial.route)
     sc = [i for i, p in enumerate(pts) if np.isfinite(p["sc_day"])]
     sc_ev = DosingEvents.regimen(np.array(sc), "belimumab", np.array([pts[i]["sc_day"] for i in sc]), 200.0)
     dosing = DosingEvents.concat([dosing, sc_ev])

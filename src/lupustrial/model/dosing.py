@@ -17,11 +17,23 @@ from lupustrial.errors import LupustrialError
 RITUXIMAB, BELIMUMAB = 0, 1
 DRUGS = {"rituximab": RITUXIMAB, "belimumab": BELIMUMAB}
 IV, SC = 0, 1
-# Infusion lengths of the BEAT-LUPUS regimen (docs/model.md, "Dosing"). Belimumab: "over 1 hour"
-# (BENLYSTA label, section 2). Rituximab 1 g: assumption — a constant rate over about the time a
-# 1 g infusion takes with the usual rate escalation; no source for SLE was checked.
+# Infusion lengths of the BEAT-LUPUS regimen (docs/model.md, "Dosing"). Belimumab: over 1 hour
+# (BENLYSTA label). Rituximab: the US label's rate schedule — first infusion from 50 mg/h, then
+# 100 mg/h for later ones, raised by that step every 30 minutes up to 400 mg/h — given at its
+# average rate; that BEAT-LUPUS infused at these rates is an assumption.
 BELIMUMAB_INFUSION_HOURS = 1.0
-RITUXIMAB_INFUSION_HOURS = 4.0
+RITUXIMAB_FIRST_RATE_MG_H, RITUXIMAB_LATER_RATE_MG_H, RITUXIMAB_MAX_RATE_MG_H = 50.0, 100.0, 400.0
+
+
+def escalated_infusion_hours(dose_mg: float, start_mg_h: float, max_mg_h: float, every_h: float = 0.5) -> float:
+    """Hours to give ``dose_mg`` when the rate starts at ``start_mg_h`` and rises by it every ``every_h`` to a maximum.
+
+    The rituximab label doses by rate, not duration; the model needs the duration.
+    """
+    hours, given, rate = 0.0, 0.0, start_mg_h
+    while given + rate * every_h < dose_mg:
+        given, hours, rate = given + rate * every_h, hours + every_h, min(rate + start_mg_h, max_mg_h)
+    return hours + (dose_mg - given) / rate
 
 
 class DosingError(LupustrialError):
@@ -113,8 +125,9 @@ def beat_lupus_dosing(
         raise DosingError(f"arm must be belimumab or placebo, not {arm!r}")
     n = len(weight_kg)
     patients = np.arange(n)
-    parts = [DosingEvents.regimen(patients, "rituximab", np.array([0.0, 14.0]), 1000.0,
-                                   infusion_hours=RITUXIMAB_INFUSION_HOURS)]
+    parts = [DosingEvents.regimen(patients, "rituximab", np.array([day]), 1000.0,
+                                   infusion_hours=escalated_infusion_hours(1000.0, rate, RITUXIMAB_MAX_RATE_MG_H))
+             for day, rate in ((0.0, RITUXIMAB_FIRST_RATE_MG_H), (14.0, RITUXIMAB_LATER_RATE_MG_H))]
     if arm == "belimumab":
         start = np.broadcast_to(np.asarray(belimumab_start_day, dtype=float), (n,))
         on = np.isfinite(start)
