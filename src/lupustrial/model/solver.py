@@ -34,7 +34,7 @@ _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 _ORDER_EXP = -1.0 / 5.0  # error estimator of order 4
 # Default tolerances: trajectories within 1e-6 relative of solve_ivp(DOP853) at rtol 1e-12, measured
 # 2.4e-7 at most over typical and extreme patients (docs/model.md, Solver); rtol 2e-7 reached 5.3e-7
-# for 5% less CPU, too close to 1e-6 for randomly drawn patients.
+# for 7% less CPU, too close to 1e-6 for randomly drawn patients.
 RTOL, ATOL = 1e-7, 1e-10
 _LANES = 16  # patients stepped side by side: independent work the CPU overlaps (measured best of 1-64)
 _TASK = 256  # patients per thread task: small enough to balance cheap and costly patients
