@@ -134,7 +134,7 @@ def reproduce(
 ) -> None:
     """Run a published trial many times on virtual patients and compare with its published figures.
 
-    1,000 trials take about 50 s on 2 cores; the first run on a machine also compiles the model (about 30 s).
+    1,000 trials take under a minute on 2 cores, the first run included (it also compiles the model, ~10 s).
     """
     import os
 
