@@ -69,7 +69,11 @@ def test_consort_shows_the_typical_trial(report: Path, reproduction: Reproductio
     expected = [int(rows.loc[arm, k]) for arm in ("Belimumab", "Placebo")
                 for k in ("randomised", "withdrawn", "completed", "analysed")]
     assert counts == expected
-    assert f"virtual trial {trial}" in report.read_text(encoding="utf-8")
+    text = report.read_text(encoding="utf-8")
+    assert f"virtual trial {trial}" in text
+    # The GM figure shows that same trial's geometric means with their CIs beside the envelope.
+    gm_caption = re.search(r'<figure id="fig-gm">.*?<figcaption>(.*?)</figcaption>', text, re.S)
+    assert gm_caption is not None and f"geometric means of virtual trial {trial} " in gm_caption.group(1)
 
 
 def test_typical_trial_is_the_hazard_ratio_nearest_the_median() -> None:
