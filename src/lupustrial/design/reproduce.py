@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lupustrial.analysis.trial import AnalysisSpec, TrialAnalysis, analyze_trial
 from lupustrial.data import TrialData, select_trial, validate_trial
-from lupustrial.model.parameters import ModelParameters, calibrated, calibration_provenance
+from lupustrial.model.parameters import ModelParameters, calibrated, parameter_provenance
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import virtual_population
 from lupustrial.protocol import load_protocol
@@ -237,17 +237,6 @@ class Reproduction:
             f"a severe flare ({flares:g} of {n_arm} did in the trial); those trials' hazard ratio is 0.")
 
 
-def _provenance(name: str, params: ModelParameters | None) -> dict[str, Any]:
-    """What the report and results.json say about the parameter set."""
-    if params is not None:
-        return {"parameter_set": "supplied by the caller"}
-    stored = calibration_provenance(name)
-    keep = ("date", "method", "seed", "patients_per_arm", "distance")
-    return {"parameter_set": f"calibrated to {name} (src/lupustrial/model/calibrated, docs/calibration.md)",
-            **{k: stored[k] for k in keep},
-            "fitted": {k: calibrated(name).setting(k) for k in stored["fitted"]}}
-
-
 def compare(per_trial: pd.DataFrame, figures: list[Figure]) -> list[Comparison]:
     """Median and central 95% interval of each statistic across trials, against the published value."""
     out = []
@@ -267,7 +256,7 @@ def reproduce(name: str = "beat-lupus", *, n_trials: int = 1000, seed: int = 202
         raise ValueError("n_trials must be >= 2 to give an interval")
     pub = published(name)
     protocol = load_protocol(pub.protocol)
-    provenance = _provenance(name, params)
+    provenance = parameter_provenance(name, params)
     params = params or calibrated(name)
     func = partial(_analyse_chunk, protocol, seed=seed, params=params)
     parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)

@@ -26,9 +26,8 @@ from lupustrial import __version__
 from lupustrial.design.execute import Executor
 from lupustrial.design.grid import Cell
 from lupustrial.design.power import TARGETS, PowerCurve, power_curve
-from lupustrial.design.reproduce import _provenance as parameter_provenance
 from lupustrial.errors import LupustrialError
-from lupustrial.model.parameters import ModelParameters, default_parameters
+from lupustrial.model.parameters import ModelParameters, default_parameters, parameter_provenance
 from lupustrial.protocol.schema import Protocol
 from lupustrial.report.json import to_jsonable, write_json
 

@@ -284,6 +284,21 @@ def calibration_provenance(name: str = "beat-lupus") -> dict:
     return _calibration_file(name)["provenance"]
 
 
+def parameter_provenance(name: str = "beat-lupus", params: ModelParameters | None = None) -> dict[str, object]:
+    """What a report or results file says about the parameter set a run used.
+
+    ``params is None`` means :func:`default_parameters` (the stored calibration of ``name``);
+    a caller's own set is reported as such, since no provenance travels with it.
+    """
+    if params is not None:
+        return {"parameter_set": "supplied by the caller"}
+    stored = calibration_provenance(name)
+    keep = ("date", "method", "seed", "patients_per_arm", "distance")
+    return {"parameter_set": f"calibrated to {name} (src/lupustrial/model/calibrated, docs/calibration.md)",
+            **{k: stored[k] for k in keep},
+            "fitted": {k: calibrated(name).setting(k) for k in stored["fitted"]}}
+
+
 def default_parameters() -> ModelParameters:
     """What every simulation uses unless told otherwise: the BEAT-LUPUS calibration."""
     return calibrated("beat-lupus")
