@@ -241,3 +241,30 @@ def test_trajectory_accessors_name_states_and_outputs() -> None:
         tr.output("nope")
     with pytest.raises(LupustrialError, match="output times"):
         simulate(pop, beat_lupus_dosing(pop.covariates["weight_kg"], "placebo", 0.0, 30.0), np.array([3.0, 1.0]))
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"rtx_cl": -1.0}, "model parameter rtx_cl = -1 must be > 0"),
+    ({"bel_kd": float("nan")}, "model parameter bel_kd = nan must be > 0"),
+    ({"auto_fraction": 0.0}, "model parameter auto_fraction = 0 must be in (0, 1]"),
+    ({"llpc_share": 1.2}, "model parameter llpc_share = 1.2 must be in [0, 1]"),
+    ({"baff_fold_rise": 0.5}, "model parameter baff_fold_rise = 0.5 must be >= 1"),
+    ({"omega.rtx_cl": -0.1}, "between-patient log-SD of rtx_cl = -0.1 must be >= 0"),
+])
+def test_parameters_outside_their_meaning_are_refused_by_name(setting: dict, message: str) -> None:
+    """A value the equations cannot use (a negative clearance, a share above 1) is an error, not NaNs later."""
+    from lupustrial.errors import LupustrialError
+
+    with pytest.raises(LupustrialError) as err:
+        ModelParameters().apply(setting)
+    assert str(err.value) == message
+
+
+def test_every_shipped_parameter_set_and_prior_bound_is_inside_the_domains() -> None:
+    from lupustrial.model.parameters import calibrated
+
+    calibrated()
+    base = ModelParameters()
+    for name in base.calibration_names:
+        for bound in base.prior(name):
+            base.with_values(**{name: bound})

@@ -71,8 +71,12 @@ def test_bad_sizes_are_user_errors(n: int, seed: int, message: str) -> None:
 
 
 def test_invalid_correlations_are_refused() -> None:
-    params = ModelParameters(correlations={("rtx_cl", "rtx_v1"): 1.5})
-    with pytest.raises(LupustrialError, match="correlation"):
+    with pytest.raises(LupustrialError, match=r"correlation of rtx_cl and rtx_v1 = 1.5 must be in \[-1, 1\]"):
+        ModelParameters(correlations={("rtx_cl", "rtx_v1"): 1.5})
+    # Each pair valid, the set impossible: the population refuses the matrix.
+    params = ModelParameters(correlations={("rtx_cl", "rtx_v1"): 0.9, ("rtx_cl", "rtx_ec50"): 0.9,
+                                           ("rtx_v1", "rtx_ec50"): -0.9})
+    with pytest.raises(LupustrialError, match="do not form a valid correlation matrix"):
         virtual_population(3, 1, params=params)
 
 

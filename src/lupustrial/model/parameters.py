@@ -156,6 +156,39 @@ _CORRELATIONS: dict[tuple[str, str], float] = {
 }
 
 
+# Where a value has meaning (lower bound, upper bound, lower bound allowed); every other
+# parameter is a rate, volume, half-life, level or SD and must be > 0. Checked on every copy, so
+# a calibration or a caller's ``with_values`` cannot make a patient's equations divide by zero.
+_DOMAINS: dict[str, tuple[float, float, bool]] = {
+    "bel_sc_bioavailability": (0.0, 1.0, True),
+    "auto_fraction": (0.0, 1.0, False),  # 0 would leave no autoreactive cells to scale plasmablasts by
+    "llpc_share": (0.0, 1.0, True),
+    "female_fraction": (0.0, 1.0, True),
+    "rtx_target_ratio": (0.0, math.inf, True),
+    "baff_survival_nonauto": (0.0, math.inf, True),
+    "baff_survival_auto": (0.0, math.inf, True),
+    "baff_fold_rise": (1.0, math.inf, True),
+    "rtx_death_fold": (1.0, math.inf, True),
+    "baff_cd19_correlation": (-1.0, 1.0, True),
+    "allometry_cl": (-math.inf, math.inf, True),
+    "allometry_v": (-math.inf, math.inf, True),
+}
+
+
+def _domain_problem(p: Param) -> str | None:
+    """Why ``p`` cannot be used, or None."""
+    lo, hi, closed = _DOMAINS.get(p.name, (0.0, math.inf, False))
+    if not (math.isfinite(p.value) and (lo <= p.value if closed else lo < p.value) and p.value <= hi):
+        if hi == math.inf:
+            where = f"{'>=' if closed else '>'} {lo:g}"
+        else:
+            where = f"in {'[' if closed else '('}{lo:g}, {hi:g}]"
+        return f"model parameter {p.name} = {p.value:g} must be {where}"
+    if not (math.isfinite(p.omega) and p.omega >= 0):
+        return f"between-patient log-SD of {p.name} = {p.omega:g} must be >= 0"
+    return None
+
+
 @dataclass(frozen=True)
 class ModelParameters:
     """The model's parameters and the virtual population's covariate distributions.
@@ -175,6 +208,11 @@ class ModelParameters:
         unknown = {n for pair in self.correlations for n in pair} - {p.name for p in self.params}
         if unknown:
             raise LupustrialError(f"correlation names unknown parameters: {sorted(unknown)}")
+        problems = [m for m in map(_domain_problem, self.all) if m]
+        problems += [f"correlation of {a} and {b} = {r:g} must be in [-1, 1]"
+                     for (a, b), r in self.correlations.items() if not -1.0 <= r <= 1.0]
+        if problems:
+            raise LupustrialError("; ".join(problems))
 
     @property
     def all(self) -> tuple[Param, ...]:
@@ -253,9 +291,11 @@ def markdown_table(params: tuple[Param, ...]) -> str:
     lines = ["| parameter | value | unit | meaning | ω (log-SD) | calibrate | prior range | source |",
              "|---|---|---|---|---|---|---|---|"]
     for p in params:
-        prior = f"{p.prior[0]:g}–{p.prior[1]:g}" if p.prior else ""
+        rng = p.prior or p.fit_prior
+        prior = f"{rng[0]:g}–{rng[1]:g}" if rng else ""
+        fitted = "yes" if p.calibrate else "yes (a spread)" if p.fit_prior else ""
         lines.append(f"| `{p.name}` | {p.value:.4g} | {p.unit} | {p.description} | {p.omega or '':} | "
-                     f"{'yes' if p.calibrate else ''} | {prior} | {p.source} |")
+                     f"{fitted} | {prior} | {p.source} |")
     return "\n".join(lines)
 
 
