@@ -268,3 +268,22 @@ def test_every_shipped_parameter_set_and_prior_bound_is_inside_the_domains() -> 
     for name in base.calibration_names:
         for bound in base.prior(name):
             base.with_values(**{name: bound})
+
+
+def test_generated_stage_sums_equal_the_tableau() -> None:
+    """The solver's generated RK45 sums are y + h·Σ A[s, j]·k[j] (stages), y + h·Σ B·k (new state), h·Σ E·k (error)."""
+    from scipy.integrate import RK45
+
+    from lupustrial.model.solver import _ERROR, _STAGE
+
+    rng = np.random.default_rng(3)
+    k, y, step = rng.normal(size=(7, 12, 16)), rng.normal(size=(12, 16)), rng.uniform(0.01, 2.0, 16)
+    rows = [RK45.A[s] for s in range(1, 6)] + [RK45.B]
+    for s, coefs in enumerate(rows, start=1):
+        out = np.empty((12, 16))
+        _STAGE(s, k, step, y, out)
+        expected = y + step * np.tensordot(np.pad(coefs, (0, 7 - len(coefs))), k, axes=1)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    err = np.empty((12, 16))
+    _ERROR(k, step, err)
+    np.testing.assert_allclose(err, step * np.tensordot(RK45.E, k, axes=1), rtol=1e-12, atol=1e-12)

@@ -12,11 +12,18 @@ into an infusion under-resolved the sharp fall of free BAFF as belimumab arrives
 orders of accuracy (2e-4 instead of 2e-6 relative at rtol 1e-6). numpy's error model
 drops the zero-division branches from the hot loop: a step that yields NaN is rejected, and
 one that never stops doing so ends in the ``max_steps`` error.
+
+Two things cost more in the hot loop than the arithmetic and are avoided (together ~25% less
+time on 100,000 patients, results unchanged bit for bit): taking a slice of an array, which
+numba reference-counts on every step (a lane is copied element by element instead), and
+summing a stage one term at a time (code generated from the tableau sums each row's terms in
+one pass).
 """
 
 from __future__ import annotations
 
 import hashlib
+import textwrap
 import inspect
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,24 +47,34 @@ _LANES = 16  # patients stepped side by side: independent work the CPU overlaps 
 _TASK = 256  # patients per thread task: small enough to balance cheap and costly patients
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _combine(coefs: np.ndarray, k: np.ndarray, step: np.ndarray, base: np.ndarray, out: np.ndarray) -> None:
-    """out = Σ_j (coefs[j]·step)·k[j] + base for each lane (column), zero coefficients skipped, in a fixed order."""
-    n_s, n_l = out.shape
-    j0 = 0
-    while coefs[j0] == 0.0:
-        j0 += 1
-    for m in range(n_s):
-        for p in range(n_l):
-            out[m, p] = coefs[j0] * step[p] * k[j0, m, p]
-    for j in range(j0 + 1, coefs.shape[0]):
-        if coefs[j] != 0.0:
-            for m in range(n_s):
-                for p in range(n_l):
-                    out[m, p] += coefs[j] * step[p] * k[j, m, p]
-    for m in range(n_s):
-        for p in range(n_l):
-            out[m, p] += base[m, p]
+def _combinations():
+    """Compiled ``out = Σ_j (coefs[j]·step)·k[j] (+ base)`` per lane, for each row of the tableau.
+
+    ``stage(s, k, step, base, out)`` forms stage ``s`` (1-5: rows of A; 6: the new state, B),
+    ``error(k, step, out)`` the error estimate (E). Generated from the tableau so that the
+    coefficients are constants and zero terms absent, and every term is summed in one pass
+    over the states (a loop over the terms reread and rewrote ``out`` once per term: 1.5x
+    slower, measured). The order of each sum is fixed (terms in tableau order, ``base`` last).
+    """
+
+    def row(coefs: np.ndarray, base: bool) -> str:
+        terms = " + ".join(f"({c!r} * h) * k[{j}, m, p]" for j, c in enumerate(map(float, coefs)) if c != 0.0)
+        return ("for m in range(out.shape[0]):\n"
+                "    for p in range(out.shape[1]):\n"
+                "        h = step[p]\n"
+                f"        out[m, p] = {terms}{' + base[m, p]' if base else ''}\n")
+
+    rows = [_A[s, :s] for s in range(1, 6)] + [_B]
+    branches = "".join(f"    {'if' if s == 1 else 'elif'} s == {s}:\n" + textwrap.indent(row(c, True), "        ")
+                       for s, c in enumerate(rows, start=1))
+    source = f"def stage(s, k, step, base, out):\n{branches}\ndef error(k, step, out):\n" + textwrap.indent(
+        row(_E, False), "    ")
+    namespace: dict = {}
+    exec(source, namespace)  # noqa: S102 - source built above from the tableau's numbers only
+    return tuple(njit(nogil=True, error_model="numpy")(namespace[name]) for name in ("stage", "error"))
+
+
+_STAGE, _ERROR = _combinations()  # module globals: numba caches a kernel that calls globals
 
 
 def _kernel(equations_digest: str):
@@ -85,13 +102,32 @@ def _kernel(equations_digest: str):
         n_s, n_t, n_l = y0.shape[0], times.shape[0], _LANES
         t_end = times[n_t - 1]
         y, y_new, y_stage = np.zeros((n_s, n_l)), np.zeros((n_s, n_l)), np.zeros((n_s, n_l))
-        err, zero = np.zeros((n_s, n_l)), np.zeros((n_s, n_l))
+        err = np.zeros((n_s, n_l))
         k = np.zeros((7, n_s, n_l))
         th = np.ones((theta.shape[0], n_l))
         r = np.zeros((2, n_l))
         t, h, step, seg_end, total = np.zeros(n_l), np.zeros(n_l), np.zeros(n_l), np.zeros(n_l), np.zeros(n_l)
         w = np.empty(7)
-        y1, f1 = np.zeros((n_s, 1)), np.zeros((n_s, 1))
+        # One lane's copy for its own derivatives at a (re)start: slicing the lane out instead
+        # costs reference counts on every call, which the per-step lane loops felt (measured).
+        y1, f1, th1, r1 = np.zeros((n_s, 1)), np.zeros((n_s, 1)), np.ones((theta.shape[0], 1)), np.zeros((2, 1))
+        slopes = (k[1], k[2], k[3], k[4], k[5], k[6])  # views taken once: a slice per step is reference-counted
+
+        def lane_inputs(p: int) -> None:
+            """Lane ``p``'s parameters and infusion rates into th1, r1."""
+            for q in range(th.shape[0]):
+                th1[q, 0] = th[q, p]
+            r1[0, 0], r1[1, 0] = r[0, p], r[1, p]
+
+        def lane_slope(p: int) -> None:
+            """k[0] of lane ``p`` at its current state, inputs and parameters."""
+            lane_inputs(p)
+            for m in range(n_s):
+                y1[m, 0] = y[m, p]
+            derivatives(y1, th1, r1, f1)
+            for m in range(n_s):
+                k[0, m, p] = f1[m, 0]
+
         patient = np.full(n_l, -1)
         seg, j, steps = np.zeros(n_l, np.int64), np.zeros(n_l, np.int64), np.zeros(n_l, np.int64)
         nxt = lo
@@ -100,18 +136,24 @@ def _kernel(equations_digest: str):
                 while patient[p] < 0 and nxt < hi:  # load the next patient into an idle lane
                     i = patient[p] = nxt
                     nxt += 1
-                    y[:, p] = y0[:, i]
-                    th[:, p] = theta[:, i]
+                    for m in range(n_s):
+                        y[m, p] = y0[m, i]
+                    for q in range(th.shape[0]):
+                        th[q, p] = theta[q, i]
                     y[A_BD, p] += depot[i, 0]
-                    r[:, p] = rate[i, 0]
+                    r[0, p], r[1, p] = rate[i, 0, 0], rate[i, 0, 1]
                     t[p], h[p], seg[p], j[p], steps[p] = 0.0, 0.0, 0, 0, 0  # h = 0: choose a first step
                     while j[p] < n_t and times[j[p]] <= 0.0:
-                        out[i, j[p]] = y[:, p]
+                        for m in range(n_s):
+                            out[i, j[p], m] = y[m, p]
                         j[p] += 1
-                    derivatives(y[:, p : p + 1], th[:, p : p + 1], r[:, p : p + 1], k[0, :, p : p + 1])
+                    lane_slope(p)
                     if not t_end > 0.0:
                         patient[p] = -1
-            if (patient < 0).all():
+            busy = False
+            for p in range(n_l):
+                busy = busy or patient[p] >= 0
+            if not busy:  # a loop, not (patient < 0).all(): no array allocated per step
                 return -1
             for p in range(n_l):
                 if patient[p] >= 0:
@@ -127,7 +169,8 @@ def _kernel(equations_digest: str):
                         h0 = min(h0, seg_end[p] - t[p])
                         for m in range(n_s):
                             y1[m, 0] = y[m, p] + h0 * k[0, m, p]
-                        derivatives(y1, th[:, p : p + 1], r[:, p : p + 1], f1)
+                        lane_inputs(p)
+                        derivatives(y1, th1, r1, f1)
                         for m in range(n_s):
                             d2 += ((f1[m, 0] - k[0, m, p]) / (atol + abs(y[m, p]) * rtol)) ** 2
                         d2 = np.sqrt(d2 / n_s) / h0
@@ -136,12 +179,10 @@ def _kernel(equations_digest: str):
                     step[p] = min(h[p], seg_end[p] - t[p])
                 else:
                     step[p] = 0.0
-            for s in range(1, 6):
-                _combine(_A[s, :s], k, step, y, y_stage)
-                derivatives(y_stage, th, r, k[s])
-            _combine(_B, k, step, y, y_new)
-            derivatives(y_new, th, r, k[6])
-            _combine(_E, k, step, zero, err)
+            for s in range(1, 7):
+                _STAGE(s, k, step, y, y_stage if s < 6 else y_new)
+                derivatives(y_stage if s < 6 else y_new, th, r, slopes[s - 1])
+            _ERROR(k, step, err)
             total[:] = 0.0
             for m in range(n_s):
                 for p in range(n_l):
@@ -170,8 +211,9 @@ def _kernel(equations_digest: str):
                                 value += k[q, m, p] * w[q]
                             out[i, j[p], m] = value
                         j[p] += 1
-                    y[:, p] = y_new[:, p]
-                    k[0, :, p] = k[6, :, p]
+                    for m in range(n_s):  # element loops: a slice here costs a reference count per step
+                        y[m, p] = y_new[m, p]
+                        k[0, m, p] = k[6, m, p]
                     t[p] = t_new
                     if t_new >= t_end:
                         patient[p] = -1
@@ -179,9 +221,9 @@ def _kernel(equations_digest: str):
                     if t_new >= end:
                         seg[p] += 1
                         y[A_BD, p] += depot[i, seg[p]]
-                        r[:, p] = rate[i, seg[p]]
+                        r[0, p], r[1, p] = rate[i, seg[p], 0], rate[i, seg[p], 1]
                         h[p] = 0.0
-                        derivatives(y[:, p : p + 1], th[:, p : p + 1], r[:, p : p + 1], k[0, :, p : p + 1])
+                        lane_slope(p)
                 if steps[p] == max_steps:
                     return i
 
