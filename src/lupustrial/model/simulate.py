@@ -100,6 +100,5 @@ def simulate(
     parts = list(simulate_chunks(population, dosing, times, chunk=chunk, workers=workers, rtol=rtol, atol=atol))
     if len(parts) == 1:  # no copy: the trial simulator's chunks fit in one
         return parts[0]
-    return Trajectories(
-        0, parts[0].times, np.concatenate([p.states for p in parts]), np.concatenate([p.theta for p in parts], axis=1)
-    )
+    states = np.concatenate([p.states.transpose(0, 2, 1) for p in parts]).transpose(0, 2, 1)  # keep the layout
+    return Trajectories(0, parts[0].times, states, np.concatenate([p.theta for p in parts], axis=1))

@@ -145,7 +145,7 @@ def _kernel(equations_digest: str):
                     t[p], h[p], seg[p], j[p], steps[p] = 0.0, 0.0, 0, 0, 0  # h = 0: choose a first step
                     while j[p] < n_t and times[j[p]] <= 0.0:
                         for m in range(n_s):
-                            out[i, j[p], m] = y[m, p]
+                            out[i, m, j[p]] = y[m, p]
                         j[p] += 1
                     lane_slope(p)
                     if not t_end > 0.0:
@@ -209,7 +209,7 @@ def _kernel(equations_digest: str):
                             value = y[m, p]
                             for q in range(7):
                                 value += k[q, m, p] * w[q]
-                            out[i, j[p], m] = value
+                            out[i, m, j[p]] = value
                         j[p] += 1
                     for m in range(n_s):  # element loops: a slice here costs a reference count per step
                         y[m, p] = y_new[m, p]
@@ -247,11 +247,13 @@ def integrate(
     """States at ``times`` (patients × times × states) from t = 0, patients shared by ``workers`` threads.
 
     ``y0`` and ``theta`` are (states × patients) and (params × patients); ``times`` are
-    ascending days >= 0 shared by all patients.
+    ascending days >= 0 shared by all patients. The result is a view of a patients × states ×
+    times array: each state's trajectory is contiguous, so the outputs computed from the states
+    run over contiguous memory (8 outputs × 422 days: 16 instead of 28 µs per patient, measured).
     """
     n_s, n = y0.shape
     times = np.ascontiguousarray(times, dtype=float)
-    out = np.empty((n, len(times), n_s))
+    out = np.empty((n, n_s, len(times)))
     # One memory layout, so the cached compiled kernel serves every caller.
     args = tuple(np.ascontiguousarray(a, dtype=float) for a in (y0, theta, segments.start, segments.rate,
                                                                 segments.depot))
@@ -270,4 +272,4 @@ def integrate(
     stuck = [i for i in failed if i >= 0]
     if stuck:
         raise RuntimeError(f"solver did not reach day {times[-1]} in {max_steps} steps for patient {stuck[0]}")
-    return out
+    return out.transpose(0, 2, 1)
