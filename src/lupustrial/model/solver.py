@@ -23,8 +23,8 @@ one pass).
 from __future__ import annotations
 
 import hashlib
-import textwrap
 import inspect
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -179,9 +179,10 @@ def _kernel(equations_digest: str):
                     step[p] = min(h[p], seg_end[p] - t[p])
                 else:
                     step[p] = 0.0
-            for s in range(1, 7):
-                _STAGE(s, k, step, y, y_stage if s < 6 else y_new)
-                derivatives(y_stage if s < 6 else y_new, th, r, slopes[s - 1])
+            for s in range(1, 7):  # stages 1-5 into y_stage, then the new state
+                state = y_stage if s < 6 else y_new
+                _STAGE(s, k, step, y, state)
+                derivatives(state, th, r, slopes[s - 1])
             _ERROR(k, step, err)
             total[:] = 0.0
             for m in range(n_s):
