@@ -253,13 +253,17 @@ def test_threads_give_the_same_output_as_one() -> None:
     assert np.array_equal(one, simulate(pop, dosing, DAYS[:101], workers=2, chunk=250).states)
 
 
-def test_a_patient_that_needs_too_many_steps_is_reported() -> None:
-    from lupustrial.model.solver import integrate
+@pytest.mark.parametrize("threads", [0, 2])
+def test_a_patient_that_needs_too_many_steps_is_reported(threads: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lupustrial.model.solver import submit
 
     pop = virtual_population(3, seed=4)
     seg = build_segments(beat_lupus_dosing(pop.covariates["weight_kg"], "placebo", 0.0, 100.0), 3, 0.76)
-    with pytest.raises(RuntimeError, match="patient 0"):
-        integrate(initial_state(pop.theta), pop.theta, seg, DAYS[:101], max_steps=10)
+    with ThreadPoolExecutor(max(threads, 1)) as pool, pytest.raises(RuntimeError, match="patient 0"):
+        submit(pool if threads else None, initial_state(pop.theta), pop.theta, seg, DAYS[:101], max_steps=10,
+               task=1)()
 
 
 def test_trajectory_accessors_name_states_and_outputs() -> None:

@@ -26,7 +26,7 @@ import hashlib
 import inspect
 import textwrap
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 
 import numpy as np
 from numba import njit
@@ -252,11 +252,16 @@ def submit(
     max_steps: int = 100_000,
     task: int = _TASK,
 ) -> Callable[[], np.ndarray]:
-    """Queue the integration on ``pool`` (None: run it now) in tasks of ``task`` patients; call the result to wait.
+    """Integrate on ``pool`` (None: now, on this thread) in tasks of ``task`` patients; call the result to wait.
 
-    Callers that keep a pool busy across calls (``simulate_chunks``) queue the next chunk's
-    tasks before the current chunk is done, so no thread waits for the slowest task of a
-    chunk. The waited-for value is :func:`integrate`'s.
+    The waited-for value is the states at ``times`` (patients × times × states) from t = 0.
+    ``y0`` and ``theta`` are (states × patients) and (params × patients); ``times`` are
+    ascending days >= 0 shared by all patients. The states are a view of a patients × states ×
+    times array: each state's trajectory is contiguous, so the outputs computed from the states
+    run over contiguous memory (8 outputs × 422 days: 16 instead of 28 µs per patient, measured).
+    Queuing instead of running lets a caller that keeps a pool busy across calls
+    (``simulate_chunks``) queue the next chunk's tasks before the current chunk is done, so no
+    thread waits for the slowest task of a chunk.
     """
     n_s, n = y0.shape
     times = np.ascontiguousarray(times, dtype=float)
@@ -278,28 +283,3 @@ def submit(
         return out.transpose(0, 2, 1)
 
     return result
-
-
-def integrate(
-    y0: np.ndarray,
-    theta: np.ndarray,
-    segments: Segments,
-    times: np.ndarray,
-    *,
-    rtol: float = RTOL,
-    atol: float = ATOL,
-    max_steps: int = 100_000,
-    workers: int = 1,
-) -> np.ndarray:
-    """States at ``times`` (patients × times × states) from t = 0, patients shared by ``workers`` threads.
-
-    ``y0`` and ``theta`` are (states × patients) and (params × patients); ``times`` are
-    ascending days >= 0 shared by all patients. The result is a view of a patients × states ×
-    times array: each state's trajectory is contiguous, so the outputs computed from the states
-    run over contiguous memory (8 outputs × 422 days: 16 instead of 28 µs per patient, measured).
-    """
-    kw = dict(rtol=rtol, atol=atol, max_steps=max_steps, task=task_size(y0.shape[1], workers))
-    if workers <= 1:
-        return submit(None, y0, theta, segments, times, **kw)()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return submit(pool, y0, theta, segments, times, **kw)()
