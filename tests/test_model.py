@@ -253,17 +253,27 @@ def test_threads_give_the_same_output_as_one() -> None:
     assert np.array_equal(one, simulate(pop, dosing, DAYS[:101], workers=2, chunk=250).states)
 
 
+def test_a_patient_the_solver_cannot_finish_is_named_by_its_population_number() -> None:
+    from lupustrial.model.solver import SolverError
+
+    pop = virtual_population(10, seed=1)
+    pop.theta[T["pb_k"], 7] = 1e7  # plasmablasts turning over in 0.1 µs: too stiff for an explicit method
+    dosing = beat_lupus_dosing(pop.covariates["weight_kg"], "placebo", 42.0, 100.0)
+    with pytest.raises(SolverError, match="for patient 7:"):
+        simulate(pop, dosing, DAYS[:101], chunk=4, workers=2)
+
+
 @pytest.mark.parametrize("threads", [0, 2])
 def test_a_patient_that_needs_too_many_steps_is_reported(threads: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from lupustrial.model.solver import submit
+    from lupustrial.model.solver import SolverError, submit
 
     pop = virtual_population(3, seed=4)
     seg = build_segments(beat_lupus_dosing(pop.covariates["weight_kg"], "placebo", 0.0, 100.0), 3, 0.76)
-    with ThreadPoolExecutor(max(threads, 1)) as pool, pytest.raises(RuntimeError, match="patient 0"):
+    with ThreadPoolExecutor(max(threads, 1)) as pool, pytest.raises(SolverError, match="for patient 40:"):
         submit(pool if threads else None, initial_state(pop.theta), pop.theta, seg, DAYS[:101], max_steps=10,
-               task=1)()
+               task=1, first=40)()
 
 
 def test_trajectory_accessors_name_states_and_outputs() -> None:

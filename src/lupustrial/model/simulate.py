@@ -83,7 +83,7 @@ def simulate_chunks(
     def start(lo: int, events: DosingEvents, pool: Executor | None) -> Callable[[], Trajectories]:
         theta = population.theta[:, lo:lo + chunk]
         wait = submit(pool, initial_state(theta), theta, build_segments(events, theta.shape[1], bioavailability),
-                      times, rtol=rtol, atol=atol, task=task)
+                      times, rtol=rtol, atol=atol, task=task, first=lo)
         return lambda: Trajectories(lo, times, wait(), theta)
 
     chunks = zip(range(0, population.n, chunk), patient_chunks(dosing, population.n, chunk))

@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit
 from scipy.integrate import RK45
 
+from lupustrial.errors import LupustrialError
 from lupustrial.model.dosing import Segments
 from lupustrial.model import equations
 from lupustrial.model.equations import A_BD, derivatives
@@ -235,6 +236,10 @@ def _kernel(equations_digest: str):
 _integrate_patients = _kernel(hashlib.sha256(inspect.getsource(equations).encode()).hexdigest())
 
 
+class SolverError(LupustrialError):
+    """A patient whose trajectory the solver cannot finish (step size driven to nothing)."""
+
+
 def task_size(patients: int, workers: int) -> int:
     """Patients per thread task: at most ``_TASK``, and in a small call every thread still gets work."""
     return max(1, min(_TASK, -(-patients // workers)))
@@ -251,6 +256,7 @@ def submit(
     atol: float = ATOL,
     max_steps: int = 100_000,
     task: int = _TASK,
+    first: int = 0,
 ) -> Callable[[], np.ndarray]:
     """Integrate on ``pool`` (None: now, on this thread) in tasks of ``task`` patients; call the result to wait.
 
@@ -261,7 +267,8 @@ def submit(
     run over contiguous memory (8 outputs × 422 days: 16 instead of 28 µs per patient, measured).
     Queuing instead of running lets a caller that keeps a pool busy across calls
     (``simulate_chunks``) queue the next chunk's tasks before the current chunk is done, so no
-    thread waits for the slowest task of a chunk.
+    thread waits for the slowest task of a chunk. ``first`` is the population's number of
+    the first patient, so that a :class:`SolverError` names the patient a user can find.
     """
     n_s, n = y0.shape
     times = np.ascontiguousarray(times, dtype=float)
@@ -279,7 +286,8 @@ def submit(
     def result() -> np.ndarray:
         stuck = [i for i in (c if isinstance(c, int) else c.result() for c in codes) if i >= 0]
         if stuck:
-            raise RuntimeError(f"solver did not reach day {times[-1]} in {max_steps} steps for patient {stuck[0]}")
+            raise SolverError(f"the solver did not reach day {times[-1]:g} in {max_steps} steps for patient "
+                              f"{first + stuck[0]}: check that patient's parameters")
         return out.transpose(0, 2, 1)
 
     return result
