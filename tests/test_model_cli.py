@@ -42,9 +42,10 @@ def test_bad_arm_is_one_line_and_status_2(tmp_path) -> None:
 
 @pytest.mark.parametrize(("option", "value"), [("--weeks", "0"), ("--weeks", "nan"), ("--weeks", "inf"),
                                                ("--weeks", "1e12"), ("--belimumab-start-day", "nan"),
-                                               ("--belimumab-start-day", "inf"), ("--belimumab-start-day", "-1")])
+                                               ("--belimumab-start-day", "inf"), ("--belimumab-start-day", "-1"),
+                                               ("--chunk", "0")])
 def test_bad_number_is_one_line_naming_the_option(tmp_path, option: str, value: str) -> None:
-    args = {"--weeks": "2", "--belimumab-start-day": "42", option: value}
+    args = {"--weeks": "2", "--belimumab-start-day": "42", "--chunk": "4", option: value}
     res = runner.invoke(app, ["simulate", "--patients", "3", "--arm", "belimumab", "--seed", "1",
                               "--out", str(tmp_path / "x.parquet"), *(x for kv in args.items() for x in kv)])
     assert res.exit_code == 2 and f"option {option} must be" in res.output, res.output
@@ -104,3 +105,49 @@ def test_plot_with_the_prior_set_says_so(tmp_path) -> None:
                               "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert "prior parameters" in res.output and len(list(tmp_path.glob("*.png"))) == 5
+
+
+def test_belimumab_start_day_is_refused_for_placebo(tmp_path) -> None:
+    res = runner.invoke(app, ["simulate", "--patients", "3", "--arm", "placebo", "--weeks", "2", "--seed", "1",
+                              "--belimumab-start-day", "30", "--out", str(tmp_path / "x.parquet")])
+    assert res.exit_code == 2 and "applies to the belimumab arm" in res.output, res.output
+
+
+def test_parquet_says_what_made_it(tmp_path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from lupustrial import __version__
+    from lupustrial.model.parameters import calibration_provenance
+
+    _simulate(tmp_path, "m", "--belimumab-start-day", "35")
+    made = json.loads(pq.read_schema(tmp_path / "m.parquet").metadata[b"lupustrial"])
+    assert {k: made[k] for k in ("lupustrial_version", "patients", "arm", "weeks", "seed", "belimumab_start_day")} \
+        == {"lupustrial_version": __version__, "patients": 5, "arm": "belimumab", "weeks": 8.0, "seed": 4,
+            "belimumab_start_day": 35.0}
+    assert made["parameters"]["date"] == calibration_provenance()["date"]
+    assert "calibrated" in made["parameters"]["parameter_set"]
+    _simulate(tmp_path, "p", "--params", "prior")
+    made = json.loads(pq.read_schema(tmp_path / "p.parquet").metadata[b"lupustrial"])
+    assert "prior" in made["parameters"]["parameter_set"]
+
+
+def test_a_run_that_stops_leaves_the_old_file_and_no_partial_one(tmp_path, monkeypatch) -> None:
+    import sys
+
+    sim = sys.modules["lupustrial.model.simulate"]  # the package's name ``simulate`` is the function
+
+    out = tmp_path / "m.parquet"
+    out.write_bytes(b"the previous run's file")
+    chunks = sim.simulate_chunks
+
+    def first_chunk_then_interrupt(*args, **kwargs):
+        yield next(chunks(*args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim, "simulate_chunks", first_chunk_then_interrupt)
+    res = runner.invoke(app, ["simulate", "--patients", "6", "--arm", "placebo", "--weeks", "2", "--seed", "1",
+                              "--chunk", "2", "--out", str(out)])
+    assert res.exit_code != 0
+    assert out.read_bytes() == b"the previous run's file" and [p.name for p in tmp_path.iterdir()] == ["m.parquet"]

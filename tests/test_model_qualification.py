@@ -9,7 +9,7 @@ import pytest
 
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.qualification import (
-    EXPECTED_MISSES, LAST_DOSE, Qualification, markdown_table, panel_references, plot_qualification, qualify,
+    EXPECTED_MISSES, LAST_DOSE, Qualification, main, markdown_table, panel_references, plot_qualification, qualify,
 )
 
 
@@ -66,3 +66,9 @@ def test_docs_table_equals_the_code(result: Qualification) -> None:
     doc = (Path(__file__).parents[1] / "docs" / "qualification.md").read_text()
     prior = qualify(n=500, seed=2021, params=ModelParameters(), workers=2)
     assert markdown_table({"calibrated": result, "prior": prior}) in doc
+
+
+def test_regenerating_outside_a_checkout_says_where_it_looked(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path)])
+    assert stop.value.code == 2 and f"{tmp_path}/docs/qualification.md not found" in capsys.readouterr().err

@@ -203,7 +203,7 @@ def simulated_values(cohort: Cohort, protocol: Protocol) -> dict[str, float]:
     }
 
 
-#: Parameters the fit moves; the other "to be calibrated" parameters stay at their prior centre
+#: Parameters the fit moves; the other ``calibrate=True`` parameters stay at their prior centre
 #: because the published figures do not inform them (docs/calibration.md, identifiability).
 FITTED = ("flare_rate", "baff_survival_auto", "baff_survival_nonauto", "rtx_ec50", "llpc_share", "auto_fraction",
           "cd19_median", "anti_dsdna_median", "omega.dsdna_drift", "cd19_sdlog")

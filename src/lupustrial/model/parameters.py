@@ -16,7 +16,8 @@ from importlib import resources
 
 from lupustrial.errors import LupustrialError
 
-ASSUMPTION = "assumption — to be calibrated"
+ASSUMPTION = "assumption"  # no source gives the value; the calibrate column says whether a fit may move it
+_ALLOMETRY = ASSUMPTION + " (standard allometric exponent; fixed: not identifiable from BEAT-LUPUS)"
 OMEGA = "omega."  # prefix of a between-patient log-SD in a parameter setting
 
 
@@ -88,11 +89,9 @@ _PARAMS: tuple[Param, ...] = (
     Param("bel_ka", 0.25, "1/day", ASSUMPTION, calibrate=True, prior=(0.1, 1.0), description="SC absorption rate"),
     Param("bel_kd", 0.05, "µg/mL", ASSUMPTION, calibrate=True, prior=(0.005, 0.5),
           description="belimumab–soluble BAFF dissociation constant (rapid equilibrium)"),
-    Param("allometry_cl", 0.75, "1", ASSUMPTION + " (standard allometric exponent; not identifiable from BEAT-LUPUS)",
-          prior=(0.5, 1.0), description="weight exponent on CL, Q"),
-    Param("allometry_v", 1.0, "1", ASSUMPTION + " (standard allometric exponent; not identifiable from BEAT-LUPUS)",
-          prior=(0.5, 1.0), description="weight exponent on V1, V2"),
-    Param("weight_ref", 70.0, "kg", ASSUMPTION + " (weight the published CL and V refer to)", prior=(60.0, 80.0),
+    Param("allometry_cl", 0.75, "1", _ALLOMETRY, prior=(0.5, 1.0), description="weight exponent on CL, Q"),
+    Param("allometry_v", 1.0, "1", _ALLOMETRY, prior=(0.5, 1.0), description="weight exponent on V1, V2"),
+    Param("weight_ref", 70.0, "kg", ASSUMPTION + " (weight the published CL and V refer to; fixed)", prior=(60.0, 80.0),
           description="reference weight"),
     # --- B cells ---
     Param("b_kout", 0.02, "1/day", _PD, omega=0.3, description="CD19+ turnover at baseline BAFF"),

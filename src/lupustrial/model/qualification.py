@@ -338,9 +338,19 @@ def update_page(doc: Path, results: dict[str, Qualification]) -> None:
     doc.write_text("\n".join([*lines[:start], *markdown_table(results).splitlines(), *lines[end:]]) + "\n")
 
 
-def main() -> None:
-    """Regenerate docs/qualification.md's table (calibrated and prior sets) and docs/img/model from the code."""
-    root = Path(__file__).resolve().parents[3]
+def main(argv: list[str] | None = None) -> None:
+    """Regenerate docs/qualification.md's table (calibrated and prior sets) and docs/img/model from the code.
+
+    The repository to update is the current folder or the one named, not the installed
+    package's location (an installed package has no docs).
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m lupustrial.model.qualification", description=main.__doc__)
+    ap.add_argument("repo", nargs="?", type=Path, default=Path("."), help="repository checkout (default: .)")
+    root = ap.parse_args(argv).repo
+    if not (root / "docs" / "qualification.md").is_file():
+        ap.error(f"{root / 'docs' / 'qualification.md'} not found: run from a repository checkout or name one")
     calibrated = qualify(workers=2)
     update_page(root / "docs" / "qualification.md",
                 {"calibrated": calibrated, "prior": qualify(params=ModelParameters(), workers=2)})
