@@ -333,3 +333,18 @@ def test_generated_stage_sums_equal_the_tableau() -> None:
     err = np.empty((12, 16))
     _ERROR(k, step, err)
     np.testing.assert_allclose(err, step * np.tensordot(RK45.E, k, axes=1), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(-8.0, 8.0), st.floats(1.0, 4.0))
+def test_no_patient_has_a_baff_fold_rise_below_1(eta: float, fold: float) -> None:
+    from lupustrial.model.equations import individual_parameters
+
+    pop = virtual_population(1, seed=3)
+    params = ModelParameters().with_values(baff_fold_rise=fold)
+    theta = individual_parameters(params, pop.covariates, {"baff_fold_rise": np.array([eta])})
+    rho = theta[T["baff_rho"], 0]  # 1 - 1/F_i: the B-cell share of BAFF clearance
+    assert 0.0 <= rho < 1.0
+    typical = individual_parameters(params, pop.covariates, {})[T["baff_rho"], 0]
+    assert typical == pytest.approx(1.0 - 1.0 / fold)
+    assert rho >= typical if eta >= 0 else rho <= typical

@@ -56,7 +56,8 @@ def individual_parameters(
     wt = covariates["weight_kg"] / params["weight_ref"]
     s_cl, s_v = wt ** params["allometry_cl"], wt ** params["allometry_v"]
     kout = ind("b_kout")
-    fold = ind("baff_fold_rise")
+    # Variability on the rise above baseline, so that no patient's BAFF falls as B cells go.
+    fold = 1.0 + (params["baff_fold_rise"] - 1.0) * np.exp(eta.get("baff_fold_rise", np.zeros(n)))
     b0 = covariates["baseline_cd19_cells_ul"]
     alpha = params["auto_fraction"]
     rtx_v1, bel_v1 = ind("rtx_v1") * s_v, ind("bel_v1") * s_v

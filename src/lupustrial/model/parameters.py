@@ -110,7 +110,7 @@ _PARAMS: tuple[Param, ...] = (
           description="free BAFF elimination rate at baseline"),
     Param("baff_fold_rise", 2.5, "1", ASSUMPTION + " (rise established, size not: Carter 2013; Vallerskog 2006)",
           calibrate=True, omega=0.3, prior=(1.5, 4.0),
-          description="steady-state free BAFF fold-rise at complete B-cell depletion"),
+          description="steady-state free BAFF fold-rise F at complete B-cell depletion (ω on F − 1)"),
     # --- plasmablasts, plasma cells, anti-dsDNA ---
     Param("pb_half_life", 4.0, "day", ASSUMPTION, calibrate=True, prior=(1.0, 10.0),
           description="short-lived plasmablast half-life"),
