@@ -151,6 +151,15 @@ def test_a_patients_segments_do_not_depend_on_the_other_patients(rows: list) -> 
         assert (whole.rate[i, width:] == alone.rate[0, -1]).all()  # padding keeps the last rate
 
 
+def test_a_tiny_infusion_is_kept_beside_a_large_one() -> None:
+    # The tolerance that restores exact zeros where infusions cancel is each patient's own.
+    ev = DosingEvents(np.array([0, 1]), np.array([RITUXIMAB, RITUXIMAB]), np.array([0.0, 0.0]),
+                      np.array([1e-4, 2000.0]), np.array([1.0, 0.01]), np.array([IV, IV]))
+    together = build_segments(ev, 2, sc_bioavailability=0.5)
+    alone = build_segments(next(patient_chunks(ev, 2, chunk=1)), 1, sc_bioavailability=0.5)
+    assert together.rate[0, 0, RITUXIMAB] == alone.rate[0, 0, RITUXIMAB] == pytest.approx(1e-4)  # from day 0
+
+
 def test_patient_chunks_renumber_each_chunks_events_and_refuse_unknown_patients() -> None:
     ev = beat_lupus_dosing(np.array([60.0, 70.0, 80.0, 90.0, 100.0]), "belimumab", 42.0, 200.0)
     parts = list(patient_chunks(ev, 5, chunk=2))

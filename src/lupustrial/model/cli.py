@@ -87,20 +87,24 @@ def write_parquet(
         with atomic_path(out) as tmp:
             writer = None
             rows = 0
-            for part in simulate_chunks(pop, dosing, days, chunk=chunk, workers=workers):
-                values = part.outputs()
-                n = part.states.shape[0]
-                table = pa.table({
-                    "patient": pa.array(np.repeat(np.arange(part.first, part.first + n, dtype=np.int32), len(days))),
-                    "day": pa.array(np.tile(days.astype(np.int32), n)),
-                    **{c: pa.array(values[c].ravel()) for c in COLUMNS},
-                })
-                if writer is None:
-                    schema = table.schema.with_metadata({"lupustrial": json.dumps(made)})
-                    writer = pq.ParquetWriter(tmp, schema)
-                writer.write_table(table.replace_schema_metadata(schema.metadata))
-                rows += table.num_rows
-            writer.close()
+            try:
+                for part in simulate_chunks(pop, dosing, days, chunk=chunk, workers=workers):
+                    values = part.outputs()
+                    n = part.states.shape[0]
+                    table = pa.table({
+                        "patient": pa.array(np.repeat(np.arange(part.first, part.first + n, dtype=np.int32),
+                                                      len(days))),
+                        "day": pa.array(np.tile(days.astype(np.int32), n)),
+                        **{c: pa.array(values[c].ravel()) for c in COLUMNS},
+                    })
+                    # The writer's schema carries the metadata into the file's footer.
+                    meta = {"lupustrial": json.dumps(made)}
+                    writer = writer or pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
+                    writer.write_table(table)
+                    rows += table.num_rows
+            finally:  # closed before atomic_path removes a failed run's file (Windows cannot remove an open one)
+                if writer is not None:
+                    writer.close()
     except OSError as exc:
         raise _cannot_write(out, exc) from None
     return rows

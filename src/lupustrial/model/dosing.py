@@ -209,5 +209,7 @@ def build_segments(events: DosingEvents, n_patients: int, sc_bioavailability: fl
     seg_rate = np.zeros((n_patients, width, 2))
     np.add.at(seg_rate, (pat, pos, drug), d_rate)
     np.cumsum(seg_rate, axis=1, out=seg_rate)
-    seg_rate[np.abs(seg_rate) < 1e-9 * max(1.0, float(np.abs(rate).max(initial=0.0)))] = 0.0
+    scale = np.ones(n_patients)  # each patient's largest rate (at least 1): the zeros' tolerance is the patient's own
+    np.maximum.at(scale, events.patient, rate)
+    seg_rate[np.abs(seg_rate) < 1e-9 * scale[:, None, None]] = 0.0
     return Segments(start=start, rate=seg_rate, depot=seg_depot)

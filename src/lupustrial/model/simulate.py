@@ -71,8 +71,9 @@ def simulate_chunks(
 
     With ``workers`` > 1, one pool of threads integrates the chunks while the caller works on
     the chunk it was given, and the tasks of the next ``_AHEAD`` chunks are always queued, so
-    no thread waits for the caller or for another thread's last task (at most ``_AHEAD`` + 1
-    chunks in memory). Each chunk's dosing segments are built as its tasks are queued.
+    no thread waits for the caller or for another thread's last task (at most ``_AHEAD`` + 2
+    chunks in memory: the queued ones, the one handed out, and the caller's previous one
+    until it lets go). Each chunk's dosing segments are built as its tasks are queued.
     """
     times = _check_times(times)
     if chunk < 1 or workers < 1:
