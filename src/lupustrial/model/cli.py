@@ -83,6 +83,7 @@ def write_parquet(
     made = {"lupustrial_version": __version__, "patients": patients, "arm": arm, "weeks": weeks, "seed": seed,
             **({"belimumab_start_day": start_day} if arm == "belimumab" else {}),
             "parameters": parameter_provenance() if params == "calibrated" else {"parameter_set": PRIOR_SET}}
+    meta = {"lupustrial": json.dumps(made)}  # on the writer's schema, so in the file's footer
     try:
         with atomic_path(out) as tmp:
             writer = None
@@ -97,8 +98,6 @@ def write_parquet(
                         "day": pa.array(np.tile(days.astype(np.int32), n)),
                         **{c: pa.array(values[c].ravel()) for c in COLUMNS},
                     })
-                    # The writer's schema carries the metadata into the file's footer.
-                    meta = {"lupustrial": json.dumps(made)}
                     writer = writer or pq.ParquetWriter(tmp, table.schema.with_metadata(meta))
                     writer.write_table(table)
                     rows += table.num_rows
