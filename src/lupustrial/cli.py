@@ -134,7 +134,7 @@ def reproduce(
 ) -> None:
     """Run a published trial many times on virtual patients and compare with its published figures.
 
-    1,000 trials take about a minute on 2 cores (44-57 s measured), ~10 s more on the first run, which compiles the model.
+    1,000 trials take about a minute on 2 cores (44-60 s measured), ~10 s more on the first run, which compiles the model.
     """
     import os
 
