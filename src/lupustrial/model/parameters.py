@@ -94,17 +94,36 @@ _PARAMS: tuple[Param, ...] = (
     Param("weight_ref", 70.0, "kg", ASSUMPTION + " (weight the published CL and V refer to; fixed)", prior=(60.0, 80.0),
           description="reference weight"),
     # --- B cells ---
-    Param("b_kout", 0.02, "1/day", _PD, omega=0.3, description="CD19+ turnover at baseline BAFF"),
-    Param("rtx_death_fold", 35.0, "1", _PD, calibrate=True, prior=(10.0, 100.0),
-          description="fold increase of B-cell death rate at saturating rituximab"),
+    Param("rtx_kill_rate", (35.0 - 1.0) * 0.02, "1/day", f"derived: (35 − 1) × 0.02/day, the 35-fold rise of a "
+          f"0.02/day CD19+ death rate at saturating rituximab, {_PD}", calibrate=True, omega=0.5,
+          prior=(0.1, 5.0), omega_prior=(0.05, 2.0),
+          description="extra death rate of CD20+ B cells at saturating rituximab (ω: depth of depletion)"),
     Param("rtx_ec50", 0.5, "µg/mL", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.05, 20.0),
           description="rituximab concentration giving half the maximal killing"),
+    Param("rtx_hill", 1.0, "1", ASSUMPTION, calibrate=True, prior=(0.5, 5.0),
+          description="Hill coefficient of rituximab's killing in concentration"),
+    Param("b_transitional_share", 0.1, "1", ASSUMPTION + " (transitional B cells are expanded in SLE)",
+          calibrate=True, prior=(0.02, 0.3), description="transitional share τ of CD19+ B cells at baseline"),
+    Param("b_transitional_days", 7.0, "day", ASSUMPTION, calibrate=True, prior=(2.0, 30.0),
+          description="time a transitional B cell spends in blood before the maturation checkpoint"),
+    Param("b_memory_share", 0.3, "1", ASSUMPTION, calibrate=True, prior=(0.1, 0.6),
+          description="memory share μ of CD19+ B cells at baseline"),
+    Param("b_naive_turnover", 0.02, "1/day", f"prior centre: CD19+ turnover 0.02/day, {_PD}", calibrate=True,
+          omega=0.3, prior=(0.002, 0.05), description="turnover of naive B cells"),
+    Param("b_auto_turnover", 0.05, "1/day", "structure: anergic autoreactive B cells are short-lived and "
+          "rescued by excess BAFF (Lesley et al., Immunity 2004;20:441); value " + ASSUMPTION, calibrate=True,
+          prior=(0.005, 0.5), description="turnover of autoreactive naive B cells"),
+    Param("b_memory_turnover", 0.005, "1/day", ASSUMPTION + " (memory B cells outlive naive ones)",
+          calibrate=True, prior=(0.0005, 0.02), description="turnover of memory B cells"),
     Param("auto_fraction", 0.2, "1", ASSUMPTION, calibrate=True, prior=(0.05, 0.5),
-          description="autoreactive share of CD19+ B cells at baseline"),
-    Param("baff_survival_nonauto", 1.0, "1", ASSUMPTION, calibrate=True, prior=(0.2, 5.0),
-          description="BAFF dependence e_n of non-autoreactive B-cell survival"),
-    Param("baff_survival_auto", 4.0, "1", ASSUMPTION + " (autoreactive cells depend more on BAFF)",
-          calibrate=True, prior=(1.0, 20.0), description="BAFF dependence e_a of autoreactive B-cell survival"),
+          description="autoreactive share α of naive B cells at baseline"),
+    Param("baff_saturation_nonauto", 0.3, "1", ASSUMPTION, calibrate=True, prior=(0.02, 3.0),
+          description="BAFF saturation K_n of non-autoreactive survival at the transitional checkpoint"),
+    Param("baff_membrane_share", 0.2, "1", "structure: belimumab binds soluble BAFF only (BENLYSTA US label §12.1); "
+          "value " + ASSUMPTION, calibrate=True, prior=(0.01, 0.6),
+          description="share of the BAFF signal B cells sense at baseline that is membrane-bound, out of belimumab's reach"),
+    Param("baff_saturation_auto", 3.0, "1", ASSUMPTION + " (autoreactive cells need more BAFF)",
+          calibrate=True, prior=(0.3, 30.0), description="BAFF saturation K_a of autoreactive survival"),
     # --- BAFF ---
     Param("baff_k", 0.7, "1/day", ASSUMPTION, calibrate=True, prior=(0.1, 5.0),
           description="free BAFF elimination rate at baseline"),
@@ -113,11 +132,17 @@ _PARAMS: tuple[Param, ...] = (
           description="steady-state free BAFF fold-rise F at complete B-cell depletion (ω on F − 1)"),
     # --- plasmablasts, plasma cells, anti-dsDNA ---
     Param("pb_half_life", 4.0, "day", ASSUMPTION, calibrate=True, prior=(1.0, 10.0),
-          description="short-lived plasmablast half-life"),
+          description="short-lived plasmablast half-life at baseline BAFF"),
+    Param("pb_baff_dependence", 1.0, "1", ASSUMPTION + " (BAFF acts on plasmablasts through TACI and BCMA)",
+          calibrate=True, prior=(0.05, 5.0), description="BAFF dependence e_p of plasmablast survival"),
+    Param("pb_memory_share", 0.5, "1", ASSUMPTION, calibrate=True, prior=(0.1, 0.9),
+          description="share ψ of autoreactive plasmablasts made from memory B cells at baseline"),
     Param("llpc_half_life", 200.0, "day", ASSUMPTION, calibrate=True, omega=0.5, prior=(60.0, 1000.0),
           description="long-lived plasma cell half-life"),
     Param("llpc_share", 0.5, "1", ASSUMPTION, calibrate=True, prior=(0.2, 0.9),
-          description="share of anti-dsDNA made by long-lived plasma cells at baseline"),
+          description="share φ of anti-dsDNA made by long-lived plasma cells at baseline"),
+    Param("llpc_niche_capacity", 2.0, "1", ASSUMPTION, calibrate=True, prior=(1.1, 20.0),
+          description="survival-niche capacity Λ of long-lived plasma cells relative to their pre-treatment number"),
     Param("igg_half_life", 21.0, "day", "Morell, Terry, Waldmann, J Clin Invest 1970;49:673 (IgG1)",
           description="anti-dsDNA IgG half-life"),
     Param("dsdna_drift", 1.0, "1", "1 by definition (the typical patient keeps the pre-rituximab set point); "
@@ -126,7 +151,10 @@ _PARAMS: tuple[Param, ...] = (
                       "titre (natural course, regression to the mean, drivers the model lacks)"),
     # --- flare hazard ---
     Param("flare_rate", 1.0, "1/year", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.2, 5.0),
-          description="severe-flare hazard at pre-rituximab plasmablast output"),
+          description="severe-flare hazard at pre-treatment plasmablast output"),
+    Param("flare_pb_share", 0.8, "1", ASSUMPTION + " (not every flare is driven by autoreactive B cells)",
+          calibrate=True, prior=(0.2, 1.0),
+          description="share of the pre-treatment severe-flare hazard that follows autoreactive plasmablast output"),
 )
 
 #: The virtual population's covariate distributions (used by :mod:`lupustrial.population`).
@@ -164,10 +192,14 @@ _DOMAINS: dict[str, tuple[float, float, bool]] = {
     "llpc_share": (0.0, 1.0, True),
     "female_fraction": (0.0, 1.0, True),
     "rtx_target_ratio": (0.0, math.inf, True),
-    "baff_survival_nonauto": (0.0, math.inf, True),
-    "baff_survival_auto": (0.0, math.inf, True),
+    "b_transitional_share": (0.0, 1.0, False),
+    "b_memory_share": (0.0, 1.0, False),
+    "baff_membrane_share": (0.0, 1.0, True),
+    "pb_memory_share": (0.0, 1.0, False),
+    "llpc_niche_capacity": (1.0, math.inf, False),
+    "pb_baff_dependence": (0.0, math.inf, True),
+    "flare_pb_share": (0.0, 1.0, True),
     "baff_fold_rise": (1.0, math.inf, True),
-    "rtx_death_fold": (1.0, math.inf, True),
     "baff_cd19_correlation": (-1.0, 1.0, True),
     "allometry_cl": (-math.inf, math.inf, True),
     "allometry_v": (-math.inf, math.inf, True),
@@ -210,6 +242,9 @@ class ModelParameters:
         problems = [m for m in map(_domain_problem, self.all) if m]
         problems += [f"correlation of {a} and {b} = {r:g} must be in [-1, 1]"
                      for (a, b), r in self.correlations.items() if not -1.0 <= r <= 1.0]
+        shares = self["b_transitional_share"] + self["b_memory_share"]
+        if not shares < 1.0:
+            problems.append(f"b_transitional_share + b_memory_share = {shares:g} must be < 1 (the rest is naive)")
         if problems:
             raise LupustrialError("; ".join(problems))
 
@@ -298,44 +333,69 @@ def markdown_table(params: tuple[Param, ...]) -> str:
     return "\n".join(lines)
 
 
-def _calibration_file(name: str) -> dict:
-    """The stored calibration of trial ``name`` (written by ``lupustrial calibrate``)."""
-    path = resources.files("lupustrial.model") / "calibrated" / f"{name.replace('-', '_')}.json"
-    if not path.is_file():
-        raise LupustrialError(f"no calibrated parameter set for {name!r} (expected {path})")
+#: Separates a trial from a parameter in a per-trial setting, e.g. ``"bliss-iv:flare_rate"``.
+TRIAL_SEP = ":"
+
+
+@cache
+def _calibration_file() -> dict:
+    """The stored joint calibration (written by ``lupustrial calibrate``): shared values, each
+    trial's own values, posterior draws and provenance."""
+    path = resources.files("lupustrial.model") / "calibrated" / "joint.json"
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def trial_settings(settings: Mapping[str, float], trial: str) -> dict[str, float]:
+    """The shared settings and trial ``trial``'s own, as :meth:`ModelParameters.apply` keys.
+
+    Per-trial keys are ``"trial:key"``; other trials' keys are left out.
+    """
+    shared = {k: v for k, v in settings.items() if TRIAL_SEP not in k}
+    own = {k.split(TRIAL_SEP, 1)[1]: v for k, v in settings.items() if k.startswith(trial + TRIAL_SEP)}
+    return {**shared, **own}
+
+
+def calibrated_trials() -> tuple[str, ...]:
+    """The trials whose populations the joint calibration fitted."""
+    return tuple(_calibration_file()["trials"])
 
 
 @cache
 def calibrated(name: str = "beat-lupus") -> ModelParameters:
-    """The parameter set calibrated to trial ``name``'s published results (provenance in the file)."""
-    return ModelParameters().apply(_calibration_file(name)["values"])
+    """The jointly calibrated parameter set with trial ``name``'s population (provenance in the file)."""
+    stored = _calibration_file()
+    if name not in stored["trials"]:
+        raise LupustrialError(f"the calibration has no population {name!r}; it has {', '.join(stored['trials'])}")
+    return ModelParameters().apply(stored["values"]).apply(stored["trials"][name])
 
 
 def calibrated_draws(name: str = "beat-lupus") -> list[ModelParameters]:
-    """Posterior draws of the calibrated parameters: the phase-2 uncertainty that assurance integrates over."""
+    """Posterior draws of the calibrated parameters with trial ``name``'s population: the phase-2
+    uncertainty that assurance integrates over."""
     base = calibrated(name)
-    return [base.apply(d) for d in _calibration_file(name)["draws"]]
+    return [base.apply(trial_settings(d, name)) for d in _calibration_file()["draws"]]
 
 
-def calibration_provenance(name: str = "beat-lupus") -> dict:
-    """Date, seed, method, targets and fit error of the stored calibration of ``name``."""
-    return _calibration_file(name)["provenance"]
+def calibration_provenance() -> dict:
+    """Date, seed, method, targets and fit error of the stored joint calibration."""
+    return _calibration_file()["provenance"]
 
 
 def parameter_provenance(name: str = "beat-lupus", params: ModelParameters | None = None) -> dict[str, object]:
     """What a report or results file says about the parameter set a run used.
 
-    ``params is None`` means :func:`default_parameters` (the stored calibration of ``name``);
-    a caller's own set is reported as such, since no provenance travels with it.
+    ``params is None`` means :func:`calibrated` ``(name)``; a caller's own set is reported as
+    such, since no provenance travels with it.
     """
     if params is not None:
         return {"parameter_set": "supplied by the caller"}
-    stored = calibration_provenance(name)
+    stored = calibration_provenance()
     keep = ("date", "method", "seed", "patients_per_arm", "distance")
-    return {"parameter_set": f"calibrated to {name} (src/lupustrial/model/calibrated, docs/calibration.md)",
+    fitted = [k.split(TRIAL_SEP, 1)[-1] for k in stored["fitted"] if TRIAL_SEP not in k or k.startswith(name + TRIAL_SEP)]
+    return {"parameter_set": f"joint calibration, population {name} (src/lupustrial/model/calibrated, "
+                             "docs/calibration.md)",
             **{k: stored[k] for k in keep},
-            "fitted": {k: calibrated(name).setting(k) for k in stored["fitted"]}}
+            "fitted": {k: calibrated(name).setting(k) for k in fitted}}
 
 
 def default_parameters() -> ModelParameters:

@@ -139,8 +139,13 @@ class Endpoint(_Strict):
 
 
 class Endpoints(_Strict):
-    primary: Endpoint
+    primary: Endpoint | None = Field(default=None, description="none in a descriptive cohort")
     secondary: list[Endpoint] = Field(default_factory=list)
+
+    @property
+    def all(self) -> list[Endpoint]:
+        """Every endpoint, the primary first."""
+        return [e for e in (self.primary, *self.secondary) if e is not None]
 
 
 class Enrolment(_Strict):
@@ -175,6 +180,10 @@ class Population(_Strict):
     n_patients: Annotated[int, Field(gt=1)]
     eligibility: list[str] = Field(default_factory=list, description="criteria, as text")
     age_years: tuple[NonNegativeFloat, NonNegativeFloat] = (18, 120)
+    calibration: str = Field(
+        default="beat-lupus",
+        description="the calibrated population whose trial parameters (flare rate) the patients take",
+    )
     factors: dict[str, Factor] = Field(
         default_factory=dict, description="ADSL column name -> factor definition"
     )
@@ -188,7 +197,7 @@ class Protocol(_Strict):
     background: list[Dosing] = Field(
         description="therapy every patient receives before randomisation (rituximab)"
     )
-    arms: list[Arm] = Field(min_length=2)
+    arms: list[Arm] = Field(min_length=1, description="one arm: a cohort, nobody is randomised")
     randomisation: Randomisation
     visits_weeks: list[NonNegativeFloat] = Field(min_length=1)
     baseline: Literal["pre_rituximab", "randomisation"] = Field(
@@ -218,7 +227,7 @@ class Protocol(_Strict):
             raise ValueError("visits_weeks must be strictly increasing")
         if weeks[-1] > self.follow_up_weeks:
             raise ValueError("a visit falls after follow_up_weeks")
-        for ep in [self.endpoints.primary, *self.endpoints.secondary]:
+        for ep in self.endpoints.all:
             if ep.analysis == "ancova_log":
                 if ep.param not in self.labs:
                     raise ValueError(f"endpoint {ep.name!r}: param {ep.param} is not in labs")

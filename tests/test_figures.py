@@ -1,0 +1,82 @@
+"""Published figures and their statistics: every batched statistic equals the single-trial analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lupustrial.analysis import logrank
+from lupustrial.analysis.batch import logrank_batch
+from lupustrial.analysis.trial import AnalysisSpec, analyze_trial
+from lupustrial.data import select_trial, validate_trial
+from lupustrial.design.figures import Figure, check_figures, published, published_trials, statistic
+from lupustrial.errors import LupustrialError
+from lupustrial.model.parameters import calibrated
+from lupustrial.protocol import load_protocol
+from lupustrial.simulate import simulate_chunk
+from lupustrial.simulate.trial import simulate_arrays
+
+BEAT = load_protocol("beat-lupus")
+
+
+def test_every_published_trial_names_its_protocol_arms_labs_and_visits() -> None:
+    assert set(published_trials()) >= {"beat-lupus", "bliss-iv", "bliss-sc", "rtx-ucl"}
+    for name in published_trials():
+        pub = published(name)
+        check_figures(pub, load_protocol(pub.protocol))
+        assert any(f.main for f in pub.figures), name
+
+
+def test_a_figure_naming_an_unknown_arm_is_refused() -> None:
+    pub = published("beat-lupus")
+    bad = pub.model_copy(update={"figures": [pub.figures[0].model_copy(update={"arm": "Rituximab"})]})
+    with pytest.raises(LupustrialError, match="arm 'Rituximab' is not an arm of protocol beat-lupus"):
+        check_figures(bad, BEAT)
+    with pytest.raises(ValueError, match="needs treatment and reference"):
+        Figure(figure="x", statistic="hazard_ratio", published=1.0)
+
+
+def test_batched_statistics_equal_the_trials_own_analysis() -> None:
+    """Each virtual trial's statistics from the arrays equal the ADaM analysis of the same trial."""
+    arrays = simulate_arrays(BEAT, range(3), 11, calibrated())
+    frames = simulate_chunk(BEAT, range(3), 11, calibrated())
+    data = validate_trial(frames, {k: Path(k) for k in frames}, Path("simulated"))
+    figures = {(f.statistic, f.arm, f.param): f for f in published("beat-lupus").figures}
+    for t in range(3):
+        result = analyze_trial(select_trial(data, t + 1), AnalysisSpec(firth=False, safety=False))
+        values = {k: float(statistic(f, arrays, BEAT)[t]) for k, f in figures.items()}
+        gm = {m.arm: m.geometric_mean for m in result.primary.unadjusted}
+        assert values[("gm", "Belimumab", "DSDNA")] == pytest.approx(gm["Belimumab"], rel=1e-10)
+        assert values[("gm", "Placebo", "CD19")] == pytest.approx(result.bcells["Placebo"].geometric_mean, rel=1e-10)
+        assert values[("percent_reduction", None, "DSDNA")] == pytest.approx(result.primary.percent_reduction,
+                                                                             rel=1e-8)
+        assert values[("hazard_ratio", None, "TTSEVFL")] == pytest.approx(
+            float(result.severe_flare.cox.hazard_ratio[0]), rel=1e-8)
+        assert values[("logrank_p", None, "TTSEVFL")] == pytest.approx(result.severe_flare.logrank.p_value, rel=1e-8)
+        sevfln = frames["adsl"][frames["adsl"]["TRIALID"] == t + 1].groupby("TRT01P")["SEVFLN"].sum()
+        assert values[("events", "Belimumab", "TTSEVFL")] == sevfln["Belimumab"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31), st.integers(2, 30), st.integers(1, 4))
+def test_logrank_batch_equals_the_single_test(seed: int, n: int, trials: int) -> None:
+    """Ties, padding and censoring included: the batched log-rank is survdiff's, trial by trial."""
+    rng = np.random.default_rng(seed)
+    time = np.ceil(rng.exponential(20.0, (trials, n)))
+    event = (rng.random((trials, n)) < 0.7).astype(float)
+    treated = (rng.random((trials, n)) < 0.5).astype(float)
+    mask = rng.random((trials, n)) < 0.9
+    fit = logrank_batch(time, event, treated, mask=mask)
+    for i in range(trials):
+        m = mask[i]
+        ok = m.sum() > 0 and event[i][m].sum() > 0 and 0 < treated[i][m].sum() < m.sum()
+        if not ok or not fit.estimable[i]:
+            assert not fit.estimable[i] or ok
+            continue
+        single = logrank(time[i][m], event[i][m], treated[i][m])
+        assert fit.chisq[i] == pytest.approx(single.chisq, rel=1e-10)
+        assert fit.p_value[i] == pytest.approx(single.p_value, rel=1e-8, abs=1e-15)
