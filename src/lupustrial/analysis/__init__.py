@@ -1,12 +1,12 @@
 """The trial's own statistical methods, on arrays or ADaM data, equal to R.
 
-Single fits: :func:`ancova_gmr`, :func:`kaplan_meier`, :func:`logrank`, :func:`cox`,
+Single fits: :func:`ancova_gmr`, :func:`ancova`, :func:`kaplan_meier`, :func:`logrank`, :func:`cox`,
 :func:`ae_summary`; batched over a leading trials axis for design: :func:`cox_batch`,
 :func:`ancova_gmr_batch`; the whole BEAT-LUPUS plan on one trial: :func:`analyze_trial`.
 """
 
 from lupustrial.analysis.ae import ae_summary
-from lupustrial.analysis.ancova import ancova_gmr, geometric_means
+from lupustrial.analysis.ancova import ancova, ancova_gmr, geometric_means
 from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
 from lupustrial.analysis.cox import cox
 from lupustrial.analysis.survival import kaplan_meier, kaplan_meier_by, logrank
@@ -16,6 +16,7 @@ __all__ = [
     "AnalysisSpec",
     "ae_summary",
     "analyze_trial",
+    "ancova",
     "ancova_gmr",
     "ancova_gmr_batch",
     "cox",
