@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -27,6 +28,21 @@ def _decode(value: Any) -> Any:
 def load_reference(name: str) -> Any:
     """The fixture ``tests/reference/<name>.json`` with R's "NA"/"Inf" strings as floats."""
     return _decode(json.loads((REFERENCE_DIR / f"{name}.json").read_text()))
+
+
+def assert_close(actual: Any, expected: Any, rtol: float = 1e-6, atol: float = 0.0) -> None:
+    """``actual`` equals R's ``expected`` elementwise within rtol (relative) + atol."""
+    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float),
+                               rtol=rtol, atol=atol)
+
+
+def assert_coefficient_table(rows: Any, table: dict[str, Any], statistic: str) -> None:
+    """Coefficient rows (``term, estimate, se, <statistic>, p_value``) equal R's table (keys
+    ``term, estimate, se, <statistic>, p``): relative 1e-6, p-values absolute 1e-12 too."""
+    assert [r.term for r in rows] == table["term"]
+    for key in ("estimate", "se", statistic):
+        assert_close([getattr(r, key) for r in rows], table[key])
+    assert_close([r.p_value for r in rows], table["p"], atol=1e-12)
 
 
 @pytest.fixture(scope="session")

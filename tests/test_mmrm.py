@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import differentiate
 
+from conftest import assert_close as close
+from conftest import assert_coefficient_table
 from conftest import load_reference
-from lupustrial.analysis import mmrm as mmrm_module
-from lupustrial.analysis.mmrm import DfMethod, MmrmResult, mmrm
+from lupustrial.analysis.mmrm import DfMethod, MmrmResult, _model, _objective, mmrm
 from lupustrial.errors import AnalysisError
 
 REL = 1e-6
@@ -39,11 +40,6 @@ def fit(case: str, df_method: DfMethod = "satterthwaite") -> tuple[MmrmResult, d
     return res, ref
 
 
-def close(actual: Any, expected: Any, rtol: float = REL, atol: float = 0.0) -> None:
-    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float),
-                               rtol=rtol, atol=atol)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_fit_matches_gls(case: str) -> None:
     res, ref = fit(case)
@@ -51,12 +47,7 @@ def test_fit_matches_gls(case: str) -> None:
     assert (res.n_subjects, res.n_observations) == (ref["n_subjects"], ref["n_observations"])
     assert res.reml_loglik == pytest.approx(ref["reml_loglik"], abs=1e-6)
     close(res.covariance, ref["covariance"])
-    coef = ref["coef"]
-    assert [c.term for c in res.coefficients] == coef["term"]
-    close([c.estimate for c in res.coefficients], coef["estimate"])
-    close([c.se for c in res.coefficients], coef["se"])
-    close([c.t for c in res.coefficients], coef["t"])
-    close([c.p_value for c in res.coefficients], coef["p"], atol=1e-12)
+    assert_coefficient_table(res.coefficients, ref["coef"], "t")
 
 
 @pytest.mark.parametrize("df_method", list(DF_KEYS))
@@ -106,17 +97,17 @@ def test_emmeans_default_df_for_gls_is_random() -> None:
 def test_gradient_is_the_derivative_of_the_reml_loglik() -> None:
     ref = load_reference("mmrm_unbalanced")
     d = ref["data"]
-    model = mmrm_module._model(d["y"], d["subject"], d["visit"], d["arm"], d["baseline"],
+    model = _model(d["y"], d["subject"], d["visit"], d["arm"], d["baseline"],
                                {"steroid": d["steroid"]}, "belimumab", "placebo")
     theta = np.random.default_rng(3).normal(0.3, 0.3, 6)
 
     def value(points: np.ndarray) -> np.ndarray:
         flat = points.reshape(6, -1)
-        out = [mmrm_module._objective(flat[:, i], model.data)[0] for i in range(flat.shape[1])]
+        out = [_objective(flat[:, i], model.data)[0] for i in range(flat.shape[1])]
         return np.asarray(out).reshape(points.shape[1:])
 
     numeric = differentiate.jacobian(value, theta).df
-    close(mmrm_module._objective(theta, model.data)[1], numeric, rtol=1e-7, atol=1e-9)
+    close(_objective(theta, model.data)[1], numeric, rtol=1e-7, atol=1e-9)
 
 
 def test_missing_values_are_missing_visits_and_to_dict_is_json_ready() -> None:

@@ -41,22 +41,29 @@ unadjusted <- function(y, arm) {
   })
 }
 
-write_case <- function(name, d, treatment, reference, factors = character(0),
-                       weights = c("equal", "proportional")) {
+# Fit lm(<response> ~ arm + <covariate> + factors) with the reference arm first; return the
+# fit and the fixture fields both scales share (the data and R's coefficient table).
+fit_lm <- function(d, treatment, reference, factors, response, covariate, covariate_values) {
   arms <- c(reference, sort(setdiff(unique(d$arm), reference)))
-  df <- data.frame(y = d$y, log_base = log(d$baseline), arm = factor(d$arm, levels = arms))
+  df <- data.frame(y = d$y, arm = factor(d$arm, levels = arms))
+  df[[covariate]] <- covariate_values
   for (f in factors) df[[f]] <- factor(d[[f]])
-  form <- as.formula(paste("log(y) ~", paste(c("arm", "log_base", factors), collapse = " + ")))
+  form <- as.formula(paste(response, "~", paste(c("arm", covariate, factors), collapse = " + ")))
   fit <- eval(bquote(lm(.(form), data = df)))  # a literal formula lets emmeans see log()
   cf <- summary(fit)$coefficients
-  res <- list(
+  list(fit = fit, res = list(
     treatment = treatment, reference = reference, factor_names = I(factors),
     data = c(list(y = d$y, baseline = d$baseline, arm = d$arm), d[factors]),
     coef = list(term = rownames(cf), estimate = unname(cf[, 1]), se = unname(cf[, 2]),
                 t = unname(cf[, 3]), p = unname(cf[, 4])),
-    df_residual = fit$df.residual, sigma = summary(fit)$sigma,
-    unadjusted = unadjusted(d$y, d$arm)
-  )
+    df_residual = fit$df.residual, sigma = summary(fit)$sigma))
+}
+
+write_case <- function(name, d, treatment, reference, factors = character(0),
+                       weights = c("equal", "proportional")) {
+  m <- fit_lm(d, treatment, reference, factors, "log(y)", "log_base", log(d$baseline))
+  fit <- m$fit
+  res <- c(m$res, list(unadjusted = unadjusted(d$y, d$arm)))
   for (w in weights) {
     emm <- emmeans(fit, ~ arm, weights = w)
     res[[paste0("emmeans_", w)]] <- list(
@@ -102,19 +109,9 @@ write_case("three_arm", d, "belimumab", "placebo", factors = "centre")
 # Raw scale (lupustrial.analysis.ancova.ancova): lm(y ~ arm + baseline + factors) and emmeans
 # differences, for outcomes analysed as measured. Written to ancova_raw_<case>.json.
 write_raw_case <- function(name, d, treatment, reference, factors = character(0)) {
-  arms <- c(reference, sort(setdiff(unique(d$arm), reference)))
-  df <- data.frame(y = d$y, baseline = d$baseline, arm = factor(d$arm, levels = arms))
-  for (f in factors) df[[f]] <- factor(d[[f]])
-  form <- as.formula(paste("y ~", paste(c("arm", "baseline", factors), collapse = " + ")))
-  fit <- lm(form, data = df)
-  cf <- summary(fit)$coefficients
-  res <- list(
-    treatment = treatment, reference = reference, factor_names = I(factors),
-    data = c(list(y = d$y, baseline = d$baseline, arm = d$arm), d[factors]),
-    coef = list(term = rownames(cf), estimate = unname(cf[, 1]), se = unname(cf[, 2]),
-                t = unname(cf[, 3]), p = unname(cf[, 4])),
-    df_residual = fit$df.residual, sigma = summary(fit)$sigma, baseline_mean = mean(d$baseline)
-  )
+  m <- fit_lm(d, treatment, reference, factors, "y", "baseline", d$baseline)
+  fit <- m$fit
+  res <- c(m$res, list(baseline_mean = mean(d$baseline)))
   for (w in c("equal", "proportional")) {
     emm <- emmeans(fit, ~ arm, weights = w)
     s <- summary(emm, infer = c(TRUE, FALSE))

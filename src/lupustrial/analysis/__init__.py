@@ -1,6 +1,7 @@
 """The trial's own statistical methods, on arrays or ADaM data, equal to R.
 
-Single fits: :func:`ancova_gmr`, :func:`ancova`, :func:`kaplan_meier`, :func:`logrank`, :func:`cox`,
+Single fits: :func:`ancova_gmr`, :func:`ancova`, :func:`kaplan_meier`, :func:`logrank`,
+:func:`cox`, :func:`responder`, :func:`negative_binomial`, :func:`poisson`, :func:`mmrm`,
 :func:`ae_summary`; batched over a leading trials axis for design: :func:`cox_batch`,
 :func:`ancova_gmr_batch`; the whole BEAT-LUPUS plan on one trial: :func:`analyze_trial`.
 """
@@ -8,7 +9,10 @@ Single fits: :func:`ancova_gmr`, :func:`ancova`, :func:`kaplan_meier`, :func:`lo
 from lupustrial.analysis.ae import ae_summary
 from lupustrial.analysis.ancova import ancova, ancova_gmr, geometric_means
 from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
+from lupustrial.analysis.counts import negative_binomial, poisson
 from lupustrial.analysis.cox import cox
+from lupustrial.analysis.mmrm import mmrm
+from lupustrial.analysis.responder import responder
 from lupustrial.analysis.survival import kaplan_meier, kaplan_meier_by, logrank
 from lupustrial.analysis.trial import AnalysisSpec, analyze_trial
 
@@ -25,4 +29,8 @@ __all__ = [
     "kaplan_meier",
     "kaplan_meier_by",
     "logrank",
+    "mmrm",
+    "negative_binomial",
+    "poisson",
+    "responder",
 ]

@@ -35,6 +35,7 @@ from lupustrial.analysis.terms import (
     dummies,
     factor_terms,
     finite,
+    float_vector,
     labels,
 )
 from lupustrial.errors import AnalysisError
@@ -147,12 +148,7 @@ class AncovaRawResult:
 
 
 def _positive(values: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise AnalysisError(f"{name} must be numeric ({exc})") from exc
-    if arr.ndim != 1:
-        raise AnalysisError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    arr = float_vector(values, name)
     bad = np.flatnonzero(~(arr > 0))  # catches NaN as well as <= 0
     if bad.size:
         i = int(bad[0])

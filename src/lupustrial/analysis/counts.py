@@ -131,7 +131,9 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, limit: int = MAXIT) -> tuple[float, 
     return t0, float(np.sqrt(1 / info)), warning
 
 
-def _glm_nb(x: np.ndarray, y: np.ndarray, offset: np.ndarray) -> tuple[GlmFit, float, float, float, str | None]:
+def _glm_nb(
+    x: np.ndarray, y: np.ndarray, offset: np.ndarray
+) -> tuple[GlmFit, float, float, float, str | None]:
     """``MASS::glm.nb``'s alternation; returns the last fit, theta, its SE, loglik, warning."""
     fit = glm_fit(x, y, POISSON, offset=offset)
     mu = fit.mu

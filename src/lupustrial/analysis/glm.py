@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, stats
+from scipy import stats
 
+from lupustrial.analysis.cox import diverging_signs
 from lupustrial.errors import AnalysisError
 
 Array = npt.NDArray[np.float64]
@@ -38,7 +39,8 @@ def _log_y_over(y: Array, mu: Array) -> Array:
 
 @dataclass(frozen=True)
 class Family:
-    """A GLM family with its canonical-for-us link, as R's family objects define them."""
+    """A GLM family with the link R gives it by default (logit, log), as R's family objects
+    define its functions."""
 
     name: str
     linkfun: Callable[[Array], Array]
@@ -51,7 +53,8 @@ class Family:
 
 
 def _logit_inv(eta: Array) -> Array:
-    tmp = np.where(eta < -_THRESH, _EPS, np.where(eta > _THRESH, 1 / _EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+    inside = np.exp(np.clip(eta, -_THRESH, _THRESH))
+    tmp = np.where(eta < -_THRESH, _EPS, np.where(eta > _THRESH, 1 / _EPS, inside))
     return tmp / (1 + tmp)
 
 
@@ -268,18 +271,7 @@ def separation(x: Array, y: Array, tol: float = 1e-7) -> Array:
     """
     p = x.shape[1]
     scaled = x / np.abs(x).max(axis=0).clip(min=1e-300)
-    a_ub = -(2 * y - 1)[:, None] * scaled  # -(s_i x_i'd) <= 0
-    signs = np.zeros(p)
-    for k in range(p):
-        can = []
-        for sense in (1.0, -1.0):
-            c = np.zeros(p)
-            c[k] = -sense
-            res = optimize.linprog(c, A_ub=a_ub, b_ub=np.zeros(y.size), bounds=[(-1, 1)] * p,
-                                   method="highs")
-            can.append(res.status == 0 and -res.fun > tol)
-        signs[k] = np.nan if all(can) else (1.0 if can[0] else (-1.0 if can[1] else 0.0))
-    return signs
+    return diverging_signs(-(2 * y - 1)[:, None] * scaled, [(-1.0, 1.0)] * p, p, tol)
 
 
 @dataclass(frozen=True)

@@ -162,9 +162,9 @@ def miettinen_nurminen(
             return np.inf
         return abs(diff - delta) / np.sqrt(var) - crit
 
-    edge = 1 - 1e-12
-    lower = -1.0 if diff <= -edge else optimize.brentq(excess, -edge, diff, xtol=1e-14, rtol=4 * np.finfo(float).eps)
-    upper = 1.0 if diff >= edge else optimize.brentq(excess, diff, edge, xtol=1e-14, rtol=4 * np.finfo(float).eps)
+    edge, tol = 1 - 1e-12, {"xtol": 1e-14, "rtol": 4 * np.finfo(float).eps}
+    lower = -1.0 if diff <= -edge else optimize.brentq(excess, -edge, diff, **tol)
+    upper = 1.0 if diff >= edge else optimize.brentq(excess, diff, edge, **tol)
     return diff, float(lower), float(upper)
 
 

@@ -35,16 +35,22 @@ def labels(values: npt.ArrayLike, name: str, n: int, of: str = "y") -> npt.NDArr
     return np.array([str(v) for v in raw])
 
 
-def finite(
-    values: npt.ArrayLike, name: str, n: int | None = None, of: str = "y"
-) -> npt.NDArray[np.float64]:
-    """A one-dimensional float array with no NaN or infinity (and ``n`` values if given)."""
+def float_vector(values: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
+    """``values`` as a one-dimensional float array (NaN and infinity not yet checked)."""
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:
         raise AnalysisError(f"{name} must be numeric ({exc})") from exc
     if arr.ndim != 1:
         raise AnalysisError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def finite(
+    values: npt.ArrayLike, name: str, n: int | None = None, of: str = "y"
+) -> npt.NDArray[np.float64]:
+    """A one-dimensional float array with no NaN or infinity (and ``n`` values if given)."""
+    arr = float_vector(values, name)
     if n is not None and arr.size != n:
         raise AnalysisError(f"{name} has {arr.size} values but {of} has {n}")
     bad = np.flatnonzero(~np.isfinite(arr))
