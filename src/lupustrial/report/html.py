@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from lupustrial.analysis.trial import resolve_arms
 from lupustrial.atomic import atomic_path
-from lupustrial.design.reproduce import SPEC, Figure, Reproduction, published
+from lupustrial.design.reproduce import Figure, Reproduction, published
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
 from lupustrial.report.json import to_jsonable
@@ -107,7 +107,7 @@ def _gm_figure(ctx: _Trial, lab_means: pd.DataFrame, trial: int) -> MplFigure:
     """Across-trial median and 2.5–97.5% envelope of each arm's geometric mean by visit, and one
     trial's geometric means with their 95% CIs: the envelope is spread between trials, the bars
     what one trial of this size would report."""
-    week = ctx.protocol.endpoints.primary.week
+    week = ctx.protocol.plan().primary.week
     pre_x = -float(np.mean(ctx.protocol.randomisation.window_weeks))
     fig = MplFigure(figsize=(10, 3.8), layout="constrained")
     panels = {p: v for p, v in LAB_PANELS.items() if p in set(lab_means["param"])}
@@ -231,7 +231,8 @@ def _ratio_plots(ctx: _Trial, reproduction: Reproduction) -> list[tuple[str, str
     flare in one arm), which a log axis cannot show, still count in it.
     """
     medians = {c.statistic: c.median for c in reproduction.comparison}
-    n, week = reproduction.n_trials, ctx.protocol.endpoints.primary.week
+    n, week = reproduction.n_trials, ctx.protocol.plan().primary.week
+    ties = ctx.protocol.plan().by_analysis("cox")[0].ties
     hr = reproduction.per_trial["hazard_ratio"].to_numpy(dtype=float)
     hr = hr[np.isfinite(hr) & (hr > 0)]
     # The published effect is "% greater reduction from baseline" = 100 (1 - ratio of adjusted GMs).
@@ -243,7 +244,7 @@ def _ratio_plots(ctx: _Trial, reproduction: Reproduction) -> list[tuple[str, str
     return [
         ("hr", "Hazard ratios over trials",
          _distribution_figure(hr, (hr_fig.published, hr_fig.lower, hr_fig.upper), medians["hazard_ratio"],
-                              f"hazard ratio of severe flare (Cox, {SPEC.ties} ties)"),
+                              f"hazard ratio of severe flare (Cox, {ties} ties)"),
          f"Cox hazard ratio of severe flare ({ctx.arms[0]} vs {ctx.arms[1]}) of each virtual trial; {n - hr.size} of "
          f"the {n} trials have a hazard ratio of 0 or infinity (no flare in one arm) or none, lie off the log axis "
          "but count in the simulated median (dashed, as in the table). The published value and its 95% CI are "
@@ -263,10 +264,11 @@ def render_report(reproduction: Reproduction) -> str:
     protocol = load_protocol(reproduction.protocol)
     figures = {f.statistic: f for f in published(reproduction.protocol).figures}
     consort = reproduction.summaries.consort
-    ctx = _Trial(protocol, resolve_arms(tuple(dict.fromkeys(consort["arm"])), SPEC), figures)
+    reference, treatments = resolve_arms(tuple(dict.fromkeys(consort["arm"])), protocol.plan().arms)
+    ctx = _Trial(protocol, (treatments[0], reference), figures)
     trial = typical_trial(reproduction.per_trial)
     n = reproduction.n_trials
-    week = protocol.endpoints.primary.week
+    week = protocol.plan().primary.week
     window = protocol.randomisation.window_weeks
     plots = [
         ("gm", "Geometric means over visits", _gm_figure(ctx, reproduction.summaries.lab_means, trial),
