@@ -183,7 +183,7 @@ def read_count(frame: pd.DataFrame, subjects: pd.DataFrame, endpoint: Endpoint, 
     if "PARAMCD" not in frame.columns:
         if endpoint.param not in subjects.columns:
             raise AnalysisError(f"ADSL has no column {endpoint.param} (the count)")
-        rows = subjects.rename(columns={endpoint.param: "_COUNT"})
+        rows = subjects.assign(_COUNT=subjects[endpoint.param])
     else:
         rows = _records(frame, subjects, endpoint, week=False).rename(columns={"AVAL": "_COUNT"})
         if exposure not in rows.columns and exposure in subjects.columns:
