@@ -112,7 +112,7 @@ def _records(frame: pd.DataFrame, subjects: pd.DataFrame, endpoint: Endpoint, we
     mask = frame["PARAMCD"] == endpoint.param
     if week:
         mask &= frame["AVISITN"] == endpoint.week
-    rows = frame[mask].merge(subjects[_adsl_columns(endpoint)], on="USUBJID")
+    rows = _join(frame[mask], subjects, endpoint)
     twice = rows["USUBJID"].duplicated()
     if twice.any():
         where = f" at AVISITN {endpoint.week:g}" if week else ""
@@ -120,9 +120,13 @@ def _records(frame: pd.DataFrame, subjects: pd.DataFrame, endpoint: Endpoint, we
     return rows
 
 
-def _adsl_columns(endpoint: Endpoint) -> list[str]:
-    """The ADSL columns a reader joins to the records: subject, arm, factors and strata."""
-    return list(dict.fromkeys(["USUBJID", ARM, *endpoint.factors, *endpoint.strata]))
+def _join(records: pd.DataFrame, subjects: pd.DataFrame, endpoint: Endpoint) -> pd.DataFrame:
+    """The records of ``subjects``, in record order, with their arm, factor and strata columns
+    (an inner join on USUBJID, without the cost of a pandas merge; ADSL's columns win)."""
+    where = pd.Index(subjects["USUBJID"]).get_indexer(records["USUBJID"])
+    keep = where >= 0
+    columns = dict.fromkeys([ARM, *endpoint.factors, *endpoint.strata])
+    return records[keep].assign(**{c: subjects[c].to_numpy()[where[keep]] for c in columns})
 
 
 def _none_found(endpoint: Endpoint, where: str) -> AnalysisError:
@@ -202,7 +206,7 @@ def read_repeated(frame: pd.DataFrame, subjects: pd.DataFrame, endpoint: Endpoin
     """Every scheduled post-baseline value (0 < AVISITN <= week) with BASE; unscheduled and blank
     values are left out."""
     mask = (frame["PARAMCD"] == endpoint.param) & (frame["AVISITN"] > 0) & (frame["AVISITN"] <= endpoint.week)
-    rows = frame[mask].dropna(subset=["AVAL"]).merge(subjects[_adsl_columns(endpoint)], on="USUBJID")
+    rows = _join(frame[mask].dropna(subset=["AVAL"]), subjects, endpoint)
     if rows.empty:
         raise _none_found(endpoint, f" after baseline up to AVISITN {endpoint.week:g}")
     rows = rows.sort_values(["USUBJID", "AVISITN"], kind="stable")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lupustrial.analysis.ae import AeSummary, ae_summary
@@ -135,12 +136,12 @@ def _population(adsl: pd.DataFrame, flag: str, variable: str, arms: Iterable[str
         if column not in adsl.columns:
             raise AnalysisError(f"{key}: ADSL has no column {column}")
     arms = list(arms)
-    compared = adsl[adsl[variable].isin(arms)]
-    inside = compared[flag] == "Y"
-    counts = compared[variable].groupby(inside).value_counts()
-    pop = Population(flag, {a: int(counts.get((True, a), 0)) for a in arms},
-                     {a: int(counts.get((False, a), 0)) for a in arms})
-    return compared[inside].assign(**{ARM: compared.loc[inside, variable]}), pop
+    arm = adsl[variable].to_numpy()
+    compared = np.isin(arm, arms)
+    inside = compared & (adsl[flag].to_numpy() == "Y")
+    pop = Population(flag, {a: int((inside & (arm == a)).sum()) for a in arms},
+                     {a: int((compared & ~inside & (arm == a)).sum()) for a in arms})
+    return adsl[inside].assign(**{ARM: arm[inside]}), pop
 
 
 def param_label(frame: pd.DataFrame, endpoint: Endpoint) -> str:
