@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,3 +205,9 @@ def test_protocol_plan_is_the_plan_schema() -> None:
     assert isinstance(plan, AnalysisPlan) and plan.endpoints == protocol.endpoints
     assert [k for k, _ in plan.keyed("cox", "km")] == ["endpoints[1]"]
     assert plan.safety.variable == "TRT01A" and plan.arms.reference == protocol.arms[-1].name
+
+
+def test_docs_list_every_registered_method() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "plan.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:visit|time to event)", text, re.M))
+    assert documented == set(METHODS)
