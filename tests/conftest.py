@@ -61,3 +61,10 @@ def chromium(page: Path) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def page_images(driver: Any) -> list[tuple[str, bool, int, float]]:
+    """(figure id, complete, natural width, shown width) of every image of the open page."""
+    script = ("return [...document.images].map((i) => [i.closest('figure').id, i.complete, i.naturalWidth,"
+              " i.getBoundingClientRect().width])")
+    return [tuple(i) for i in driver.execute_script(script)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import chromium, needs_chromium
+from conftest import chromium, needs_chromium, page_images
 from lupustrial.analysis.trial import TrialAnalysis, analyze_trial, load_for_plan
 from lupustrial.analysis.plan import load_plan
 from lupustrial.cli import app
@@ -78,9 +78,7 @@ def test_chromium_renders_every_figure_and_table(page: Path) -> None:
     from selenium.webdriver.common.by import By
 
     with chromium(page) as driver:
-        images = driver.execute_script(
-            "return [...document.images].map((i) => [i.closest('figure').id, i.complete, i.naturalWidth,"
-            " i.getBoundingClientRect().width])")
+        images = page_images(driver)
         assert [i[0] for i in images] == ["fig-forest", "fig-km-endpoints0"]
         assert all(complete and natural > 0 and shown > 0 for _, complete, natural, shown in images), images
         assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-figures-rendered") == "2"

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import chromium, needs_chromium
+from conftest import chromium, needs_chromium, page_images
 from lupustrial.cli import app
 from lupustrial.design.reproduce import Reproduction, published, reproduce
 from lupustrial.report.html import render_report, typical_trial, write_report
@@ -127,9 +127,7 @@ def test_chromium_renders_every_figure(report: Path) -> None:
     from selenium.webdriver.common.by import By
 
     with chromium(report) as driver:
-        images = driver.execute_script(
-            "return [...document.images].map((i) => [i.closest('figure').id, i.complete, i.naturalWidth,"
-            " i.getBoundingClientRect().width])")
+        images = page_images(driver)
         assert [i[0] for i in images] == list(PNG_FIGURES)
         assert all(complete and natural > 0 and shown > 0 for _, complete, natural, shown in images), images
         svg = driver.find_element(By.CSS_SELECTOR, "figure#fig-consort > svg.consort")
