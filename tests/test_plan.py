@@ -50,6 +50,8 @@ def _three_arm_plan() -> dict[str, Any]:
     (lambda d: d["safety"].update(treatment_emergnt="X"), "treatment_emergnt: X",
      "key safety.treatment_emergnt: unknown key"),
     (lambda d: d.update(conf_level=1.5), "conf_level: 1.5", "key conf_level: Input should be less than 1"),
+    (lambda d: d["endpoints"][0].update(dataset="ADSL"), "- name: Time to first event",
+     "key endpoints[0]: cox reads records by PARAMCD, which ADSL has not"),
 ])
 def test_bad_plan_is_one_line_with_file_line_and_key(tmp_path: Path, edit, at: str, expected: str) -> None:
     data = _three_arm_plan()

@@ -79,6 +79,8 @@ class Endpoint(_Strict):
             if key not in method.requires + method.uses and getattr(self, key) != Endpoint.model_fields[key].get_default(
                     call_default_factory=True):
                 raise ValueError(f"{self.analysis} does not use {key}")
+        if self.source == "adsl" and self.method.reads != "count":
+            raise ValueError(f"{self.analysis} reads records by PARAMCD, which ADSL has not: name another dataset")
         return self
 
     @property

@@ -96,9 +96,10 @@ class TrialAnalysis:
     subjects: dict[str, int]
     endpoints: tuple[EndpointResult, ...]
     adverse_events: SafetyResult | None
+    conf_level: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "arms": {"variable": self.arm_variable, "reference": self.reference,
+        return {"source": self.source, "conf_level": self.conf_level, "arms": {"variable": self.arm_variable, "reference": self.reference,
                                                  "treatments": list(self.treatments), "subjects": self.subjects},
                 "endpoints": [e.to_dict() for e in self.endpoints],
                 "adverse_events": None if self.adverse_events is None else self.adverse_events.to_dict()}
@@ -195,7 +196,8 @@ def analyze_trial(data: TrialData, plan: AnalysisPlan) -> TrialAnalysis:
     safety = None if plan.safety is None else _safety(data, plan.safety, plan.conf_level, reference, treatments)
     subjects = adsl[plan.arms.variable].value_counts()
     return TrialAnalysis(str(data.directory), plan.arms.variable, reference, treatments,
-                         {a: int(subjects.get(a, 0)) for a in (*treatments, reference)}, endpoints, safety)
+                         {a: int(subjects.get(a, 0)) for a in (*treatments, reference)}, endpoints, safety,
+                         plan.conf_level)
 
 
 def load_for_plan(directory: str | Path, plan: AnalysisPlan) -> TrialData:

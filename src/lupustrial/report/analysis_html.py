@@ -45,7 +45,7 @@ def forest_rows(result: TrialAnalysis) -> list[ForestRow]:
     return rows
 
 
-def forest_figure(rows: list[ForestRow]) -> MplFigure:
+def forest_figure(rows: list[ForestRow], conf_level: float) -> MplFigure:
     """Estimates with CIs, one line each; ratios on a log axis, differences on a linear one."""
     panels = [p for p in (True, False) if any(r.effect.log_scale == p for r in rows)]
     fig = MplFigure(figsize=(10, 0.55 * len(rows) + 1.6), layout="constrained")
@@ -66,7 +66,8 @@ def forest_figure(rows: list[ForestRow]) -> MplFigure:
         if log:
             ax.set_xscale("log")
             plain_log_labels(ax.xaxis)
-        ax.set_xlabel("ratio (treatment / reference), 95% CI" if log else "difference, 95% CI")
+        level = f"{round(conf_level * 100)}% CI"
+        ax.set_xlabel(f"ratio (treatment / reference), {level}" if log else f"difference, {level}")
     return fig
 
 
@@ -129,8 +130,9 @@ def render_analysis_report(result: TrialAnalysis) -> str:
     figures = []
     rows = forest_rows(result)
     if rows:
-        figures.append(("forest", "Effects of every endpoint", forest_figure(rows),
-                        "Main effect of each endpoint for each arm against the reference, with its 95% CI "
+        figures.append(("forest", "Effects of every endpoint", forest_figure(rows, result.conf_level),
+                        f"Main effect of each endpoint for each arm against the reference, with its "
+                        f"{round(result.conf_level * 100)}% CI "
                         "(ratios on a log axis; dashed line: no effect)."))
     for ep in result.endpoints:
         if any(isinstance(c.result, TimeToEvent) for c in ep.comparisons):
@@ -142,7 +144,7 @@ def render_analysis_report(result: TrialAnalysis) -> str:
         title=f"Analysis of {result.source}", result=result, tables=_endpoint_tables(result),
         figures=[{"id": key, "title": title, "caption": caption, "png": figure_png(fig)}
                  for key, title, fig, caption in figures],
-        safety=ae, p_text=p_text, ci=ci)
+        safety=ae, p_text=p_text, ci=ci, conf=round(result.conf_level * 100))
 
 
 def write_analysis_report(result: TrialAnalysis, path: str | Path) -> Path:
