@@ -213,3 +213,22 @@ def test_docs_list_every_registered_method() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "plan.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:visit|time to event)", text, re.M))
     assert documented == set(METHODS)
+
+
+def test_cox_factors_and_strata_reach_the_fit() -> None:
+    """The plan's factors become treatment-contrast columns after the arm, its strata Cox and log-rank strata."""
+    from lupustrial.analysis import cox, logrank
+
+    plan = load_plan(THREE_ARM / "plan.yaml")
+    ep = plan.endpoints[0].model_copy(update={"factors": ["SITEID"], "strata": ["SEX"], "ties": "breslow"})
+    data = load_for_plan(THREE_ARM, plan)
+    res = analyze_trial(data, plan.model_copy(update={"endpoints": [ep], "safety": None})).endpoints[0]
+    fit = res.comparisons[1].result
+    tte = data.adtte.merge(data.adsl[data.adsl["ITTFL"] == "Y"], on="USUBJID")
+    tte = tte[tte["TRT01P"].isin(["Drug High Dose", "Placebo"])]
+    x = np.column_stack([tte["TRT01P"] == "Drug High Dose", tte["SITEID"] == 702, tte["SITEID"] == 703])
+    event = 1 - tte["CNSR"].astype(int)
+    direct = cox(tte["AVAL"], event, x.astype(float), ties="breslow", strata=tte["SEX"])
+    assert fit.cox.names == ("Drug High Dose vs Placebo", "SITEID702.0", "SITEID703.0")  # a numeric ADSL column
+    np.testing.assert_array_equal(fit.cox.coef, direct.coef)
+    assert fit.logrank.chisq == logrank(tte["AVAL"], event, tte["TRT01P"], strata=tte["SEX"]).chisq
