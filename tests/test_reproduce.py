@@ -81,17 +81,19 @@ def test_lab_means_carry_the_trial_analysis_geometric_means_and_cis() -> None:
     """The report's per-trial GMs and CIs are the ones the trial's own analysis reports."""
     from lupustrial.analysis.trial import analyze_trial
     from lupustrial.data import select_trial, validate_trial
-    from lupustrial.design.reproduce import SPEC
+    from lupustrial.design.reproduce import trial_plan
     from lupustrial.simulate import simulate_chunk
 
     protocol = load_protocol("beat-lupus")
     result = reproduce(n_trials=2, seed=4, workers=1, trajectory_patients=10)
     frames = simulate_chunk(protocol, range(2), 4, None)
     data = validate_trial(frames, {k: Path(k) for k in frames}, Path("simulated"))
-    analysis = analyze_trial(select_trial(data, 2), SPEC)
+    analysis = analyze_trial(select_trial(data, 2), trial_plan(protocol))
     means = result.summaries.lab_means.set_index(["trial", "param", "visit", "arm"])
-    for arm, gm in analysis.bcells.items():
-        row = means.loc[(2, "CD19", analysis.primary_visit, arm)]
+    bcells = analysis.first("geometric_mean")
+    for gm in bcells.comparison().result.means:
+        arm = gm.arm
+        row = means.loc[(2, "CD19", bcells.endpoint.week, arm)]
         np.testing.assert_allclose([row["gm"], row["lower"], row["upper"]], [gm.geometric_mean, gm.lower, gm.upper],
                                    rtol=1e-12)
         assert row["n"] == gm.n

@@ -1,7 +1,7 @@
 """Run a published trial many times on virtual patients and set its figures beside the simulation.
 
 Each virtual trial goes through the same path as a real one: simulated ADaM data, validated by
-:mod:`lupustrial.data`, analysed by :func:`lupustrial.analysis.trial.analyze_trial`. For each
+:mod:`lupustrial.data`, analysed by :func:`lupustrial.analysis.trial.analyze_trial` with the protocol's plan. For each
 published figure the result gives the median and the central 95% interval across the virtual
 trials and whether the published value lies inside.
 """
@@ -21,7 +21,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from lupustrial.analysis.trial import AnalysisSpec, TrialAnalysis, analyze_trial
+from lupustrial.analysis.plan import AnalysisPlan
+from lupustrial.analysis.trial import TrialAnalysis, analyze_trial
 from lupustrial.data import TrialData, select_trial, validate_trial
 from lupustrial.model.parameters import ModelParameters, calibrated, parameter_provenance
 from lupustrial.model.simulate import simulate
@@ -57,27 +58,35 @@ def published(name: str = "beat-lupus") -> Published:
     return Published.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-def _arm_value(means: dict[str, Any] | tuple[Any, ...] | None, arm: str) -> float:
-    if means is None:
-        return float("nan")
-    items = means.values() if isinstance(means, dict) else means
-    return next((float(m.geometric_mean) for m in items if m.arm == arm), float("nan"))
+def _arm_value(means: tuple[Any, ...], arm: str) -> float:
+    return next((float(m.geometric_mean) for m in means if m.arm == arm), float("nan"))
+
+
+def _only(r: TrialAnalysis, analysis: str) -> Any:
+    """The result of the plan's first ``analysis`` endpoint (a two-arm trial: one comparison)."""
+    return r.first(analysis).comparison().result
 
 
 #: Per-trial statistics, computed from one trial's analysis.
 STATISTICS: dict[str, Callable[[TrialAnalysis], float]] = {
-    "gm_dsdna_treatment": lambda r: _arm_value(r.primary.unadjusted, r.treatment),
-    "gm_dsdna_reference": lambda r: _arm_value(r.primary.unadjusted, r.reference),
-    "pct_reduction": lambda r: r.primary.percent_reduction,
-    "flares_treatment": lambda r: r.severe_flare.arms[r.treatment].events,
-    "flares_reference": lambda r: r.severe_flare.arms[r.reference].events,
-    "hazard_ratio": lambda r: float(r.severe_flare.cox.hazard_ratio[0]),
-    "logrank_p": lambda r: r.severe_flare.logrank.p_value,
-    "gm_cd19_treatment": lambda r: _arm_value(r.bcells, r.treatment),
-    "gm_cd19_reference": lambda r: _arm_value(r.bcells, r.reference),
+    "gm_dsdna_treatment": lambda r: _arm_value(_only(r, "ancova_log").ancova.unadjusted, r.treatments[0]),
+    "gm_dsdna_reference": lambda r: _arm_value(_only(r, "ancova_log").ancova.unadjusted, r.reference),
+    "pct_reduction": lambda r: _only(r, "ancova_log").ancova.percent_reduction,
+    "flares_treatment": lambda r: _only(r, "cox").arms[r.treatments[0]].events,
+    "flares_reference": lambda r: _only(r, "cox").arms[r.reference].events,
+    "hazard_ratio": lambda r: float(_only(r, "cox").cox.hazard_ratio[0]),
+    "logrank_p": lambda r: _only(r, "cox").logrank.p_value,
+    "gm_cd19_treatment": lambda r: _arm_value(_only(r, "geometric_mean").means, r.treatments[0]),
+    "gm_cd19_reference": lambda r: _arm_value(_only(r, "geometric_mean").means, r.reference),
 }
-#: The per-trial analysis: the trial's plan without the parts no published figure needs.
-SPEC = AnalysisSpec(firth=False, safety=False)
+
+
+def trial_plan(protocol: Protocol) -> AnalysisPlan:
+    """The protocol's plan as each virtual trial is analysed: without what no published figure
+    needs (Firth's fits, the adverse-event tables)."""
+    plan = protocol.plan()
+    return plan.model_copy(update={"safety": None, "endpoints": [e.model_copy(update={"firth": False})
+                                                                 for e in plan.endpoints]})
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,7 @@ class TrialSummaries:
         return TrialSummaries(*(pd.concat([getattr(p, f) for p in parts]) for f in ("lab_means", "km", "consort")))
 
 
-def _lab_means(data: TrialData) -> pd.DataFrame:
+def _lab_means(data: TrialData, conf_level: float) -> pd.DataFrame:
     """Geometric mean of each lab by trial, arm and visit with its t interval (as the analysis
     computes a trial's geometric means): one groupby over the whole chunk."""
     from scipy.stats import t as student_t
@@ -110,7 +119,7 @@ def _lab_means(data: TrialData) -> pd.DataFrame:
     out.columns = ["trial", "param", "arm", "visit", "log_mean", "log_sd", "n"]
     n = out["n"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = student_t.ppf(0.5 + SPEC.conf_level / 2, n - 1) * out.pop("log_sd").to_numpy() / np.sqrt(n)
+        half = student_t.ppf(0.5 + conf_level / 2, n - 1) * out.pop("log_sd").to_numpy() / np.sqrt(n)
     log_mean = out.pop("log_mean").to_numpy()
     return out.assign(gm=np.exp(log_mean), lower=np.exp(log_mean - half), upper=np.exp(log_mean + half))
 
@@ -131,17 +140,18 @@ def _analyse_chunk(protocol: Protocol, trials: range, seed: int,
     frames = simulate_chunk(protocol, trials, seed, params)
     data = validate_trial(frames, {k: Path(f"{k} (simulated)") for k in frames}, Path("simulated"))
     days = np.arange(protocol.follow_up_weeks * 7 + 1.0)
+    plan = trial_plan(protocol)
     rows, km_rows, km_index, analysed = [], [], [], {}
     for t in trials:
-        result = analyze_trial(select_trial(data, t + 1), SPEC)
+        result = analyze_trial(select_trial(data, t + 1), plan)
         rows.append({"trial": t + 1, **{k: float(f(result)) for k, f in STATISTICS.items()}})
-        for arm, fit in result.severe_flare.km.items():
+        for arm, fit in _only(result, "cox").km.items():
             km_index.append((t + 1, arm))
             km_rows.append(fit.at(days).surv)
-        analysed.update({(t + 1, m.arm): m.n for m in result.primary.adjusted})
+        analysed.update({(t + 1, m.arm): m.n for m in _only(result, "ancova_log").ancova.adjusted})
     km = pd.DataFrame(np.array(km_rows), index=pd.MultiIndex.from_tuples(km_index, names=["trial", "arm"]),
                       columns=days)
-    return pd.DataFrame(rows), TrialSummaries(_lab_means(data), km, _consort(data, analysed))
+    return pd.DataFrame(rows), TrialSummaries(_lab_means(data, plan.conf_level), km, _consort(data, analysed))
 
 
 #: Outputs whose median and 90% band per arm the report draws, from the model directly.

@@ -8,29 +8,24 @@ is safe from worker threads and leaves no open figures behind.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from matplotlib.axes import Axes
-from matplotlib.axis import Axis
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 from lupustrial.analysis.trial import resolve_arms
 from lupustrial.atomic import atomic_path
-from lupustrial.design.reproduce import SPEC, Figure, Reproduction, published
+from lupustrial.design.reproduce import Figure, Reproduction, published
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
+from lupustrial.report.htmlkit import ARM_COLOURS, ENV, figure_png, plain_log_labels
 from lupustrial.report.json import to_jsonable
 from lupustrial.simulate.trial import PRE_RITUXIMAB_VISIT
 
-#: Treatment, then reference: the same two colours in every figure.
-ARM_COLOURS = ("#1f5fa8", "#c0462f")
 #: Labs whose geometric means over visits are drawn, with the statistics of their published
 #: week-52 values for (treatment, reference).
 LAB_PANELS = {"DSDNA": ("IgG anti-dsDNA", "gm_dsdna_treatment", "gm_dsdna_reference"),
@@ -39,9 +34,6 @@ LAB_PANELS = {"DSDNA": ("IgG anti-dsDNA", "gm_dsdna_treatment", "gm_dsdna_refere
 TRAJECTORY_PANELS = {"rituximab_ug_ml": ("rituximab (µg/mL)", False), "belimumab_ug_ml": ("belimumab (µg/mL)", False),
                      "baff_ng_ml": ("free BAFF (ng/mL)", True), "cd19_cells_ul": ("CD19 B cells (cells/µL)", True),
                      "anti_dsdna_iu_ml": ("anti-dsDNA (IU/mL)", True)}
-_ENV = Environment(loader=PackageLoader("lupustrial.report"), autoescape=select_autoescape(["j2"]),
-                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_ENV.filters["num"] = lambda x: "NA" if x is None or not np.isfinite(x) else f"{x:.3g}"
 
 
 @dataclass(frozen=True)
@@ -73,28 +65,6 @@ def typical_trial(per_trial: pd.DataFrame) -> int:
     return int(per_trial["trial"].iloc[np.argmin(distance)])
 
 
-def figure_png(fig: MplFigure) -> str:
-    """Base64 PNG without matplotlib's Software tag, so the file names no website."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _plain_log_labels(axis: Axis) -> None:
-    """Label a log axis 0.01, 0.02, 0.05, 0.1 rather than in powers of ten, as trialists read it.
-
-    Fewer mantissas are labelled the more decades the axis spans, so labels never crowd.
-    """
-    def label(v: float, _: int) -> str:
-        lo, hi = sorted(axis.get_view_interval())
-        decades = np.log10(hi / lo) if lo > 0 else np.inf
-        mantissas = (1,) if decades > 2.5 else (1, 2, 5) if decades > 1.2 else (1, 2, 3, 5)
-        return f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in mantissas else ""
-
-    axis.set_major_formatter(FuncFormatter(label))
-    axis.set_minor_formatter(FuncFormatter(label))
-
-
 def _published_marks(ax: Axes, pub: Figure, x: float, colour: str) -> None:
     """The published value with its 95% CI as a black-edged diamond with error bar at ``x``."""
     lo = pub.published - pub.lower if pub.lower is not None else 0.0
@@ -107,7 +77,7 @@ def _gm_figure(ctx: _Trial, lab_means: pd.DataFrame, trial: int) -> MplFigure:
     """Across-trial median and 2.5–97.5% envelope of each arm's geometric mean by visit, and one
     trial's geometric means with their 95% CIs: the envelope is spread between trials, the bars
     what one trial of this size would report."""
-    week = ctx.protocol.endpoints.primary.week
+    week = ctx.protocol.plan().primary.week
     pre_x = -float(np.mean(ctx.protocol.randomisation.window_weeks))
     fig = MplFigure(figsize=(10, 3.8), layout="constrained")
     panels = {p: v for p, v in LAB_PANELS.items() if p in set(lab_means["param"])}
@@ -129,7 +99,7 @@ def _gm_figure(ctx: _Trial, lab_means: pd.DataFrame, trial: int) -> MplFigure:
                 _published_marks(ax, ctx.figures[stat], week + (1.5 if k else -1.5), ctx.colour(arm))
         ax.plot([], [], "D", color="white", markeredgecolor="black", label=f"published, week {week:g} (95% CI)")
         ax.set_yscale("log")
-        _plain_log_labels(ax.yaxis)
+        plain_log_labels(ax.yaxis)
         ax.set(title=title, xlabel="weeks from randomisation",
                ylabel=f"geometric mean ({ctx.protocol.labs[param].unit})")
         ax.axvline(0, color="grey", linewidth=0.6, linestyle=":")
@@ -166,7 +136,7 @@ def _distribution_figure(values: np.ndarray, mark: tuple[float, float | None, fl
     ax.hist(values, bins=np.geomspace(span.min() / 1.1, span.max() * 1.1, 40), color="#7f8c99", edgecolor="white",
             zorder=2)
     ax.set_xscale("log")
-    _plain_log_labels(ax.xaxis)
+    plain_log_labels(ax.xaxis)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if lo is not None and hi is not None:
         ax.axvspan(lo, hi, color="#e6a817", alpha=0.2, label="published 95% CI", zorder=0)
@@ -193,7 +163,7 @@ def _trajectory_figure(ctx: _Trial, trajectories: pd.DataFrame) -> MplFigure:
             ax.plot(weeks, rows["q50"], color=ctx.colour(arm), label=arm)
         if log:
             ax.set_yscale("log")
-            _plain_log_labels(ax.yaxis)
+            plain_log_labels(ax.yaxis)
         ax.set(title=title, xlabel="weeks from first rituximab infusion")
     axes[0].legend(fontsize=8)
     for ax in axes[len(panels):]:
@@ -231,7 +201,8 @@ def _ratio_plots(ctx: _Trial, reproduction: Reproduction) -> list[tuple[str, str
     flare in one arm), which a log axis cannot show, still count in it.
     """
     medians = {c.statistic: c.median for c in reproduction.comparison}
-    n, week = reproduction.n_trials, ctx.protocol.endpoints.primary.week
+    n, week = reproduction.n_trials, ctx.protocol.plan().primary.week
+    ties = ctx.protocol.plan().by_analysis("cox")[0].ties
     hr = reproduction.per_trial["hazard_ratio"].to_numpy(dtype=float)
     hr = hr[np.isfinite(hr) & (hr > 0)]
     # The published effect is "% greater reduction from baseline" = 100 (1 - ratio of adjusted GMs).
@@ -243,7 +214,7 @@ def _ratio_plots(ctx: _Trial, reproduction: Reproduction) -> list[tuple[str, str
     return [
         ("hr", "Hazard ratios over trials",
          _distribution_figure(hr, (hr_fig.published, hr_fig.lower, hr_fig.upper), medians["hazard_ratio"],
-                              f"hazard ratio of severe flare (Cox, {SPEC.ties} ties)"),
+                              f"hazard ratio of severe flare (Cox, {ties} ties)"),
          f"Cox hazard ratio of severe flare ({ctx.arms[0]} vs {ctx.arms[1]}) of each virtual trial; {n - hr.size} of "
          f"the {n} trials have a hazard ratio of 0 or infinity (no flare in one arm) or none, lie off the log axis "
          "but count in the simulated median (dashed, as in the table). The published value and its 95% CI are "
@@ -263,10 +234,11 @@ def render_report(reproduction: Reproduction) -> str:
     protocol = load_protocol(reproduction.protocol)
     figures = {f.statistic: f for f in published(reproduction.protocol).figures}
     consort = reproduction.summaries.consort
-    ctx = _Trial(protocol, resolve_arms(tuple(dict.fromkeys(consort["arm"])), SPEC), figures)
+    reference, treatments = resolve_arms(tuple(dict.fromkeys(consort["arm"])), protocol.plan().arms)
+    ctx = _Trial(protocol, (treatments[0], reference), figures)
     trial = typical_trial(reproduction.per_trial)
     n = reproduction.n_trials
-    week = protocol.endpoints.primary.week
+    week = protocol.plan().primary.week
     window = protocol.randomisation.window_weeks
     plots = [
         ("gm", "Geometric means over visits", _gm_figure(ctx, reproduction.summaries.lab_means, trial),
@@ -290,7 +262,7 @@ def render_report(reproduction: Reproduction) -> str:
          "alone."),
     ]
     arms = consort[consort["trial"] == trial].set_index("arm").loc[list(ctx.arms)].reset_index()
-    return _ENV.get_template("reproduce.html.j2").render(
+    return ENV.get_template("reproduce.html.j2").render(
         title=f"{protocol.title}: published results vs {n} virtual trials",
         reproduction=reproduction,
         provenance=_provenance(reproduction),
