@@ -95,7 +95,6 @@ def _tiny() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.parametrize(
     ("table", "column", "value", "row", "message"),
     [
-        ("adae", "USUBJID", ["s1", "s9", "s3"], 2, "not in ADSL"),
         ("adae", "AESER", ["N", "yes", "N"], 2, "AESER must be"),
         ("adae", "AESEV", ["MILD", "SEVERE", "LIFE THREATENING"], 3, "AESEV must be"),
         ("adae", "AEDECOD", ["Headache", None, "Headache"], 2, "missing value"),
@@ -111,6 +110,25 @@ def test_bad_data_names_row_and_column(
     with pytest.raises(DataError, match=message) as info:
         ae_summary(adae, adsl, treatment="t", reference="r")
     assert (info.value.row, info.value.column) == (row, column)
+
+
+def test_records_outside_the_population_are_left_out_and_flags_honoured() -> None:
+    adae, adsl = _tiny()
+    adae["USUBJID"] = ["s1", "s9", "s3"]  # s9 is in no arm compared (e.g. SAFFL = N): not counted
+    row = ae_summary(adae, adsl, treatment="t", reference="r").rows[0]
+    assert (row.treatment.events, row.reference.events) == (1, 1)
+    adae["TRTEMFL"] = ["Y", "Y", None]
+    row = ae_summary(adae, adsl, treatment="t", reference="r", treatment_emergent="TRTEMFL").rows[0]
+    assert (row.treatment.events, row.reference.events) == (1, 0)
+    with pytest.raises(DataError, match="no column TRTEMFL"):
+        ae_summary(adae.drop(columns="TRTEMFL"), adsl, treatment="t", reference="r", treatment_emergent="TRTEMFL")
+
+
+def test_infection_body_system_is_matched_in_any_case() -> None:
+    adae, adsl = _tiny()
+    adae["AEBODSYS"] = ["INFECTIONS AND INFESTATIONS", "Infections and infestations", "Nervous system disorders"]
+    infection = next(r for r in ae_summary(adae, adsl, treatment="t", reference="r").rows if r.term == "Any infection")
+    assert (infection.treatment.events, infection.reference.events) == (1, 1)
 
 
 def test_bad_dates_and_missing_columns() -> None:

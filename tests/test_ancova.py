@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lupustrial.analysis.ancova import AncovaResult, Weights, ancova_gmr, ancova_gmr_frame
+from lupustrial.analysis.ancova import (
+    AncovaRawResult,
+    AncovaResult,
+    Weights,
+    ancova,
+    ancova_gmr,
+    ancova_gmr_frame,
+)
 from lupustrial.errors import AnalysisError
 
 REL = 1e-6
@@ -184,3 +191,93 @@ def test_swap_and_scale_invariants(seed: int, sdlog: float, scale: float) -> Non
     assert [m.geometric_mean for m in scaled.adjusted] == pytest.approx(
         [g * scale for g in gm], rel=1e-8)
     assert res.ratio_lower <= res.ratio <= res.ratio_upper
+
+
+# Raw scale: lm(y ~ arm + baseline + factors) + emmeans differences (ancova_raw_<case>.json).
+RAW_CASES = ["basic", "factors", "three_arm"]
+
+
+def _fit_raw(ref: dict[str, Any], weights: Weights = "equal") -> AncovaRawResult:
+    data = ref["data"]
+    factors = {f: data[f] for f in ref["factor_names"]}
+    return ancova(data["y"], data["baseline"], data["arm"], treatment=ref["treatment"],
+                  reference=ref["reference"], factors=factors or None, weights=weights)
+
+
+@pytest.mark.parametrize("weights", ["equal", "proportional"])
+@pytest.mark.parametrize("case", RAW_CASES)
+def test_raw_scale_matches_lm_and_emmeans(
+    reference: Callable[[str], Any], case: str, weights: Weights
+) -> None:
+    """Relative tolerance 1e-6 on every number (none is near zero in these data)."""
+    ref = reference(f"ancova_raw_{case}")
+    res = _fit_raw(ref, weights)
+    coef = ref["coef"]
+    assert [c.term for c in res.coefficients] == coef["term"]
+    for key, attr in (("estimate", "estimate"), ("se", "se"), ("t", "t"), ("p", "p_value")):
+        np.testing.assert_allclose([getattr(c, attr) for c in res.coefficients], coef[key],
+                                   rtol=REL)
+    assert (res.df_residual, res.sigma, res.baseline_mean) == (
+        ref["df_residual"], pytest.approx(ref["sigma"], rel=REL),
+        pytest.approx(ref["baseline_mean"], rel=REL))
+    emm = ref[f"emmeans_{weights}"]["emm"]
+    assert [m.arm for m in res.adjusted] == emm["arm"]
+    for key in ("mean", "se", "lower", "upper"):
+        np.testing.assert_allclose([getattr(m, key) for m in res.adjusted], emm[key], rtol=REL)
+    con = ref[f"emmeans_{weights}"]["contrast"]
+    assert con["contrast"] == f"{res.treatment} - {res.reference}"
+    assert con["df"] == res.df_residual
+    got = (res.difference, res.se_difference, res.difference_lower, res.difference_upper,
+           res.t, res.p_value)
+    want = tuple(con[k] for k in ("estimate", "se", "lower", "upper", "t_ratio", "p_value"))
+    np.testing.assert_allclose(got, want, rtol=REL)
+
+
+def test_raw_scale_shares_the_log_scale_fit(reference: Callable[[str], Any]) -> None:
+    """ancova on log values is ancova_gmr: one least-squares core, two ways of reporting."""
+    ref = reference("ancova_factors")
+    d = ref["data"]
+    factors = {f: d[f] for f in ref["factor_names"]}
+    gmr = ancova_gmr(d["y"], d["baseline"], d["arm"], treatment="belimumab",
+                     reference="placebo", factors=factors)
+    raw = ancova(np.log(d["y"]), np.log(d["baseline"]), d["arm"], treatment="belimumab",
+                 reference="placebo", factors=factors)
+    assert raw.difference == gmr.log_ratio and raw.se_difference == gmr.se_log_ratio
+    assert [m.mean for m in raw.adjusted] == [m.log_mean for m in gmr.adjusted]
+    assert raw.to_dict()["adjusted"][0]["arm"] == "placebo"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"y": [1.0, float("nan"), 2.0, 3.0, 4.0, 5.0]}, r"y\[1\] is nan: a finite number"),
+        ({"baseline": [1.0, 2.0]}, "baseline has 2 values but y has 6"),
+        ({"arm": ["a", "b", "b", "b", "b", "b"]}, r"arm 'a' has 1 subject"),
+    ],
+)
+def test_raw_scale_invalid_input_raises(change: dict[str, Any], message: str) -> None:
+    kwargs: dict[str, Any] = {"y": [-1.0, 0.0, 2.5, 3.0, 7.0, 5.0],
+                              "baseline": [0.0, 1.0, 2.0, 4.0, 3.0, 2.0],
+                              "arm": ["a", "a", "a", "b", "b", "b"]}
+    kwargs.update(change)
+    with pytest.raises(AnalysisError, match=message):
+        ancova(kwargs["y"], kwargs["baseline"], kwargs["arm"], treatment="b", reference="a")
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), shift=st.floats(-1e3, 1e3), scale=st.floats(1e-3, 1e3))
+def test_raw_scale_shift_and_scale_invariants(seed: int, shift: float, scale: float) -> None:
+    """Adding a constant moves the means, not the difference; a unit change scales both."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(10, 3, 12)
+    y = base + rng.normal(0, 2, 12)
+    arm = ["t", "r"] * 6
+    res = ancova(y, base, arm, treatment="t", reference="r")
+    moved = ancova(y + shift, base + shift, arm, treatment="t", reference="r")
+    assert moved.difference == pytest.approx(res.difference, rel=1e-6, abs=1e-8)
+    assert moved.p_value == pytest.approx(res.p_value, rel=1e-6, abs=1e-12)
+    scaled = ancova(y * scale, base * scale, arm, treatment="t", reference="r")
+    assert scaled.difference == pytest.approx(res.difference * scale, rel=1e-8)
+    assert scaled.difference_lower == pytest.approx(res.difference_lower * scale, rel=1e-8)
+    swapped = ancova(y, base, arm, treatment="r", reference="t")
+    assert swapped.difference == pytest.approx(-res.difference, rel=1e-9)

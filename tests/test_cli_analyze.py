@@ -12,6 +12,7 @@ from lupustrial.analysis.cox import cox
 from lupustrial.analysis.trial import analyze_trial
 from lupustrial.cli import app
 from lupustrial.data import example_trial_dir, load_trial
+from lupustrial.protocol import load_protocol
 
 runner = CliRunner()
 
@@ -20,25 +21,34 @@ def test_analyze_example_prints_tables_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     result = runner.invoke(app, ["analyze", "example", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    for heading in ("Primary endpoint", "Time to first severe flare", "B cells", "Adverse events"):
-        assert heading in result.output
+    output = " ".join(result.output.split())
+    for heading in ("Primary endpoint: IgG anti-dsDNA at week 52", "time to first severe (BILAG-2004 A) flare",
+                    "B cells (CD19) at week 52", "Adverse events"):
+        assert heading in output
     data = json.loads(out.read_text())
-    assert data["treatment"] == "Belimumab" and data["reference"] == "Placebo"
-    assert data["randomised"] == {"Belimumab": 26, "Placebo": 26}
-    flare = data["severe_flare"]
-    assert flare["arms"]["Belimumab"]["events"] == 3 and flare["arms"]["Placebo"]["events"] == 10
-    assert 0 < flare["cox"]["hazard_ratio"][0] < 1
-    prim = data["primary"]
+    assert data["arms"] == {"variable": "TRT01P", "reference": "Placebo", "treatments": ["Belimumab"],
+                            "subjects": {"Belimumab": 26, "Placebo": 26}}
+    primary, flare, bcells = data["endpoints"]
+    assert [e["analysis"] for e in data["endpoints"]] == ["ancova_log", "cox", "geometric_mean"]
+    (comparison,) = flare["comparisons"]
+    assert (comparison["treatment"], comparison["reference"]) == ("Belimumab", "Placebo")
+    arms = comparison["result"]["arms"]
+    assert arms["Belimumab"]["events"] == 3 and arms["Placebo"]["events"] == 10
+    assert 0 < comparison["result"]["cox"]["hazard_ratio"][0] < 1
+    assert comparison["effects"][0]["estimate"] == comparison["result"]["cox"]["hazard_ratio"][0]
+    prim = primary["comparisons"][0]["result"]
     assert abs(prim["percent_reduction"] - 100 * (1 - prim["ratio"])) < 1e-9
-    assert set(data["b_cells"]["geometric_means"]) == {"Belimumab", "Placebo"}
+    assert primary["population"] == {"flag": "ITTFL", "included": {"Belimumab": 26, "Placebo": 26},
+                                     "excluded": {"Belimumab": 0, "Placebo": 0}}
+    assert {m["arm"] for m in bcells["comparisons"][0]["result"]["geometric_means"]} == {"Belimumab", "Placebo"}
 
 
 def test_trial_cox_equals_direct_fit_on_the_same_records() -> None:
     data = load_trial(example_trial_dir())
-    result = analyze_trial(data)
+    result = analyze_trial(data, load_protocol("beat-lupus").plan())
     tte = data.adtte.merge(data.adsl[["USUBJID", "TRT01P"]], on="USUBJID")
     direct = cox(tte["AVAL"], 1 - tte["CNSR"].astype(int), (tte["TRT01P"] == "Belimumab").astype(float))
-    assert result.severe_flare.cox.coef[0] == direct.coef[0]
+    assert result.first("cox").comparison().result.cox.coef[0] == direct.coef[0]
 
 
 def test_bad_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -56,6 +66,6 @@ def test_bad_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_bad_option_is_one_line() -> None:
     result = runner.invoke(app, ["analyze", "example", "--ties", "exact"])
     assert result.exit_code == 2
-    assert "option ties" in result.output
+    assert "option --ties" in result.output
     result = runner.invoke(app, ["analyze", "example", "--reference", "Control"])
     assert result.exit_code == 2 and "not in the trial's arms" in result.output

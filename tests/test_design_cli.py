@@ -42,16 +42,16 @@ def protocol_file(tmp_path: Path, change: Any) -> Path:
 
 
 def no_cox(data: dict) -> None:
-    data["endpoints"]["secondary"] = [e for e in data["endpoints"]["secondary"] if e["analysis"] != "cox"]
+    data["endpoints"] = [e for e in data["endpoints"] if e["analysis"] != "cox"]
 
 
 def stratified(data: dict) -> None:
     data["population"]["factors"] = {"dsdna": {"covariate": "baseline_anti_dsdna_iu_ml", "cutpoints": [100],
                                                "levels": ["low", "high"]}}
     data["randomisation"]["stratify_by"] = ["dsdna"]
-    data["endpoints"]["primary"]["factors"] = ["dsdna"]
+    data["endpoints"][0]["factors"] = ["dsdna"]
     no_cox(data)
-    data["endpoints"]["secondary"].append(dict(COX))
+    data["endpoints"].append(dict(COX))
 
 
 def test_protocol_without_cox_endpoint(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_protocol_without_cox_endpoint(tmp_path: Path) -> None:
 
 def test_protocol_with_cox_endpoint_only(tmp_path: Path) -> None:
     def cox_only(data: dict) -> None:
-        data["endpoints"] = {"primary": COX, "secondary": []}
+        data["endpoints"] = [COX]
 
     path = protocol_file(tmp_path, cox_only)
     result = runner.invoke(app, ["design", str(path), *FAST])
@@ -85,13 +85,13 @@ def test_protocol_with_cox_endpoint_only(tmp_path: Path) -> None:
 def test_refusals_name_file_and_key(tmp_path: Path) -> None:
     def cox_factors(data: dict) -> None:
         stratified(data)
-        data["endpoints"]["secondary"][-1]["factors"] = ["dsdna"]
+        data["endpoints"][-1]["factors"] = ["dsdna"]
 
     def unknown_factor(data: dict) -> None:
-        data["endpoints"]["primary"]["factors"] = ["site"]
+        data["endpoints"][0]["factors"] = ["site"]
 
-    for change, message in ((cox_factors, "key endpoints.secondary.0.factors"),
-                            (unknown_factor, "key endpoints.primary.factors: site not in population.factors")):
+    for change, message in ((cox_factors, "key endpoints[2].factors"),
+                            (unknown_factor, "key endpoints[0].factors: site not in population.factors")):
         path = protocol_file(tmp_path, change)
         bad = runner.invoke(app, ["design", str(path), *FAST])
         assert bad.exit_code == 2 and f"{path}: {message}" in " ".join(bad.output.split()), bad.output

@@ -16,11 +16,11 @@ def test_cell_changes_ratio_start_and_follow_up() -> None:
     assert p.randomisation.block_sizes == [3, 6]  # [2, 4] are not multiples of 3
     assert p.randomisation.window_weeks == (12.0, 12.0)
     assert p.visits_weeks == [0, 4, 12, 24, 26] and p.follow_up_weeks == 26
-    assert p.endpoints.primary.week == 26  # week 52 is no longer a visit
+    assert p.plan().primary.week == 26  # week 52 is no longer a visit
     longer = Cell((1, 1), None, 104.0).apply(base)
     assert longer.randomisation.window_weeks == base.randomisation.window_weeks
     assert longer.randomisation.block_sizes == base.randomisation.block_sizes
-    assert longer.endpoints.primary.week == 52 and longer.visits_weeks[-2:] == [52, 104]
+    assert longer.plan().primary.week == 52 and longer.visits_weeks[-2:] == [52, 104]
     assert base.follow_up_weeks == 52  # the base protocol is untouched
 
 

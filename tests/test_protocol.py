@@ -27,7 +27,9 @@ def test_bundled_beat_lupus_loads_with_published_design() -> None:
     assert p.population.n_patients == 52
     assert [a.name for a in p.arms] == ["Belimumab", "Placebo"]
     assert p.randomisation.window_weeks == (4.0, 8.0)
-    assert p.endpoints.primary.param == "DSDNA" and p.endpoints.primary.week == 52
+    assert p.plan().primary.param == "DSDNA" and p.plan().primary.week == 52
+    assert [e.analysis for e in p.endpoints] == ["ancova_log", "cox", "geometric_mean"]
+    assert p.plan().arms.reference == "Placebo"
     bel = p.arm("Belimumab").dosing[0]
     np.testing.assert_array_equal(bel.dose_days()[:5], [0, 14, 28, 56, 84])
     assert bel.dose_days()[-1] == 336
@@ -57,7 +59,11 @@ def test_variant_subcutaneous_weekly_needs_no_code(tmp_path: Path) -> None:
         (lambda d: d["randomisation"].update(block_sizes=[3]), "not multiples of the ratio sum 2"),
         (lambda d: d.pop("labs"), "key labs: required key is missing"),
         (lambda d: d["background"][0].pop("infusion_hours"), "an iv regimen needs infusion_hours"),
-        (lambda d: d["endpoints"]["primary"].update(week=50), "week 50 is not a visit"),
+        (lambda d: d["endpoints"][0].update(week=50), "week 50 is not a visit"),
+        (lambda d: d["endpoints"][0].update(analysis="ancova_lg"), "key endpoints[0].analysis: unknown analysis"),
+        (lambda d: d["endpoints"][0].pop("week"), "key endpoints[0]: ancova_log needs week"),
+        (lambda d: d["endpoints"][0].update(ties="breslow"), "key endpoints[0]: ancova_log does not use ties"),
+        (lambda d: d["endpoints"].append(dict(d["endpoints"][1])), "endpoint names must be unique"),
         (lambda d: d["arms"][0]["dosing"][0].update(days=[0, 28, 14]), "strictly increasing"),
         (lambda d: d["randomisation"].update(stratify_by=["dsdna"]), "not in population.factors"),
     ],

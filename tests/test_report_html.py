@@ -16,12 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from conftest import chromium, needs_chromium, page_images
 from lupustrial.cli import app
 from lupustrial.design.reproduce import Reproduction, published, reproduce
 from lupustrial.report.html import render_report, typical_trial, write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: The figure ids the report promises: five matplotlib PNGs and the CONSORT SVG.
 PNG_FIGURES = ("fig-gm", "fig-km", "fig-hr", "fig-ratio", "fig-trajectories")
 
@@ -122,25 +121,13 @@ def test_cli_writes_the_report(tmp_path: Path) -> None:
     assert len(_rows((tmp_path / "report.html").read_text(encoding="utf-8"))) == len(published().figures)
 
 
-@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                    reason="needs headless Chromium and its driver (Debian packages chromium, chromium-driver)")
+@needs_chromium
 def test_chromium_renders_every_figure(report: Path) -> None:
     """Selenium opens the file:// URL in headless Chromium: every image decoded, the SVG drawn, a row per figure."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        driver.set_page_load_timeout(60)
-        driver.get(report.as_uri())  # returns after the load event: every data: image decoded or failed
-        images = driver.execute_script(
-            "return [...document.images].map((i) => [i.closest('figure').id, i.complete, i.naturalWidth,"
-            " i.getBoundingClientRect().width])")
+    with chromium(report) as driver:
+        images = page_images(driver)
         assert [i[0] for i in images] == list(PNG_FIGURES)
         assert all(complete and natural > 0 and shown > 0 for _, complete, natural, shown in images), images
         svg = driver.find_element(By.CSS_SELECTOR, "figure#fig-consort > svg.consort")
@@ -150,5 +137,3 @@ def test_chromium_renders_every_figure(report: Path) -> None:
         assert [r.get_attribute("data-statistic") for r in rows] == [f.statistic for f in published().figures]
         assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-figures-rendered") == str(
             len(PNG_FIGURES) + 1)
-    finally:
-        driver.quit()

@@ -40,10 +40,10 @@ def test_round_trip_simulate_then_analyze(three_trials, protocol, tmp_path: Path
     for t in (1, 2, 3):
         one = select_trial(data, t)
         assert len(one.adsl) == protocol.population.n_patients
-        result = analyze_trial(one)
-        assert sum(result.randomised.values()) == protocol.population.n_patients
-        assert np.isfinite(result.primary.ratio)
-        assert result.severe_flare.logrank.df == 1
+        result = analyze_trial(one, protocol.plan())
+        assert sum(result.subjects.values()) == protocol.population.n_patients
+        assert np.isfinite(result.first("ancova_log").comparison().result.ancova.ratio)
+        assert result.first("cox").comparison().result.logrank.df == 1
 
 
 def test_same_seed_identical_bytes_whatever_workers_or_chunk(protocol, tmp_path: Path) -> None:

@@ -16,19 +16,6 @@ from lupustrial.clikit import console, new_app, user_errors
 from lupustrial.errors import LupustrialError
 
 app = new_app("lupustrial", "Trials of sequential B-cell therapy in SLE: analyse, simulate, reproduce, design.")
-def _spec_or_error(**fields: Any) -> Any:
-    """An AnalysisSpec from CLI options, with pydantic's complaint as one line."""
-    from pydantic import ValidationError
-
-    from lupustrial.analysis.trial import AnalysisSpec
-
-    try:
-        return AnalysisSpec(**fields)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise LupustrialError(f"option {err['loc'][0]}: {err['msg']}") from None
-
-
 @app.callback(invoke_without_command=True)
 def main(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
@@ -42,31 +29,47 @@ def main(
 @user_errors
 def analyze(
     directory: str = typer.Argument(
-        ..., help="Folder with adsl, adlb, adtte, adae (.csv, .parquet or .xpt), or 'example'."
+        ..., help="Folder with the trial's ADaM datasets (.csv, .parquet or .xpt), or 'example'."
     ),
+    plan_file: Path | None = typer.Option(None, "--plan", help="Analysis plan YAML (default: the protocol's plan)."),
+    protocol: str = typer.Option("beat-lupus", "--protocol", help="Protocol whose plan runs when --plan is not given."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
-    treatment: str | None = typer.Option(None, help="Active arm (default: the arm that is not placebo)."),
-    reference: str | None = typer.Option(None, help="Control arm (default: 'Placebo')."),
-    visit: float = typer.Option(52, help="AVISITN of the primary visit (weeks)."),
-    factor: list[str] = typer.Option([], "--factor", help="ADSL column to adjust the ANCOVA for (repeatable)."),
-    ties: str = typer.Option("efron", help="Cox ties method: efron or breslow."),
+    html_out: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
+    treatment: str | None = typer.Option(None, help="Compare only this arm with the reference (default: every arm)."),
+    reference: str | None = typer.Option(None, help="Reference arm (default: the plan's, else 'Placebo')."),
+    visit: float | None = typer.Option(None, help="AVISITN (weeks) of every endpoint analysed at a visit."),
+    factor: list[str] = typer.Option([], "--factor", help="ADSL column to adjust the visit analyses for (repeatable)."),
+    ties: str | None = typer.Option(None, help="Cox ties method of every Cox endpoint: efron or breslow."),
     trial: int = typer.Option(1, help="TRIALID to analyse when DIR holds many simulated trials."),
 ) -> None:
-    """Analyse one trial's ADaM data with the BEAT-LUPUS methods and print the results."""
-    from lupustrial.analysis.trial import analyze_trial
-    from lupustrial.data import example_trial_dir, load_trial, select_trial
+    """Analyse one trial's ADaM data with every endpoint of an analysis plan and print the results."""
+    from pydantic import ValidationError
+
+    from lupustrial.analysis.plan import load_plan
+    from lupustrial.analysis.trial import analyze_trial, load_for_plan
+    from lupustrial.data import example_trial_dir, select_trial
+    from lupustrial.protocol import load_protocol
     from lupustrial.report.console import render_analysis
     from lupustrial.report.json import write_json
 
     folder = example_trial_dir() if directory == "example" and not Path(directory).exists() else Path(directory)
-    spec = _spec_or_error(
-        treatment=treatment, reference=reference, primary_visit=visit, factors=tuple(factor), ties=ties
-    )
-    result = analyze_trial(select_trial(load_trial(folder), trial), spec)
+    plan = load_plan(plan_file) if plan_file is not None else load_protocol(protocol).plan()
+    options = {"reference": reference, "treatment": treatment, "week": visit, "factors": tuple(factor), "ties": ties}
+    try:
+        plan = plan.with_options(**options)
+    except ValidationError as exc:
+        key = str(exc.errors()[0]["loc"][-1])
+        name = {"treatments": "treatment", "week": "visit"}.get(key, "factor" if key.isdigit() else key)
+        raise LupustrialError(f"option --{name}: {exc.errors()[0]['msg']}") from None
+    result = analyze_trial(select_trial(load_for_plan(folder, plan), trial), plan)
     render_analysis(result, console)
     if json_out is not None:
         write_json(result.to_dict(), json_out)
         console.print(f"results written to {json_out}")
+    if html_out is not None:
+        from lupustrial.report.analysis_html import write_analysis_report
+
+        console.print(f"report written to {write_analysis_report(result, html_out)}")
 
 
 @app.command()

@@ -1,21 +1,31 @@
 """The trial's own statistical methods, on arrays or ADaM data, equal to R.
 
-Single fits: :func:`ancova_gmr`, :func:`kaplan_meier`, :func:`logrank`, :func:`cox`,
+Single fits: :func:`ancova_gmr`, :func:`ancova`, :func:`kaplan_meier`, :func:`logrank`,
+:func:`cox`, :func:`responder`, :func:`negative_binomial`, :func:`poisson`, :func:`mmrm`,
 :func:`ae_summary`; batched over a leading trials axis for design: :func:`cox_batch`,
-:func:`ancova_gmr_batch`; the whole BEAT-LUPUS plan on one trial: :func:`analyze_trial`.
+:func:`ancova_gmr_batch`; a statistical analysis plan (:class:`AnalysisPlan`, methods
+registered in :data:`METHODS`) run on one trial's ADaM data: :func:`analyze_trial`.
 """
 
 from lupustrial.analysis.ae import ae_summary
-from lupustrial.analysis.ancova import ancova_gmr, geometric_means
+from lupustrial.analysis.ancova import ancova, ancova_gmr, geometric_means
 from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
+from lupustrial.analysis.counts import negative_binomial, poisson
 from lupustrial.analysis.cox import cox
+from lupustrial.analysis.methods import METHODS
+from lupustrial.analysis.mmrm import mmrm
+from lupustrial.analysis.plan import AnalysisPlan, Endpoint, load_plan
+from lupustrial.analysis.responder import responder
 from lupustrial.analysis.survival import kaplan_meier, kaplan_meier_by, logrank
-from lupustrial.analysis.trial import AnalysisSpec, analyze_trial
+from lupustrial.analysis.trial import analyze_trial, load_for_plan
 
 __all__ = [
-    "AnalysisSpec",
+    "METHODS",
+    "AnalysisPlan",
+    "Endpoint",
     "ae_summary",
     "analyze_trial",
+    "ancova",
     "ancova_gmr",
     "ancova_gmr_batch",
     "cox",
@@ -23,5 +33,11 @@ __all__ = [
     "geometric_means",
     "kaplan_meier",
     "kaplan_meier_by",
+    "load_for_plan",
+    "load_plan",
     "logrank",
+    "mmrm",
+    "negative_binomial",
+    "poisson",
+    "responder",
 ]

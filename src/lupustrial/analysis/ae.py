@@ -30,7 +30,8 @@ Level = Literal["overall", "body_system", "preferred_term"]
 _OVERALL: tuple[tuple[str, Callable[[pd.DataFrame], pd.Series]], ...] = (
     ("Any adverse event", lambda ae: pd.Series(True, index=ae.index)),
     ("Any serious adverse event", lambda ae: ae["AESER"] == "Y"),
-    ("Any infection", lambda ae: ae["AEBODSYS"] == INFECTION_SOC),
+    # Sponsors write system organ classes in any case ("INFECTIONS AND INFESTATIONS").
+    ("Any infection", lambda ae: ae["AEBODSYS"].astype(str).str.casefold() == INFECTION_SOC.casefold()),
     ("Any severe adverse event", lambda ae: ae["AESEV"] == "SEVERE"),
 )
 
@@ -156,13 +157,16 @@ def ae_summary(
     treatment: str,
     reference: str,
     conf_level: float = 0.95,
+    treatment_emergent: str | None = None,
 ) -> AeSummary:
     """Subject and event counts, exposure-adjusted rates and arm comparisons per AE row.
 
-    ADSL defines the population (subjects in other arms are left out) and the exposure;
-    every ADAE record counts as one event. Rows: any AE / serious (AESER 'Y') / infection
-    (SOC "Infections and infestations") / severe (AESEV 'SEVERE'), then each body system
-    (AEBODSYS) with its preferred terms (AEDECOD) nested under it.
+    ADSL defines the population (records of subjects not in it, or in other arms, are left
+    out) and the exposure; every ADAE record counts as one event, or, with
+    ``treatment_emergent`` (an ADAE flag column such as TRTEMFL), every record flagged Y.
+    Rows: any AE / serious (AESER 'Y') / infection (SOC "Infections and infestations", in any
+    case) / severe (AESEV 'SEVERE'), then each body system (AEBODSYS, as written) with its
+    preferred terms (AEDECOD) nested under it.
     """
     if not 0 < conf_level < 1:
         raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
@@ -175,11 +179,14 @@ def ae_summary(
             raise AnalysisError(f"{role} arm {label!r} is not among the ADSL arms {arms}")
     days = _exposure_days(adsl)
 
-    _check(~adae["USUBJID"].isin(adsl["USUBJID"]), "subject is not in ADSL", "USUBJID")
     for col in ("AEDECOD", "AEBODSYS"):
         _check(adae[col].isna(), "missing value", col)
     _check(~adae["AESER"].isin(("Y", "N")), "AESER must be 'Y' or 'N'", "AESER")
-    _check(~adae["AESEV"].isin(_SEVERITIES), "AESEV must be MILD, MODERATE or SEVERE", "AESEV")
+    _check(adae["AESEV"].notna() & ~adae["AESEV"].isin(_SEVERITIES), "AESEV must be MILD, MODERATE, SEVERE or blank",
+           "AESEV")
+    if treatment_emergent is not None:
+        _require(adae, (treatment_emergent,), "ADAE")
+        adae = adae[adae[treatment_emergent] == "Y"]
 
     arm_of = adsl[arm].astype(str).set_axis(adsl["USUBJID"])
     roles = (treatment, reference)

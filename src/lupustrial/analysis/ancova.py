@@ -1,4 +1,5 @@
-"""ANCOVA of log titres: adjusted geometric means and their ratio, equal to R lm + emmeans.
+"""ANCOVA of log titres (geometric means, their ratio) or of raw values (means, their
+difference), equal to R lm + emmeans.
 
 The BEAT-LUPUS primary end point (IgG anti-dsDNA at week 52) is reported as geometric means
 and a "% greater reduction from baseline" (Shipa et al. 2021; see
@@ -10,6 +11,8 @@ fitted by least squares: the adjusted geometric mean of an arm is exp of its est
 marginal mean, and the treatment effect is exp of the arm contrast, a ratio of geometric
 means. Results equal R ``emmeans(fit, ~ arm)`` with ``type = "response"`` when the model is
 fitted with a ``log_base = log(baseline)`` data column (tests/reference/ancova_reference.R).
+Outcomes analysed as measured (a score, C3 in g/L) use :func:`ancova`, the same least-squares
+fit of ``y ~ arm + baseline + factors`` reporting adjusted means and their difference.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +28,17 @@ import pandas as pd
 import scipy.linalg
 from scipy import stats
 
+from lupustrial.analysis.terms import (
+    Terms,
+    Weights,
+    arm_levels,
+    dummies,
+    factor_terms,
+    finite,
+    float_vector,
+    labels,
+)
 from lupustrial.errors import AnalysisError
-
-Weights = Literal["equal", "proportional"]
 
 # R's lm() declares a column aliased when its pivoted-QR diagonal falls below this (lm.fit tol).
 _RANK_TOL = 1e-7
@@ -94,13 +105,50 @@ class AncovaResult:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class AdjustedMean:
+    """An arm's adjusted (emmeans) mean on the outcome's own scale, with SE and t interval."""
+
+    arm: str
+    n: int
+    mean: float
+    se: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class AncovaRawResult:
+    """The raw-scale ANCOVA ``y ~ arm + baseline + factors``: adjusted means, difference.
+
+    ``adjusted`` holds the baseline at ``baseline_mean`` and averages factor levels with
+    ``weights``; ``difference`` is treatment − reference in the outcome's unit, with its
+    t interval and two-sided t-test p-value on ``df_residual`` degrees of freedom.
+    """
+
+    treatment: str
+    reference: str
+    conf_level: float
+    weights: Weights
+    baseline_mean: float
+    adjusted: tuple[AdjustedMean, ...]
+    difference: float
+    difference_lower: float
+    difference_upper: float
+    se_difference: float
+    t: float
+    p_value: float
+    df_residual: int
+    sigma: float
+    coefficients: tuple[Coefficient, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready plain types: nested dicts, tuples, str, int and float."""
+        return dataclasses.asdict(self)
+
+
 def _positive(values: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise AnalysisError(f"{name} must be numeric ({exc})") from exc
-    if arr.ndim != 1:
-        raise AnalysisError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    arr = float_vector(values, name)
     bad = np.flatnonzero(~(arr > 0))  # catches NaN as well as <= 0
     if bad.size:
         i = int(bad[0])
@@ -110,27 +158,19 @@ def _positive(values: npt.ArrayLike, name: str) -> npt.NDArray[np.float64]:
     return arr
 
 
-def _labels(values: npt.ArrayLike, name: str, n: int) -> npt.NDArray[np.str_]:
-    """Categorical labels as strings; missing values are an error, not a silent new level."""
-    raw = list(values)  # type: ignore[call-overload]
-    if len(raw) != n:
-        raise AnalysisError(f"{name} has {len(raw)} values but y has {n}")
-    for i, v in enumerate(raw):
-        if v is None or (np.isscalar(v) and pd.isna(v)):
-            raise AnalysisError(f"{name}[{i}] is missing")
-    return np.array([str(v) for v in raw])
-
-
-def _dummies(labels: npt.NDArray[np.str_], levels: Sequence[str]) -> npt.NDArray[np.float64]:
-    """Treatment-contrast columns (R's contr.treatment): one per level after the first."""
-    return (labels[:, None] == np.asarray(levels[1:])[None, :]).astype(float)
-
-
 def _interval(
     estimate: float, se: float, df: float, conf_level: float
 ) -> tuple[float, float]:
+    """The t interval ``estimate ± t(df) × se`` (on the scale the model is fitted on)."""
     half = stats.t.ppf(0.5 + conf_level / 2, df) * se
-    return float(np.exp(estimate - half)), float(np.exp(estimate + half))
+    return float(estimate - half), float(estimate + half)
+
+
+def _exp_interval(
+    estimate: float, se: float, df: float, conf_level: float
+) -> tuple[float, float]:
+    lower, upper = _interval(estimate, se, df, conf_level)
+    return float(np.exp(lower)), float(np.exp(upper))
 
 
 def _unadjusted(
@@ -141,7 +181,7 @@ def _unadjusted(
     for level in levels:
         v = log_y[arms == level]
         mean, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(v.size))
-        lower, upper = _interval(mean, se, v.size - 1, conf_level)
+        lower, upper = _exp_interval(mean, se, v.size - 1, conf_level)
         out.append(ArmMean(level, int(v.size), float(np.exp(mean)), lower, upper, mean, se))
     return tuple(out)
 
@@ -151,7 +191,108 @@ def geometric_means(
 ) -> tuple[ArmMean, ...]:
     """Plain geometric mean per arm with its t interval (``exp(t.test(log(x)))`` in R)."""
     log_y = np.log(_positive(values, "values"))
-    return _unadjusted(log_y, _labels(arms, "arms", log_y.size), levels, conf_level)
+    return _unadjusted(log_y, labels(arms, "arms", log_y.size), levels, conf_level)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The least-squares ANCOVA on the scale it is fitted on (log or raw), before reporting.
+
+    ``means`` and ``contrast`` are (estimate, SE) of each arm's emmean and of treatment minus
+    reference; the model shares one reference-grid row between arms, so the contrast is the
+    arm coefficient whatever the factor weights.
+    """
+
+    arms: npt.NDArray[np.str_]
+    levels: list[str]
+    counts: list[int]
+    df: int
+    sigma: float
+    coefficients: tuple[Coefficient, ...]
+    means: list[tuple[float, float]]
+    contrast: tuple[float, float]
+
+
+def _least_squares(
+    response: npt.NDArray[np.float64],
+    covariate: npt.NDArray[np.float64],
+    covariate_name: str,
+    arm: npt.ArrayLike,
+    treatment: str,
+    reference: str,
+    factors: Mapping[str, npt.ArrayLike] | None,
+    conf_level: float,
+    weights: Weights,
+) -> _Fit:
+    """Fit ``response ~ arm + covariate + factors`` as R ``lm`` and read emmeans off it.
+
+    ``response`` and ``covariate`` are (n,) arrays already on the model's scale; the
+    covariate is held at its mean in the reference grid.
+    """
+    if not 0 < conf_level < 1:
+        raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
+    if weights not in ("equal", "proportional"):
+        raise AnalysisError(f"weights must be 'equal' or 'proportional', got {weights!r}")
+    n = response.size
+    arms = labels(arm, "arm", n)
+    levels = arm_levels(arms, str(treatment), str(reference), min_count=2)
+    design = Terms(
+        ("(Intercept)", *(f"arm{a}" for a in levels[1:]), covariate_name),
+        np.hstack([np.ones((n, 1)), dummies(arms, levels), covariate[:, None]]),
+        np.concatenate([np.ones(1), np.zeros(len(levels) - 1), [covariate.mean()]]),
+    )
+    for fname, fvalues in (factors or {}).items():
+        design = design + factor_terms(fname, fvalues, n, weights)
+    x, names = design.columns, design.names
+    p = x.shape[1]
+    df = n - p
+    if df < 1:
+        raise AnalysisError(f"{n} subjects leave no residual degrees of freedom for {p} terms")
+
+    q, r, piv = scipy.linalg.qr(x, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int((diag > _RANK_TOL * diag[0]).sum())
+    if rank < p:
+        aliased = ", ".join(repr(names[j]) for j in sorted(piv[rank:]))
+        raise AnalysisError(
+            f"design is rank-deficient: term(s) {aliased} are collinear with the others"
+        )
+    beta_piv = scipy.linalg.solve_triangular(r, q.T @ response)
+    beta = np.empty(p)
+    beta[piv] = beta_piv
+    resid = response - x @ beta
+    rss = float(resid @ resid)
+    if np.sqrt(rss) <= 1e-10 * np.linalg.norm(response):  # zero up to rounding
+        raise AnalysisError(
+            "the model fits the outcome exactly (residual SD 0): no inference possible"
+        )
+    sigma2 = rss / df
+    r_inv = scipy.linalg.solve_triangular(r, np.eye(p))
+    cov = np.empty((p, p))
+    cov[np.ix_(piv, piv)] = sigma2 * (r_inv @ r_inv.T)
+    se = np.sqrt(np.diag(cov))
+    t_coef = beta / se
+    coefficients = tuple(
+        Coefficient(nm, float(b), float(s), float(tv), float(2 * stats.t.sf(abs(tv), df)))
+        for nm, b, s, tv in zip(names, beta, se, t_coef, strict=True)
+    )
+    vectors = []
+    for i in range(len(levels)):
+        xv = design.grid.copy()
+        if i:
+            xv[i] = 1.0
+        vectors.append(xv)
+    contrast = vectors[levels.index(treatment)] - vectors[0]
+    return _Fit(
+        arms=arms,
+        levels=levels,
+        counts=[int((arms == level).sum()) for level in levels],
+        df=df,
+        sigma=float(np.sqrt(sigma2)),
+        coefficients=coefficients,
+        means=[(float(v @ beta), float(np.sqrt(v @ cov @ v))) for v in vectors],
+        contrast=(float(contrast @ beta), float(np.sqrt(contrast @ cov @ contrast))),
+    )
 
 
 def ancova_gmr(
@@ -175,97 +316,22 @@ def ancova_gmr(
     own mix of strata. The ratio's p-value is the two-sided t test of the arm contrast on
     ``df_residual`` degrees of freedom; nothing is adjusted for multiplicity.
     """
-    if not 0 < conf_level < 1:
-        raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
-    if weights not in ("equal", "proportional"):
-        raise AnalysisError(f"weights must be 'equal' or 'proportional', got {weights!r}")
     y_arr = _positive(y, "y")
-    n = y_arr.size
     base = _positive(baseline, "baseline")
-    if base.size != n:
-        raise AnalysisError(f"baseline has {base.size} values but y has {n}")
-    arms = _labels(arm, "arm", n)
-    treatment, reference = str(treatment), str(reference)
-    if treatment == reference:
-        raise AnalysisError(f"treatment and reference are both {treatment!r}")
-    present = sorted(set(arms.tolist()))
-    for role, label in (("treatment", treatment), ("reference", reference)):
-        if label not in present:
-            raise AnalysisError(f"{role} arm {label!r} is not among the arms {present}")
-    levels = [reference] + [a for a in present if a != reference]
-    for level in levels:
-        count = int((arms == level).sum())
-        if count < 2:
-            raise AnalysisError(f"arm {level!r} has {count} subject(s); at least 2 are needed")
-
+    if base.size != y_arr.size:
+        raise AnalysisError(f"baseline has {base.size} values but y has {y_arr.size}")
     log_y, log_base = np.log(y_arr), np.log(base)
-    names = ["(Intercept)"] + [f"arm{a}" for a in levels[1:]] + ["log(baseline)"]
-    columns = [np.ones((n, 1)), _dummies(arms, levels), log_base[:, None]]
-    # Row of the reference grid shared by every arm: covariate mean and averaged factor levels.
-    grid = [np.ones(1), np.zeros(len(levels) - 1), np.array([log_base.mean()])]
-    for fname, fvalues in (factors or {}).items():
-        flab = _labels(fvalues, f"factors[{fname!r}]", n)
-        flevels = sorted(set(flab.tolist()))
-        if len(flevels) < 2:
-            raise AnalysisError(f"factor {fname!r} has a single level {flevels[0]!r}")
-        fcols = _dummies(flab, flevels)
-        names += [f"{fname}{lv}" for lv in flevels[1:]]
-        columns.append(fcols)
-        grid.append(
-            np.full(len(flevels) - 1, 1 / len(flevels)) if weights == "equal"
-            else fcols.mean(axis=0)
-        )
-    x = np.hstack(columns)
-    p = x.shape[1]
-    df = n - p
-    if df < 1:
-        raise AnalysisError(f"{n} subjects leave no residual degrees of freedom for {p} terms")
-
-    q, r, piv = scipy.linalg.qr(x, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    rank = int((diag > _RANK_TOL * diag[0]).sum())
-    if rank < p:
-        aliased = ", ".join(repr(names[j]) for j in sorted(piv[rank:]))
-        raise AnalysisError(
-            f"design is rank-deficient: term(s) {aliased} are collinear with the others"
-        )
-    beta_piv = scipy.linalg.solve_triangular(r, q.T @ log_y)
-    beta = np.empty(p)
-    beta[piv] = beta_piv
-    resid = log_y - x @ beta
-    rss = float(resid @ resid)
-    if np.sqrt(rss) <= 1e-10 * np.linalg.norm(log_y):  # zero up to rounding
-        raise AnalysisError("the model fits log(y) exactly (residual SD 0): no inference possible")
-    sigma2 = rss / df
-    r_inv = scipy.linalg.solve_triangular(r, np.eye(p))
-    cov = np.empty((p, p))
-    cov[np.ix_(piv, piv)] = sigma2 * (r_inv @ r_inv.T)
-    se = np.sqrt(np.diag(cov))
-    t_coef = beta / se
-    coefficients = tuple(
-        Coefficient(nm, float(b), float(s), float(tv), float(2 * stats.t.sf(abs(tv), df)))
-        for nm, b, s, tv in zip(names, beta, se, t_coef, strict=True)
+    treatment, reference = str(treatment), str(reference)
+    fit = _least_squares(log_y, log_base, "log(baseline)", arm, treatment, reference, factors,
+                         conf_level, weights)
+    adjusted = tuple(
+        ArmMean(level, count, float(np.exp(est)), *_exp_interval(est, s, fit.df, conf_level),
+                est, s)
+        for level, count, (est, s) in zip(fit.levels, fit.counts, fit.means, strict=True)
     )
-
-    grid_row = np.concatenate(grid)
-    adjusted = []
-    vectors = {}
-    for i, level in enumerate(levels):
-        xv = grid_row.copy()
-        if i:
-            xv[i] = 1.0
-        vectors[level] = xv
-        est, s = float(xv @ beta), float(np.sqrt(xv @ cov @ xv))
-        lower, upper = _interval(est, s, df, conf_level)
-        adjusted.append(
-            ArmMean(level, int((arms == level).sum()), float(np.exp(est)), lower, upper, est, s)
-        )
-
-    contrast = vectors[treatment] - vectors[reference]
-    log_ratio = float(contrast @ beta)
-    se_ratio = float(np.sqrt(contrast @ cov @ contrast))
+    log_ratio, se_ratio = fit.contrast
     t_ratio = log_ratio / se_ratio
-    ratio_lower, ratio_upper = _interval(log_ratio, se_ratio, df, conf_level)
+    ratio_lower, ratio_upper = _exp_interval(log_ratio, se_ratio, fit.df, conf_level)
     ratio = float(np.exp(log_ratio))
     return AncovaResult(
         treatment=treatment,
@@ -273,21 +339,70 @@ def ancova_gmr(
         conf_level=conf_level,
         weights=weights,
         log_baseline_mean=float(log_base.mean()),
-        adjusted=tuple(adjusted),
-        unadjusted=_unadjusted(log_y, arms, levels, conf_level),
+        adjusted=adjusted,
+        unadjusted=_unadjusted(log_y, fit.arms, fit.levels, conf_level),
         ratio=ratio,
         ratio_lower=ratio_lower,
         ratio_upper=ratio_upper,
         log_ratio=log_ratio,
         se_log_ratio=se_ratio,
         t=t_ratio,
-        p_value=float(2 * stats.t.sf(abs(t_ratio), df)),
+        p_value=float(2 * stats.t.sf(abs(t_ratio), fit.df)),
         percent_reduction=(1 - ratio) * 100,
         percent_reduction_lower=(1 - ratio_upper) * 100,
         percent_reduction_upper=(1 - ratio_lower) * 100,
-        df_residual=df,
-        sigma=float(np.sqrt(sigma2)),
-        coefficients=coefficients,
+        df_residual=fit.df,
+        sigma=fit.sigma,
+        coefficients=fit.coefficients,
+    )
+
+
+def ancova(
+    y: npt.ArrayLike,
+    baseline: npt.ArrayLike,
+    arm: npt.ArrayLike,
+    *,
+    treatment: str,
+    reference: str,
+    factors: Mapping[str, npt.ArrayLike] | None = None,
+    conf_level: float = 0.95,
+    weights: Weights = "equal",
+) -> AncovaRawResult:
+    """Fit ``y ~ arm + baseline + factors`` on the raw scale; report adjusted means and their
+    difference (treatment − reference), as R ``lm`` + ``emmeans(fit, ~ arm)``.
+
+    For outcomes analysed as measured (a SLEDAI score, a change from baseline, C3 in g/L):
+    ``y`` and ``baseline`` are (n,) finite numbers in the outcome's unit, and the adjusted
+    means and difference are in that unit. Arms, factors and ``weights`` work as in
+    :func:`ancova_gmr`; the baseline is held at its mean.
+    """
+    y_arr = finite(y, "y")
+    base = finite(baseline, "baseline", y_arr.size)
+    treatment, reference = str(treatment), str(reference)
+    fit = _least_squares(y_arr, base, "baseline", arm, treatment, reference, factors,
+                         conf_level, weights)
+    diff, se_diff = fit.contrast
+    t_diff = diff / se_diff
+    diff_lower, diff_upper = _interval(diff, se_diff, fit.df, conf_level)
+    return AncovaRawResult(
+        treatment=treatment,
+        reference=reference,
+        conf_level=conf_level,
+        weights=weights,
+        baseline_mean=float(base.mean()),
+        adjusted=tuple(
+            AdjustedMean(level, count, est, s, *_interval(est, s, fit.df, conf_level))
+            for level, count, (est, s) in zip(fit.levels, fit.counts, fit.means, strict=True)
+        ),
+        difference=diff,
+        difference_lower=diff_lower,
+        difference_upper=diff_upper,
+        se_difference=se_diff,
+        t=t_diff,
+        p_value=float(2 * stats.t.sf(abs(t_diff), fit.df)),
+        df_residual=fit.df,
+        sigma=fit.sigma,
+        coefficients=fit.coefficients,
     )
 
 

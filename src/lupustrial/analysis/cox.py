@@ -320,13 +320,24 @@ def monotone_directions(rs: RiskSets, tol: float = 1e-7) -> np.ndarray:
     r = rows_k.size + events.size + np.arange(chain.size)
     a[r, p + chain] = 1.0
     a[r, p + chain + 1] = -1.0
-    a_ub = a.tocsr()
-    bounds = [(-1.0, 1.0)] * p + [(None, None)] * m
+    return diverging_signs(a.tocsr(), [(-1.0, 1.0)] * p + [(None, None)] * m, p, tol)
+
+
+def diverging_signs(
+    a_ub: Any, bounds: Sequence[tuple[float | None, float | None]], p: int, tol: float = 1e-7
+) -> np.ndarray:
+    """Sign (+1, -1, 0, or nan if both) that each of the first ``p`` variables can take in the
+    cone {z : A_ub z <= 0} within ``bounds``: two linear programs per variable.
+
+    A likelihood that increases without bound exactly along such a cone's directions (Cox's
+    risk sets, logistic separation) has a coefficient diverging in the signs found here.
+    """
+    n_con, n_var = a_ub.shape
     signs = np.zeros(p)
     for j in range(p):
         can = []
         for sense in (1.0, -1.0):
-            c = np.zeros(p + m)
+            c = np.zeros(n_var)
             c[j] = -sense
             res = optimize.linprog(c, A_ub=a_ub, b_ub=np.zeros(n_con), bounds=bounds, method="highs")
             can.append(res.status == 0 and -res.fun > tol)

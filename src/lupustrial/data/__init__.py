@@ -1,7 +1,9 @@
 """ADaM data: schemas, readers (CSV, Parquet, SAS XPT), validation and writers."""
 
 from lupustrial.data.load import (
+    STANDARD,
     TrialData,
+    empty_dataset,
     example_trial_dir,
     find_dataset,
     load_trial,
@@ -16,7 +18,9 @@ from lupustrial.data.schema import DATASETS, Column, schema_markdown
 __all__ = [
     "DATASETS",
     "Column",
+    "STANDARD",
     "TrialData",
+    "empty_dataset",
     "example_trial_dir",
     "find_dataset",
     "load_trial",

@@ -27,16 +27,53 @@ ISO_DATE = r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?"
 DATE9 = r"\d{1,2}[A-Za-z]{3}\d{4}"
 
 
+#: The datasets of a trial read without an analysis plan: name -> schema kind (data.schema.DATASETS).
+STANDARD = {"adsl": "adsl", "adlb": "adlb", "adtte": "adtte", "adae": "adae"}
+#: Datasets a trial may lack: an empty one with the schema's required columns stands in.
+OPTIONAL = ("adae",)
+
+
 @dataclass(frozen=True)
 class TrialData:
-    """One trial's four ADaM datasets, validated, with its arms in ADSL order."""
+    """One trial's ADaM datasets by name (adsl, adlb, ...), validated, with its arms in ADSL order.
 
-    adsl: pd.DataFrame
-    adlb: pd.DataFrame
-    adtte: pd.DataFrame
-    adae: pd.DataFrame
+    ``paths`` says which file each dataset came from, for messages; ``adsl`` to ``adae`` are the
+    usual four (an absent one is empty).
+    """
+
+    datasets: Mapping[str, pd.DataFrame]
+    paths: Mapping[str, Path]
     directory: Path
     arms: tuple[str, ...]
+
+    def dataset(self, name: str) -> pd.DataFrame:
+        if name not in self.datasets:
+            raise DataError(f"no {name.upper()} dataset was read", file=self.directory)
+        return self.datasets[name]
+
+    def _get(self, name: str) -> pd.DataFrame:
+        return self.datasets[name] if name in self.datasets else empty_dataset(name)
+
+    @property
+    def adsl(self) -> pd.DataFrame:
+        return self.datasets["adsl"]
+
+    @property
+    def adlb(self) -> pd.DataFrame:
+        return self._get("adlb")
+
+    @property
+    def adtte(self) -> pd.DataFrame:
+        return self._get("adtte")
+
+    @property
+    def adae(self) -> pd.DataFrame:
+        return self._get("adae")
+
+
+def empty_dataset(kind: str) -> pd.DataFrame:
+    """A dataset of ``kind`` with no rows and the schema's required columns."""
+    return pd.DataFrame({c.name: pd.Series(dtype=object) for c in DATASETS[kind] if c.required})
 
 
 def select_trial(data: TrialData, trial: int) -> TrialData:
@@ -53,8 +90,7 @@ def select_trial(data: TrialData, trial: int) -> TrialData:
     def keep(df: pd.DataFrame) -> pd.DataFrame:
         return df[df["USUBJID"].isin(subjects)].reset_index(drop=True)
 
-    return TrialData(keep(data.adsl), keep(data.adlb), keep(data.adtte), keep(data.adae), data.directory,
-                     data.arms)
+    return TrialData({k: keep(df) for k, df in data.datasets.items()}, data.paths, data.directory, data.arms)
 
 
 def example_trial_dir(name: str = "beat-lupus-synthetic") -> Path:
@@ -256,8 +292,9 @@ def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
             _fail(f"{early} is after {late}", path, df[early] > df[late], late)
     key = KEYS.get(kind)
     if key is not None:
-        group = df.groupby(list(key), dropna=False, sort=False).ngroup()
-        dup = np.flatnonzero(group.duplicated().to_numpy())
+        # A record with a blank key (an unscheduled visit) identifies nothing and is not compared.
+        group = df.groupby(list(key), dropna=True, sort=False).ngroup()
+        dup = np.flatnonzero((group.duplicated() & (group >= 0)).to_numpy())
         if dup.size:
             first = int(np.flatnonzero((group == group.iloc[dup[0]]).to_numpy())[0])
             raise DataError(f"duplicate record for {', '.join(key)} (same as row {first + 1})",
@@ -265,12 +302,23 @@ def validate_dataset(df: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
     return df
 
 
-def find_dataset(directory: Path, kind: str) -> Path | None:
-    """The one file in ``directory`` holding dataset ``kind`` (any case, any known extension)."""
-    hits = [p for p in directory.iterdir() if p.stem.lower() == kind and p.suffix.lower() in EXTENSIONS]
+def find_dataset(directory: Path, name: str, params: Iterable[str] = ()) -> Path | None:
+    """The one file in ``directory`` holding dataset ``name`` (any case, any known extension).
+
+    A file called ``name`` wins; else a file whose name starts with it (``adlbc.xpt`` for ADLB).
+    Among several such files, the one holding a parameter in ``params`` (its PARAMCD column) is
+    taken, as a sponsor splits labs into ``adlbc`` (chemistry) and ``adlbh`` (haematology).
+    """
+    files = [p for p in directory.iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file()]
+    hits = [p for p in files if p.stem.lower() == name] or [p for p in files if p.stem.lower().startswith(name)]
+    wanted = set(params)
+    if len(hits) > 1 and wanted and len({p.stem.lower() for p in hits}) == len(hits):
+        holding = [p for p in hits if wanted & set(_raw(p).get("PARAMCD", pd.Series(dtype=object)).dropna())]
+        hits = holding or hits
     if len(hits) > 1:
         names = ", ".join(sorted(p.name for p in hits))
-        raise DataError(f"two files for {kind.upper()}: {names}; keep one", file=directory)
+        raise DataError(f"two files for {name.upper()}: {names}; keep one, or name it in the plan "
+                        f"(datasets: {{{name}: FILE}})", file=directory)
     return hits[0] if hits else None
 
 
@@ -303,62 +351,88 @@ def validate_trial(
     paths: Mapping[str, Path],
     directory: Path,
     *,
+    kinds: Mapping[str, str] | None = None,
     arms: Iterable[str] | None = None,
-    log_params: Iterable[str] = ("DSDNA",),
+    log_params: Mapping[str, Iterable[str]] | None = None,
 ) -> TrialData:
-    """Validate four raw datasets, each alone and against ADSL, and derive what ADaM lets be absent."""
-    ds = {k: validate_dataset(frames[k], k, paths[k]) for k in DATASETS}
-    adsl, adlb = ds["adsl"], ds["adlb"]
+    """Validate raw datasets (name -> frame), each alone and against ADSL, and derive what ADaM lets be absent.
+
+    ``kinds`` gives each dataset's schema (:data:`DATASETS`; default: its name, e.g. ``adlb``);
+    ``log_params`` the parameters of each dataset analysed on the log scale, whose values must
+    be positive (default: DSDNA in ADLB).
+    """
+    kinds = {name: (kinds or {}).get(name, name) for name in frames}
+    ds = {name: validate_dataset(frames[name], kinds[name], paths[name]) for name in frames}
+    adsl = ds["adsl"]
     arm_names = _check_arms(adsl, arms, paths["adsl"])
-    for kind in ("adlb", "adtte", "adae"):
-        _check_subjects(ds[kind], adsl["USUBJID"], paths[kind])
+    for name, df in ds.items():
+        if name != "adsl":
+            _check_subjects(df, adsl["USUBJID"], paths[name])
+        if kinds[name] == "adlb" and "BASE" not in df.columns:
+            ds[name] = _derive_base(df)
     for flag in ("ITTFL", "SAFFL"):
         if flag not in adsl.columns:
             adsl[flag] = "Y"
     if "TRTDURD" not in adsl.columns:
         adsl["TRTDURD"] = (adsl["TRTEDT"] - adsl["TRTSDT"]).dt.days + 1.0
-    if "BASE" not in adlb.columns:
-        adlb = _derive_base(adlb)
-    for param in log_params:
-        rows = adlb["PARAMCD"] == param
+    for name, params in ({"adlb": ("DSDNA",)} if log_params is None else log_params).items():
+        if name in ds:
+            _check_positive(ds[name], params, paths[name])
+    return TrialData(ds, dict(paths), directory, arm_names)
+
+
+def _check_positive(df: pd.DataFrame, params: Iterable[str], path: Path) -> None:
+    for param in params:
+        rows = df["PARAMCD"] == param
         for col in ("AVAL", "BASE"):
-            _fail(f"{param} is analysed on the log scale and needs a positive value", paths["adlb"],
-                  rows & adlb[col].notna() & (adlb[col] <= 0), col, adlb[col])
-        _fail(f"{param} is analysed on the log scale; its AVAL must not be missing", paths["adlb"],
-              rows & adlb["AVAL"].isna(), "AVAL")
-    return TrialData(adsl=adsl, adlb=adlb, adtte=ds["adtte"], adae=ds["adae"], directory=directory, arms=arm_names)
+            if col in df.columns:
+                _fail(f"{param} is analysed on the log scale and needs a positive value", path,
+                      rows & df[col].notna() & (df[col] <= 0), col, df[col])
+        _fail(f"{param} is analysed on the log scale; its AVAL must not be missing", path,
+              rows & df["AVAL"].isna(), "AVAL")
 
 
 def load_trial(
     directory: str | Path,
     *,
+    datasets: Mapping[str, str] = STANDARD,
+    files: Mapping[str, str | Path] | None = None,
+    params: Mapping[str, Iterable[str]] | None = None,
     arms: Iterable[str] | None = None,
-    log_params: Iterable[str] = ("DSDNA",),
+    log_params: Mapping[str, Iterable[str]] | None = None,
 ) -> TrialData:
-    """Read ADSL, ADLB, ADTTE and ADAE (optional) from ``directory`` and validate them."""
+    """Read and validate the ``datasets`` (name -> schema kind) of the trial in ``directory``.
+
+    ``files`` names a dataset's file (relative to ``directory``) where finding it by name would
+    not do; ``params`` the parameters read from each dataset (to choose between ``adlbc`` and
+    ``adlbh``, see :func:`find_dataset`). Every dataset but those in :data:`OPTIONAL` must exist.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError("no such folder", file=directory)
     frames: dict[str, pd.DataFrame] = {}
     paths: dict[str, Path] = {}
-    for kind, columns in DATASETS.items():
-        path = find_dataset(directory, kind)
+    for name, kind in {"adsl": "adsl", **datasets}.items():
+        given = (files or {}).get(name)
+        path = directory / given if given is not None else find_dataset(directory, name, (params or {}).get(name, ()))
+        if given is not None and not path.is_file():
+            raise DataError(f"no such file (datasets.{name} of the plan)", file=path)
         if path is None:
-            if kind != "adae":
-                raise DataError(f"no {kind.upper()} file ({kind}.csv, {kind}.parquet or {kind}.xpt)", file=directory)
-            path = directory / "adae.csv"
-            frames[kind] = pd.DataFrame({c.name: pd.Series(dtype=object) for c in columns if c.required})
+            if name not in OPTIONAL:
+                raise DataError(f"no {name.upper()} file ({name}.csv, {name}.parquet or {name}.xpt)", file=directory)
+            path = directory / f"{name}.csv"
+            frames[name] = empty_dataset(kind)
         else:
-            frames[kind] = _raw(path)
-        paths[kind] = path
-    return validate_trial(frames, paths, directory, arms=arms, log_params=log_params)
+            frames[name] = _raw(path)
+        paths[name] = path
+    return validate_trial(frames, paths, directory, kinds=datasets, arms=arms, log_params=log_params)
 
 
 def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | Path, fmt: str = "csv") -> dict[str, Path]:
-    """Write the four datasets to ``directory`` as csv or parquet, each file atomically."""
+    """Write each dataset to ``directory`` as ``NAME.csv`` or ``NAME.parquet``, each file atomically."""
     if fmt not in ("csv", "parquet"):
         raise DataError(f"unknown format {fmt!r}: use csv or parquet")
-    frames = {k: getattr(data, k) for k in DATASETS} if isinstance(data, TrialData) else dict(data)
+    frames = dict(data.datasets) if isinstance(data, TrialData) else dict(data)
     directory = Path(directory)
     written = {}
     for kind, df in frames.items():

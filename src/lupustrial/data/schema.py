@@ -34,7 +34,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         Column("STUDYID", "str", "study identifier", required=False),
         Column("TRT01P", "str", "planned (randomised) arm"),
         Column("TRT01A", "str", "actual arm; blank if never treated", nullable=True),
-        Column("RANDDT", "date", "date of randomisation"),
+        Column("RANDDT", "date", "date of randomisation", required=False, nullable=True),
         Column("TRTSDT", "date", "date of first dose of study drug", nullable=True),
         Column("TRTEDT", "date", "date of last dose of study drug", nullable=True),
         Column("TRTDURD", "float", "treatment duration, days (TRTEDT − TRTSDT + 1 if absent)",
@@ -52,7 +52,8 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         Column("AVALU", "str", "unit of AVAL", required=False, nullable=True),
         Column("ADY", "float", "study day relative to TRTSDT", required=False, nullable=True),
         Column("AVISIT", "str", "visit label", required=False, nullable=True),
-        Column("AVISITN", "float", "visit number: weeks from randomisation (0 = baseline)"),
+        Column("AVISITN", "float", "visit number: weeks from randomisation (0 = baseline); blank for an "
+               "unscheduled record, which no visit analysis uses", nullable=True),
         Column("BASE", "float", "baseline value (from AVISITN 0 if absent)", required=False, nullable=True),
         Column("ABLFL", "flag", "baseline record flag", required=False, nullable=True),
     ),
@@ -77,6 +78,18 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         Column("ASTDT", "date", "start date", required=False, nullable=True),
         Column("AENDT", "date", "end date", required=False, nullable=True),
         Column("AEREL", "str", "relationship to study drug", required=False, nullable=True),
+        Column("TRTEMFL", "flag", "treatment-emergent (counted only when the plan's `safety.treatment_emergent` "
+               "names this column)", required=False, nullable=True),
+    ),
+    # Any other BDS dataset a plan reads: responders (ADRS-like, AVALC Y/N) or event counts.
+    "bds": (
+        Column("USUBJID", "str", "unique subject identifier"),
+        Column("PARAMCD", "str", "parameter code, e.g. SRI4, BICLA, FLARECNT"),
+        Column("PARAM", "str", "parameter label", required=False, nullable=True),
+        Column("AVAL", "float", "analysis value (a count, or 1/0 for a responder)", required=False, nullable=True),
+        Column("AVALC", "str", "analysis value as text (Y/N for a responder)", required=False, nullable=True),
+        Column("AVISITN", "float", "visit number, weeks from randomisation", required=False, nullable=True),
+        Column("ADY", "float", "study day", required=False, nullable=True),
     ),
 }
 

@@ -65,9 +65,7 @@ class Cell:
                 "window_weeks": rand.window_weeks if self.start_week is None else (self.start_week,) * 2}),
             "visits_weeks": weeks,
             "follow_up_weeks": self.follow_up_weeks,
-            "endpoints": protocol.endpoints.model_copy(update={
-                "primary": moved(protocol.endpoints.primary),
-                "secondary": [moved(e) for e in protocol.endpoints.secondary]}),
+            "endpoints": [moved(e) for e in protocol.endpoints],
         }).model_dump()
         try:
             return Protocol.model_validate(data)

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from lupustrial.atomic import atomic_path
 from lupustrial.design.power import ANALYTIC_KEY, ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power, has_effects
 from lupustrial.design.sweep import CellResult
-from lupustrial.report.html import figure_png
+from lupustrial.report.htmlkit import figure_png
 
 _PAGE = Environment(autoescape=select_autoescape(default=True)).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ name }}: design</title>

@@ -50,12 +50,6 @@ ENDPOINTS = ("ancova", "cox", "both/bonferroni", "both/hierarchical")
 TARGETS = (0.8, 0.9)
 
 
-def _keyed_endpoints(protocol: Protocol) -> list[tuple[str, Endpoint]]:
-    """Every endpoint with its YAML key, primary first."""
-    return [("endpoints.primary", protocol.endpoints.primary),
-            *((f"endpoints.secondary.{i}", e) for i, e in enumerate(protocol.endpoints.secondary))]
-
-
 def design_endpoints(protocol: Protocol) -> tuple[Endpoint | None, Endpoint | None]:
     """(ANCOVA endpoint, Cox endpoint): the first of each kind, primary first; None if absent.
 
@@ -63,9 +57,9 @@ def design_endpoints(protocol: Protocol) -> tuple[Endpoint | None, Endpoint | No
     endpoint with adjustment factors (``cox_batch`` fits the treatment alone) and ANCOVA factors
     the population does not define.
     """
-    keyed = _keyed_endpoints(protocol)
-    anc = next(((k, e) for k, e in keyed if e.analysis == "ancova_log"), None)
-    cox = next(((k, e) for k, e in keyed if e.analysis == "cox"), None)
+    plan = protocol.plan()
+    anc = next(iter(plan.keyed("ancova_log")), None)
+    cox = next(iter(plan.keyed("cox")), None)
     if cox is not None and cox[1].factors:
         raise ProtocolError(f"key {cox[0]}.factors: the design's Cox model (cox_batch) has the treatment as its "
                             "only covariate; remove the factors or the endpoint")

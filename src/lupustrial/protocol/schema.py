@@ -17,6 +17,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lupustrial.analysis.endpoint_data import READERS
+from lupustrial.analysis.plan import AnalysisPlan, Arms, Endpoint, Safety, unique_names
+
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 
@@ -123,31 +126,6 @@ class Lab(_Strict):
         return self
 
 
-class Endpoint(_Strict):
-    name: str
-    param: str = Field(description="ADaM PARAMCD, e.g. DSDNA or TTSEVFL")
-    analysis: Literal["ancova_log", "cox"]
-    week: NonNegativeFloat | None = Field(default=None, description="visit week (ancova_log)")
-    factors: list[str] = Field(default_factory=list, description="adjustment factors")
-    ties: Literal["efron", "breslow"] = "efron"
-
-    @model_validator(mode="after")
-    def _week_for_ancova(self) -> Endpoint:
-        if self.analysis == "ancova_log" and self.week is None:
-            raise ValueError("an ancova_log endpoint needs week")
-        return self
-
-
-class Endpoints(_Strict):
-    primary: Endpoint | None = Field(default=None, description="none in a descriptive cohort")
-    secondary: list[Endpoint] = Field(default_factory=list)
-
-    @property
-    def all(self) -> list[Endpoint]:
-        """Every endpoint, the primary first."""
-        return [e for e in (self.primary, *self.secondary) if e is not None]
-
-
 class Enrolment(_Strict):
     rate_per_month: PositiveFloat = Field(description="mean recruitment rate (Poisson)")
 
@@ -205,7 +183,9 @@ class Protocol(_Strict):
     )
     follow_up_weeks: PositiveFloat
     labs: dict[str, Lab]
-    endpoints: Endpoints
+    endpoints: list[Endpoint] = Field(min_length=1, description="the analysis plan, primary first "
+                                      "(lupustrial.analysis.plan)")
+    safety: Safety | None = Field(default=Safety(), description="adverse-event tables of the analysis plan")
     enrolment: Enrolment
     dropout: Dropout
 
@@ -227,13 +207,19 @@ class Protocol(_Strict):
             raise ValueError("visits_weeks must be strictly increasing")
         if weeks[-1] > self.follow_up_weeks:
             raise ValueError("a visit falls after follow_up_weeks")
-        for ep in self.endpoints.all:
-            if ep.analysis == "ancova_log":
+        for ep in self.endpoints:
+            if READERS[ep.method.reads].schema == "adlb":  # a lab value at a visit
                 if ep.param not in self.labs:
                     raise ValueError(f"endpoint {ep.name!r}: param {ep.param} is not in labs")
                 if ep.week not in weeks:
                     raise ValueError(f"endpoint {ep.name!r}: week {ep.week:g} is not a visit")
+        unique_names(self.endpoints)
         return self
+
+    def plan(self) -> AnalysisPlan:
+        """The protocol's statistical analysis plan: its endpoints and safety tables, the randomised
+        arm (TRT01P) compared with the control arm, listed last (as ``design`` takes it)."""
+        return AnalysisPlan(arms=Arms(reference=self.arms[-1].name), endpoints=self.endpoints, safety=self.safety)
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""

@@ -8,38 +8,30 @@ is safe from worker threads and leaves no open figures behind.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from matplotlib.axes import Axes
-from matplotlib.axis import Axis
 from matplotlib.figure import Figure as MplFigure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
 from lupustrial.atomic import atomic_path
 from lupustrial.design.figures import Figure, published
 from lupustrial.design.reproduce import Reproduction
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
+from lupustrial.report.htmlkit import ARM_COLOURS, ENV, figure_png, plain_log_labels
 from lupustrial.report.json import to_jsonable
 from lupustrial.simulate.trial import PRE_RITUXIMAB_VISIT, SEVERE_FLARE
 
-#: One colour per arm, in the protocol's order (the reference arm is last by convention).
-ARM_COLOURS = ("#1f5fa8", "#2a9d8f", "#c0462f", "#7b4fa0")
 #: Titles of the labs whose geometric means over visits are drawn.
 LAB_TITLES = {"DSDNA": "IgG anti-dsDNA", "CD19": "B cells (CD19)", "BAFF": "free BAFF"}
 #: Model outputs drawn as trajectories: title and whether a log axis suits them.
 TRAJECTORY_PANELS = {"rituximab_ug_ml": ("rituximab (µg/mL)", False), "belimumab_ug_ml": ("belimumab (µg/mL)", False),
                      "baff_ng_ml": ("free BAFF (ng/mL)", True), "cd19_cells_ul": ("CD19 B cells (cells/µL)", True),
                      "anti_dsdna_iu_ml": ("anti-dsDNA (IU/mL)", True)}
-_ENV = Environment(loader=PackageLoader("lupustrial.report"), autoescape=select_autoescape(["j2"]),
-                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_ENV.filters["num"] = lambda x: "NA" if x is None or not np.isfinite(x) else f"{x:.3g}"
 
 
 @dataclass(frozen=True)
@@ -75,28 +67,6 @@ def typical_trial(per_trial: pd.DataFrame, figure: Figure) -> int:
     target = scale(np.clip(np.median(values[~np.isnan(values)]), values[ok].min(), values[ok].max()))
     distance = np.where(ok, np.abs(scale(np.where(ok, values, 1.0)) - target), np.inf)
     return int(per_trial["trial"].iloc[np.argmin(distance)])
-
-
-def figure_png(fig: MplFigure) -> str:
-    """Base64 PNG without matplotlib's Software tag, so the file names no website."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _plain_log_labels(axis: Axis) -> None:
-    """Label a log axis 0.01, 0.02, 0.05, 0.1 rather than in powers of ten, as trialists read it.
-
-    Fewer mantissas are labelled the more decades the axis spans, so labels never crowd.
-    """
-    def label(v: float, _: int) -> str:
-        lo, hi = sorted(axis.get_view_interval())
-        decades = np.log10(hi / lo) if lo > 0 else np.inf
-        mantissas = (1,) if decades > 2.5 else (1, 2, 5) if decades > 1.2 else (1, 2, 3, 5)
-        return f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in mantissas else ""
-
-    axis.set_major_formatter(FuncFormatter(label))
-    axis.set_minor_formatter(FuncFormatter(label))
 
 
 def _published_marks(ax: Axes, pub: Figure, x: float, colour: str) -> None:
@@ -135,7 +105,7 @@ def _gm_figure(ctx: _Trial, lab_means: pd.DataFrame, trial: int) -> MplFigure:
         if any(f.statistic == "gm" and f.param == param for f in ctx.figures):
             ax.plot([], [], "D", color="white", markeredgecolor="black", label="published (95% CI)")
         ax.set_yscale("log")
-        _plain_log_labels(ax.yaxis)
+        plain_log_labels(ax.yaxis)
         ax.set(title=LAB_TITLES.get(param, param), xlabel="weeks from randomisation",
                ylabel=f"geometric mean ({ctx.protocol.labs[param].unit})")
         if ctx.protocol.baseline == "pre_rituximab":
@@ -178,7 +148,7 @@ def _distribution_figure(values: np.ndarray, mark: tuple[float, float | None, fl
     ax.hist(values, bins=bins, color="#7f8c99", edgecolor="white", zorder=2)
     if log:
         ax.set_xscale("log")
-        _plain_log_labels(ax.xaxis)
+        plain_log_labels(ax.xaxis)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if lo is not None and hi is not None:
         ax.axvspan(lo, hi, color="#e6a817", alpha=0.2, label="published 95% CI", zorder=0)
@@ -206,7 +176,7 @@ def _trajectory_figure(ctx: _Trial, trajectories: pd.DataFrame) -> MplFigure:
             ax.plot(weeks, rows["q50"], color=ctx.colour(arm), label=arm)
         if log:
             ax.set_yscale("log")
-            _plain_log_labels(ax.yaxis)
+            plain_log_labels(ax.yaxis)
         ax.set(title=title, xlabel="weeks from the first dose (rituximab, if any)")
     axes[0].legend(fontsize=8)
     for ax in axes[len(panels):]:
@@ -297,7 +267,7 @@ def render_report(reproduction: Reproduction) -> str:
     arms = consort[consort["trial"] == trial].set_index("arm").loc[list(ctx.arms)].reset_index()
     start = ("Received rituximab, randomised " + f"{window[0]:g}–{window[1]:g} weeks later" if protocol.background
              else "Randomised") if len(ctx.arms) > 1 else "Enrolled"
-    return _ENV.get_template("reproduce.html.j2").render(
+    return ENV.get_template("reproduce.html.j2").render(
         title=f"{protocol.title}: published results vs {n} virtual trials",
         reproduction=reproduction,
         provenance=_provenance(reproduction),

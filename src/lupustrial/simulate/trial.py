@@ -70,8 +70,8 @@ def check_protocol(protocol: Protocol) -> None:
     for name in protocol.labs:
         if name not in LAB_OUTPUTS:
             raise ProtocolError(f"key labs.{name}: the model has no such measurement (it has {', '.join(LAB_OUTPUTS)})")
-    for ep in protocol.endpoints.all:
-        if ep.analysis == "cox" and ep.param not in (SEVERE_FLARE[0], ANY_FLARE[0]):
+    for ep in protocol.endpoints:
+        if ep.method.reads == "time_to_event" and ep.param not in (SEVERE_FLARE[0], ANY_FLARE[0]):
             raise ProtocolError(f"endpoint {ep.name!r}: the simulator derives {SEVERE_FLARE[0]} and "
                                 f"{ANY_FLARE[0]}, not {ep.param}")
     covariates = set(virtual_population(1, 0).covariates)

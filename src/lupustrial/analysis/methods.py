@@ -1,0 +1,300 @@
+"""The analysis methods a plan can name, registered once: what each reads, fits and shows.
+
+A method is a function from (the endpoint's plan entry, the data of one comparison) to a result
+object with ``to_dict()``, plus a function that says what the console, the HTML report and
+the JSON show of it (:class:`Summary`: per-arm rows and effect estimates). ``analyze`` runs
+whatever the plan names; nothing downstream knows one method from another.
+
+To add a method: write its array function (e.g. in ``analysis/counts.py``), an adapter
+``fit(endpoint, data) -> result`` and ``summarise(result) -> Summary`` here, and one
+:class:`Method` entry in :data:`METHODS` naming the kind of data it reads
+(:data:`lupustrial.analysis.endpoint_data.READERS`) and the plan keys it needs or uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lupustrial.analysis.ancova import AncovaResult, ArmMean, ancova_gmr, geometric_means
+from lupustrial.analysis.cox import CoxResult, cox
+from lupustrial.analysis.endpoint_data import DataKind, TimeToEventData, VisitData
+from lupustrial.analysis.survival import KaplanMeier, LogRank, kaplan_meier, logrank
+from lupustrial.errors import AnalysisError
+
+if TYPE_CHECKING:
+    from lupustrial.analysis.plan import Endpoint
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Value:
+    """One arm's entry in a results row: an estimate with its CI, or ``count`` out of ``total``."""
+
+    estimate: float = NAN
+    lower: float = NAN
+    upper: float = NAN
+    count: int | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """A per-arm line of an endpoint's table, e.g. "adjusted geometric mean" -> {arm: Value}."""
+
+    label: str
+    values: dict[str, Value]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A comparison of treatment with reference: estimate, CI and p-value.
+
+    ``null`` is the value of no effect (1 for a ratio, 0 for a difference), None for a test
+    without an estimate (log-rank); ``log_scale`` draws it on a log axis; ``note`` says why an
+    estimate is missing (e.g. a monotone likelihood).
+    """
+
+    label: str
+    estimate: float
+    lower: float
+    upper: float
+    p_value: float
+    null: float | None = 1.0
+    log_scale: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What every report shows of one comparison; the first effect is the endpoint's main one."""
+
+    rows: tuple[Row, ...]
+    effects: tuple[Effect, ...] = ()
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered method (see the module docstring).
+
+    ``requires``/``uses`` are the optional plan keys (:class:`~lupustrial.analysis.plan.Endpoint`)
+    the method must have / may have; ``positive`` says values are analysed on the log scale, so
+    the data layer refuses a value <= 0; ``title`` describes the method in reports.
+    """
+
+    name: str
+    reads: DataKind
+    fit: Callable[[Endpoint, Any], Any]
+    summarise: Callable[[Any], Summary]
+    title: str
+    requires: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    positive: bool = False
+
+
+def _mean(m: ArmMean) -> Value:
+    return Value(m.geometric_mean, m.lower, m.upper)
+
+
+def _n_row(means: tuple[ArmMean, ...], label: str = "n analysed") -> Row:
+    return Row(label, {m.arm: Value(count=m.n) for m in means})
+
+
+# --- visit values on the log scale: ANCOVA and geometric means ---------------------------------
+
+@dataclass(frozen=True)
+class LogAncova:
+    """The log-value ANCOVA with the analysed subjects' baseline geometric means beside it."""
+
+    ancova: AncovaResult
+    baseline_geometric_means: tuple[ArmMean, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.ancova.to_dict(), "baseline_geometric_means": [asdict(m) for m in self.baseline_geometric_means]}
+
+
+def _with_baseline(data: VisitData) -> np.ndarray:
+    """Records that have a baseline: an ANCOVA adjusted for it cannot use the others."""
+    return np.isfinite(data.baseline)
+
+
+def fit_ancova_log(endpoint: Endpoint, data: VisitData) -> LogAncova:
+    keep = _with_baseline(data)
+    if not keep.any():
+        raise AnalysisError(f"no {endpoint.param} record at AVISITN {endpoint.week:g} has a baseline (BASE)")
+    arms = (data.treatment, data.reference)
+    fit = ancova_gmr(data.value[keep], data.baseline[keep], data.arm[keep], treatment=data.treatment,
+                     reference=data.reference, factors={f: v[keep] for f, v in data.factors.items()} or None,
+                     conf_level=data.conf_level)
+    return LogAncova(fit, geometric_means(data.baseline[keep], data.arm[keep], arms, data.conf_level))
+
+
+def summarise_ancova_log(result: LogAncova) -> Summary:
+    a = result.ancova
+    conf = f"{round(a.conf_level * 100)}% CI"
+    return Summary(
+        rows=(_n_row(a.adjusted),
+              Row(f"baseline geometric mean ({conf})", {m.arm: _mean(m) for m in result.baseline_geometric_means}),
+              Row(f"adjusted geometric mean ({conf})", {m.arm: _mean(m) for m in a.adjusted})),
+        effects=(Effect("ratio of adjusted geometric means", a.ratio, a.ratio_lower, a.ratio_upper, a.p_value),
+                 Effect("greater reduction from baseline (%)", a.percent_reduction, a.percent_reduction_lower,
+                        a.percent_reduction_upper, a.p_value, null=0.0, log_scale=False)))
+
+
+@dataclass(frozen=True)
+class GeometricMeans:
+    """Per-arm geometric means with t intervals (a descriptive summary, no comparison)."""
+
+    conf_level: float
+    means: tuple[ArmMean, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"conf_level": self.conf_level, "geometric_means": [asdict(m) for m in self.means]}
+
+
+def fit_geometric_mean(endpoint: Endpoint, data: VisitData) -> GeometricMeans:
+    arms = (data.treatment, data.reference)
+    return GeometricMeans(data.conf_level, geometric_means(data.value, data.arm, arms, data.conf_level))
+
+
+def summarise_geometric_mean(result: GeometricMeans) -> Summary:
+    label = f"geometric mean ({round(result.conf_level * 100)}% CI)"
+    return Summary(rows=(_n_row(result.means), Row(label, {m.arm: _mean(m) for m in result.means})))
+
+
+# --- time to event: Kaplan-Meier, log-rank, Cox ------------------------------------------------
+
+@dataclass(frozen=True)
+class ArmSurvival:
+    """Per-arm summary of a time-to-event endpoint.
+
+    ``surv_at_horizon`` and its CI are the Kaplan-Meier estimate at the endpoint's week, NaN
+    when there is no week or it lies beyond the arm's last observed time (a value carried
+    forward past the follow-up would describe no one).
+    """
+
+    n: int
+    events: int
+    median_days: float
+    median_lower: float
+    median_upper: float
+    surv_at_horizon: float
+    surv_lower: float
+    surv_upper: float
+    last_time_days: float
+
+
+@dataclass(frozen=True)
+class TimeToEvent:
+    """Kaplan-Meier per arm and, as the method asks, the log-rank test and Cox fits."""
+
+    horizon_days: float | None
+    arms: dict[str, ArmSurvival]
+    km: dict[str, KaplanMeier]
+    logrank: LogRank | None = None
+    cox: CoxResult | None = None
+    cox_firth: CoxResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "horizon_days": self.horizon_days,
+            "arms": {arm: asdict(s) for arm, s in self.arms.items()},
+            "km": {arm: fit.to_dict() for arm, fit in self.km.items()},
+            **{k: None if getattr(self, k) is None else getattr(self, k).to_dict()
+               for k in ("logrank", "cox", "cox_firth")},
+        }
+
+
+def _arm_survival(fit: KaplanMeier, horizon: float | None, n: int, events: int) -> ArmSurvival:
+    med = fit.median()
+    inside = horizon is not None and horizon <= fit.time[-1]
+    at = fit.at([horizon]) if inside else None
+    return ArmSurvival(n=n, events=events, median_days=med.estimate, median_lower=med.lower, median_upper=med.upper,
+                       surv_at_horizon=float(at.surv[0]) if at else NAN, surv_lower=float(at.lower[0]) if at else NAN,
+                       surv_upper=float(at.upper[0]) if at else NAN, last_time_days=float(fit.time[-1]))
+
+
+def _kaplan_meier(data: TimeToEventData) -> tuple[dict[str, KaplanMeier], dict[str, ArmSurvival]]:
+    km, arms = {}, {}
+    for a in (data.treatment, data.reference):
+        mine = data.arm == a
+        if not mine.any():
+            raise AnalysisError(f"arm {a!r} has no subject with a record")
+        km[a] = kaplan_meier(data.time[mine], data.event[mine], conf_level=data.conf_level)
+        arms[a] = _arm_survival(km[a], data.horizon_days, int(mine.sum()), int(data.event[mine].sum()))
+    return km, arms
+
+
+def _cox_design(data: TimeToEventData) -> tuple[np.ndarray, list[str]]:
+    """Treatment indicator first, then treatment-contrast columns of each factor (R's order)."""
+    columns, names = [(data.arm == data.treatment).astype(float)], [f"{data.treatment} vs {data.reference}"]
+    for name, values in data.factors.items():
+        labels = np.asarray([str(v) for v in values])
+        for level in sorted(set(labels.tolist()))[1:]:
+            columns.append((labels == level).astype(float))
+            names.append(f"{name}{level}")
+    return np.column_stack(columns), names
+
+
+def fit_km(endpoint: Endpoint, data: TimeToEventData) -> TimeToEvent:
+    km, arms = _kaplan_meier(data)
+    return TimeToEvent(data.horizon_days, arms, km)
+
+
+def fit_logrank(endpoint: Endpoint, data: TimeToEventData) -> TimeToEvent:
+    km, arms = _kaplan_meier(data)
+    return TimeToEvent(data.horizon_days, arms, km, logrank(data.time, data.event, data.arm, strata=data.strata))
+
+
+def fit_cox(endpoint: Endpoint, data: TimeToEventData) -> TimeToEvent:
+    km, arms = _kaplan_meier(data)
+    x, names = _cox_design(data)
+    common = {"ties": endpoint.ties, "strata": data.strata, "conf_level": data.conf_level, "names": names}
+    return TimeToEvent(data.horizon_days, arms, km, logrank(data.time, data.event, data.arm, strata=data.strata),
+                       cox(data.time, data.event, x, **common),
+                       cox(data.time, data.event, x, firth=True, **common) if endpoint.firth else None)
+
+
+def _hazard_ratio(fit: CoxResult, label: str) -> Effect:
+    if fit.monotone and not fit.firth and fit.names[0] in fit.monotone_names:
+        return Effect(label, NAN, NAN, NAN, NAN, note=fit.message)
+    return Effect(label, float(fit.hazard_ratio[0]), float(fit.ci_lower[0]), float(fit.ci_upper[0]),
+                  float(fit.p_value[0]))
+
+
+def summarise_time_to_event(result: TimeToEvent) -> Summary:
+    arms = result.arms
+    rows = [Row("subjects with an event", {a: Value(count=s.events, total=s.n) for a, s in arms.items()}),
+            Row("median time to event, days (95% CI)",
+                {a: Value(s.median_days, s.median_lower, s.median_upper) for a, s in arms.items()})]
+    if result.horizon_days is not None:
+        rows.append(Row(f"event-free at day {result.horizon_days:g}, Kaplan-Meier (95% CI)",
+                        {a: Value(s.surv_at_horizon, s.surv_lower, s.surv_upper) for a, s in arms.items()}))
+    effects = []
+    if result.cox is not None:
+        effects.append(_hazard_ratio(result.cox, f"hazard ratio (Cox, {result.cox.ties} ties)"))
+    if result.cox_firth is not None:
+        effects.append(_hazard_ratio(result.cox_firth, "hazard ratio (Firth, profile CI)"))
+    if result.logrank is not None:
+        effects.append(Effect("log-rank test", NAN, NAN, NAN, result.logrank.p_value, null=None))
+    return Summary(tuple(rows), tuple(effects))
+
+
+#: The registration point: every method a plan may name (``analysis:``), by name.
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("ancova_log", "visit", fit_ancova_log, summarise_ancova_log,
+           "ANCOVA of log values adjusted for log baseline: adjusted geometric means and their ratio",
+           requires=("week",), uses=("factors",), positive=True),
+    Method("geometric_mean", "visit", fit_geometric_mean, summarise_geometric_mean,
+           "geometric mean per arm with t interval", requires=("week",), positive=True),
+    Method("cox", "time_to_event", fit_cox, summarise_time_to_event,
+           "Kaplan-Meier per arm, log-rank test and Cox proportional hazards",
+           uses=("week", "ties", "firth", "factors", "strata")),
+    Method("logrank", "time_to_event", fit_logrank, summarise_time_to_event,
+           "Kaplan-Meier per arm and log-rank test", uses=("week", "strata")),
+    Method("km", "time_to_event", fit_km, summarise_time_to_event, "Kaplan-Meier per arm", uses=("week",)),
+)}
