@@ -213,8 +213,11 @@ class Problem:
     def params_at(self, u: np.ndarray, trial: str) -> ModelParameters:
         return self.start.apply(trial_settings(self.settings_at(u), trial))
 
-    def u0(self) -> np.ndarray:
-        return np.array([_to_unbounded(self.start.setting(n.split(TRIAL_SEP)[-1]), self.prior(n)) for n in self.names])
+    def u0(self, settings: dict[str, float] | None = None) -> np.ndarray:
+        """The start in the unbounded parameterisation: ``settings`` where given, else ``start``'s values."""
+        settings = settings or {}
+        return np.array([_to_unbounded(settings.get(n, self.start.setting(n.split(TRIAL_SEP)[-1])), self.prior(n))
+                         for n in self.names])
 
     def simulated(self, u: np.ndarray) -> list[float]:
         """Every target's simulated value, trial by trial."""
@@ -270,14 +273,16 @@ def _identification(jac: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray
 
 
 def calibrate(*, trials: tuple[str, ...] = TRIALS, names: tuple[str, ...] | None = None, n: int = 1000,
-              seed: int = 1, n_draws: int = 200, start: ModelParameters | None = None, max_evaluations: int = 400,
+              seed: int = 1, n_draws: int = 200, start: ModelParameters | None = None,
+              start_settings: dict[str, float] | None = None, max_evaluations: int = 400,
               progress: Callable[[int, float], None] | None = None) -> Calibration:
     """Fit ``names`` to every trial's published figures at once by penalised simulated least squares.
 
     Returns the maximum a posteriori settings and ``n_draws`` draws from the Laplace
     (Gauss–Newton) approximation of the posterior in the unbounded parameterisation, for
     probability-of-success calculations. ``progress(evaluations, distance)`` is called after each
-    evaluation (one cohort per trial).
+    evaluation (one cohort per trial). ``start_settings`` (e.g. a stored calibration's, shared and
+    ``trial:parameter`` keys) starts the search there instead of at ``start``'s values.
     """
     from scipy.optimize import least_squares
 
@@ -291,7 +296,7 @@ def calibrate(*, trials: tuple[str, ...] = TRIALS, names: tuple[str, ...] | None
             progress(count[0], float(r @ r))
         return r
 
-    fit = least_squares(residuals, problem.u0(), diff_step=0.05, max_nfev=max_evaluations)
+    fit = least_squares(residuals, problem.u0(start_settings), diff_step=0.05, max_nfev=max_evaluations)
     cov, identification = _identification(fit.jac, problem.names)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     u_draws = rng.multivariate_normal(fit.x, cov, size=n_draws, method="cholesky")

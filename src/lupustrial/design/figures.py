@@ -21,7 +21,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch, logrank_batch
+from lupustrial.analysis.plan import Endpoint
 from lupustrial.errors import LupustrialError
+from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.trial import SEVERE_FLARE, TrialArrays
 
@@ -37,7 +39,9 @@ class Figure(BaseModel):
     Per-arm statistics name ``arm``; comparisons name ``treatment`` and ``reference``. The
     uncertainty fields present decide how calibration weighs the figure: ``lower``/``upper`` a
     95% CI (log scale), ``n`` the patients behind a proportion or count, ``sd`` and ``n`` a mean,
-    ``q1``/``q3`` and ``n`` a median. ``main`` marks the trial's main effect. A published fact
+    ``q1``/``q3`` and ``n`` a median. ``main`` marks the trial's main effect. A figure of one of
+    the protocol's plan endpoints names it (``endpoint``): its parameter, week, adjustment factors
+    and ties are then the plan's, declared once there. A published fact
     that is a direction, not a number ("memory B cells did not fall"), is a ``bound``: the
     published value is our reading of it as a lower or upper limit, with a tolerance ``se``.
     An event statistic without ``arm`` counts every patient of the trial.
@@ -48,6 +52,7 @@ class Figure(BaseModel):
     figure: str
     statistic: Statistic
     published: float
+    endpoint: str | None = None
     param: str = SEVERE_FLARE[0]
     week: float | None = None
     arm: str | None = None
@@ -73,7 +78,7 @@ class Figure(BaseModel):
             raise ValueError(f"statistic {self.statistic} needs arm")
         if not per_arm and (self.treatment is None or self.reference is None):
             raise ValueError(f"statistic {self.statistic} needs treatment and reference")
-        if self.statistic in ("gm", "percent_reduction", "mean_ratio") and self.week is None:
+        if self.statistic in ("gm", "percent_reduction", "mean_ratio") and self.week is None and self.endpoint is None:
             raise ValueError(f"statistic {self.statistic} needs week")
         if self.statistic in ("proportion_below", "median_return_months") and self.threshold is None:
             raise ValueError(f"statistic {self.statistic} needs threshold")
@@ -106,11 +111,27 @@ class Published(BaseModel):
 
 
 def published(name: str = "beat-lupus") -> Published:
-    """The bundled published results of trial ``name``."""
+    """The bundled published results of trial ``name``, each figure of a plan endpoint completed from it."""
     path = resources.files("lupustrial.design") / "published" / f"{name.replace('-', '_')}.yaml"
     if not path.is_file():
         raise LupustrialError(f"no published figures for {name!r} (expected {path})")
-    return Published.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    pub = Published.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    endpoints = {e.name: e for e in load_protocol(pub.protocol).endpoints}
+    figures = []
+    for i, f in enumerate(pub.figures):
+        if f.endpoint is not None:
+            if f.endpoint not in endpoints:
+                raise LupustrialError(f"{path.name}, key figures[{i}].endpoint: no endpoint {f.endpoint!r} in "
+                                      f"protocol {pub.protocol} (it has {', '.join(endpoints)})")
+            e = endpoints[f.endpoint]
+            f = Figure.model_validate({**f.model_dump(exclude_unset=True), "param": e.param, "week": e.week})
+        figures.append(f)
+    return pub.model_copy(update={"figures": figures})
+
+
+def plan_endpoint(f: Figure, protocol: Protocol) -> Endpoint | None:
+    """The plan endpoint a figure names (None: a descriptive figure of its own)."""
+    return next((e for e in protocol.endpoints if e.name == f.endpoint), None) if f.endpoint else None
 
 
 def published_trials() -> tuple[str, ...]:
@@ -161,10 +182,12 @@ def _comparison(f: Figure, a: TrialArrays, p: Protocol) -> tuple[np.ndarray, np.
 
 
 def _percent_reduction(f: Figure, a: TrialArrays, p: Protocol, smooth: bool) -> np.ndarray:
-    """ANCOVA of log value on arm and log baseline: (1 − adjusted ratio) × 100."""
+    """ANCOVA of log value on arm and log baseline (and the plan endpoint's factors): (1 − adjusted ratio) × 100."""
     both, treated = _comparison(f, a, p)
     y = visit_values(a, f.param, f.week)
-    fit = ancova_gmr_batch(np.where(np.isfinite(y), y, 1.0), a.lab_base[f.param], treated,
+    endpoint = plan_endpoint(f, p)
+    factors = {name: a.factors[name] for name in (endpoint.factors if endpoint else ())}
+    fit = ancova_gmr_batch(np.where(np.isfinite(y), y, 1.0), a.lab_base[f.param], treated, factors=factors,
                            mask=both & np.isfinite(y))
     return (1.0 - fit.ratio) * 100.0
 
@@ -183,8 +206,11 @@ def _proportion_with_event(f: Figure, a: TrialArrays, p: Protocol, smooth: bool)
 
 
 def _hazard_ratio(f: Figure, a: TrialArrays, p: Protocol, smooth: bool) -> np.ndarray:
+    """Cox hazard ratio, with the plan endpoint's ties (Efron without one)."""
     both, treated = _comparison(f, a, p)
-    fit = cox_batch(a.tte_time[f.param], a.tte_event[f.param].astype(float), treated, mask=both)
+    endpoint = plan_endpoint(f, p)
+    fit = cox_batch(a.tte_time[f.param], a.tte_event[f.param].astype(float), treated, mask=both,
+                    ties=endpoint.ties if endpoint else "efron")
     return np.exp(fit.coef)
 
 
