@@ -1,5 +1,5 @@
 # Pieces shared by the method reference scripts (responder_reference.R, counts_reference.R,
-# mmrm_reference.R) and the plan reference on ADaM files (plan_efficacy_reference.R), so that
+# mmrm_reference.R) and the plan references on ADaM files (plan_*_reference.R), so that
 # each R computation is written once. Sourced, never run alone:
 #   source("tests/reference/common.R")   (from the repository root)
 suppressPackageStartupMessages({
@@ -8,6 +8,15 @@ suppressPackageStartupMessages({
   library(emmeans)
   library(numDeriv)
 })
+
+# --- ADaM files ------------------------------------------------------------------------------
+
+# One SAS transport dataset (``name``.xpt in ``dir``) with its text columns as trimmed strings.
+read_xpt <- function(dir, name) {
+  d <- foreign::read.xport(file.path(dir, paste0(name, ".xpt")))
+  for (col in names(d)) if (is.character(d[[col]]) || is.factor(d[[col]])) d[[col]] <- trimws(as.character(d[[col]]))
+  d
+}
 
 # --- responders ------------------------------------------------------------------------------
 
