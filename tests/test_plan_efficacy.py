@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from shutil import copy
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from conftest import assert_close
+from lupustrial.analysis import responder
 from lupustrial.cli import app
 from lupustrial.data import example_trial_dir
 
@@ -172,11 +175,6 @@ def test_each_comparison_reports_its_main_effect_first(results: dict[str, Any]) 
 
 def test_derived_responders_are_analysed_by_a_plan(tmp_path: Path) -> None:
     """``lupustrial indices derive example`` writes adrsp.csv; a responder entry reads it as ADRS."""
-    import pandas as pd
-    from shutil import copy
-
-    from lupustrial.analysis import responder
-
     derived = CliRunner().invoke(app, ["indices", "derive", "example", "--out", str(tmp_path)])
     assert derived.exit_code == 0, derived.output
     copy(example_trial_dir() / "adsl.csv", tmp_path)
