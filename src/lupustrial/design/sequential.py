@@ -32,15 +32,16 @@ method, as scipy's, is good to ~1e-6 at best and is random). Roots are found to 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from scipy import optimize, stats
 
 from lupustrial.design import analytic
+from lupustrial.protocol.schema import TypeOfBetaSpending, TypeOfDesign
 
-TYPES_OF_DESIGN = ("OF", "P", "HP", "asOF", "asP", "asKD", "asHSD")
-TYPES_OF_BETA_SPENDING = ("none", "bsOF", "bsP", "bsKD", "bsHSD")
+TYPES_OF_DESIGN = get_args(TypeOfDesign)
+TYPES_OF_BETA_SPENDING = get_args(TypeOfBetaSpending)
 #: Haybittle–Peto's interim bound (rpact's ``constantBoundsHP`` default).
 HAYBITTLE_PETO_BOUND = 3.0
 _TOL = 1e-12
