@@ -1,6 +1,7 @@
 # Reference figures for lupustrial.design.sequential, from rpact: group-sequential boundaries
 # (getDesignGroupSequential), their characteristics (getDesignCharacteristics), sample sizes
-# (getSampleSizeSurvival, getSampleSizeMeans, getSampleSizeRates) and power (getPowerSurvival).
+# (getSampleSizeSurvival, getSampleSizeMeans, getSampleSizeRates), power (getPowerSurvival) and
+# rpact's simulation of one event-driven design (getSimulationSurvival).
 # Run from the repository root:  Rscript tests/reference/design_gsd.R
 # Writes tests/reference/design_gsd.json.
 suppressPackageStartupMessages({library(rpact); library(jsonlite)})
@@ -104,5 +105,32 @@ for (g in designs) {
                  expected_h1 = rt$expectedNumberOfSubjectsH1)
   )
 }
-res <- list(rpact_version = as.character(packageVersion("rpact")), designs = out)
+# rpact's own simulation (log-rank test; one-sided only in rpact) of two event-driven designs: at a
+# strong effect, and four looks with 2:1 allocation, where the Schoenfeld figures above are only
+# approximate; lupustrial's looks on exponential trials must agree with it within Monte Carlo error.
+# Times in months.
+iterations <- 20000
+sims <- list(
+  list(rates = c(0.4, 0.7, 1), alpha = 0.025, beta = 0.1, sided = 1, type = "asOF", bs = "bsOF", hr = 0.3,
+       lambda2 = 0.4 / 12, events = 40, n = 200, accrual = 25, ratio = 1),
+  list(rates = c(0.2, 0.5, 0.8, 1), alpha = 0.025, beta = 0.1, sided = 1, type = "OF", bs = "none", hr = 0.65,
+       lambda2 = log(2) / 15, events = 150, n = 300, accrual = 15, ratio = 2)
+)
+simulation <- list()
+for (g in sims) {
+  d <- getDesignGroupSequential(informationRates = g$rates, alpha = g$alpha, beta = g$beta, sided = g$sided,
+                                typeOfDesign = g$type, typeBetaSpending = g$bs)
+  sim <- getSimulationSurvival(d, hazardRatio = g$hr, lambda2 = g$lambda2, plannedEvents = g$events * g$rates,
+                               maxNumberOfSubjects = g$n, accrualTime = c(0, g$accrual), dropoutRate1 = drop,
+                               dropoutRate2 = drop, dropoutTime = 12, directionUpper = FALSE,
+                               allocation1 = g$ratio, allocation2 = 1, maxNumberOfIterations = iterations, seed = 2021)
+  simulation[[length(simulation) + 1]] <- list(
+    information_rates = g$rates, alpha = g$alpha, beta = g$beta, sided = g$sided, type_of_design = g$type,
+    type_beta_spending = g$bs, hazard_ratio = g$hr, lambda2 = g$lambda2, max_number_of_events = g$events,
+    max_number_of_subjects = g$n, accrual_time = g$accrual, allocation_ratio = g$ratio, dropout_hazard = 0.05 / 12,
+    iterations = iterations, overall_reject = sim$overallReject, reject_per_stage = as.vector(sim$rejectPerStage),
+    futility_per_stage = as.vector(sim$futilityPerStage), expected_number_of_events = sim$expectedNumberOfEvents,
+    expected_number_of_subjects = sim$expectedNumberOfSubjects, study_duration = sim$studyDuration)
+}
+res <- list(rpact_version = as.character(packageVersion("rpact")), designs = out, simulation = simulation)
 write_json(res, "tests/reference/design_gsd.json", auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "string")

@@ -52,25 +52,21 @@ def required_events(hazard_ratio: float, *, alpha: float = 0.05, power: float = 
 
 
 def event_fraction(time: float, lambda_control: float, hazard_ratio: float, *, accrual: float, ratio: float = 1.0,
-                   dropout_hazard: float = 0.0, max_follow_up: float = np.inf) -> float:
+                   dropout_hazard: float = 0.0) -> float:
     """Expected events by calendar ``time`` over all subjects the trial enrols, pooled over arms.
 
     Exponential event times (hazard ``lambda_control``, ``hazard_ratio`` times that under
     treatment) competing with exponential dropout (``dropout_hazard``), uniform accrual over
-    [0, ``accrual``] (0: everyone enters at 0), each subject observed for at most
-    ``max_follow_up`` (rpact has none: infinity). rpact's ``.getEventProbabilities``.
+    [0, ``accrual``] (0: everyone enters at 0), everyone followed until ``time``. rpact's
+    ``.getEventProbabilities``.
     """
 
-    def observed(lam: float) -> float:  # mean over entry times of P(event by min(time - entry, cap))
+    def observed(lam: float) -> float:  # mean over entry times of P(event within time - entry)
         kappa = lam + dropout_hazard
-        by = lambda u: lam / kappa * -np.expm1(-kappa * u)  # noqa: E731  P(event within u of entry)
-        integral = lambda u: lam / kappa * (u + np.expm1(-kappa * u) / kappa)  # noqa: E731  its integral from 0
         if accrual == 0:
-            return by(min(time, max_follow_up))
-        entered = min(time, accrual)
-        lo, hi = time - entered, time  # follow-up times of the first and last subject entered
-        capped = max(0.0, hi - max(lo, max_follow_up)) * by(max_follow_up) if hi > max_follow_up else 0.0
-        return (integral(min(hi, max_follow_up)) - integral(min(lo, max_follow_up)) + capped) / accrual
+            return lam / kappa * -np.expm1(-kappa * time)
+        entered = min(time, accrual)  # the integral of P(event within u) from time - entered to time
+        return lam / kappa * (entered - np.exp(-kappa * (time - entered)) * -np.expm1(-kappa * entered) / kappa) / accrual
 
     return (ratio * observed(lambda_control * hazard_ratio) + observed(lambda_control)) / (1 + ratio)
 

@@ -98,16 +98,13 @@ def design(
     path = resolve_protocol(protocol)
     try:
         shown = shown_endpoints(endpoint, multiplicity, design_rules(base))
+        check_interim(base, max(ns))
     except ProtocolError as exc:
         raise ProtocolError(f"{path}: {exc}") from None
     if not shown:
         kinds = {"ancova": "an ancova_log endpoint", "cox": "a cox endpoint", "both": "ancova_log and cox endpoints"}
         raise ProtocolError(f"{path}: key endpoints: --endpoint {endpoint} needs {kinds[endpoint]}")
     cells = grid_cells(base, ratios, _numbers("--start", start, float), _numbers("--follow-up", follow_up, float))
-    try:
-        check_interim(base, max(ns))
-    except ProtocolError as exc:
-        raise ProtocolError(f"{path}: {exc}") from None
     draws = calibrated_draws() if assurance else None
     runs = (2 if assurance else 1) * (1 if base.interim is None else 2)  # interim looks: a null run for type I error
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -245,6 +242,7 @@ def _print_sequential(results: list[CellResult], trials: int, seed: int) -> None
             stops.add_row(str(n), *(f"{e:.3f} / {f:.3f}" if k < k_max - 1 else f"{e:.3f}"
                                     for k, (e, f) in enumerate(zip(rows["efficacy"], rows["futility"]))))
         console.print(stops)
+        _print_interim_decisions(seq, head)
         ratio = "HR" if unit == "events" else "GMR"
         most = _table(f"{head}: maxima (every look run) and the median {ratio} at the stop vs at the last look "
                       "(median bias: log ratio)", ["N", "max N", f"max {unit}", "max months", f"{ratio} at stop",
@@ -257,6 +255,23 @@ def _print_sequential(results: list[CellResult], trials: int, seed: int) -> None
         _print_cross_check(seq, head)
 
 
+def _print_interim_decisions(seq, head: str) -> None:
+    """Median conditional power at each interim and, with re-estimation, how often trials grew."""
+    k_max = len(seq.design["information_rates"])
+    grows = "ssr_probability" in seq.table
+    columns = ["N", *(f"CP look {k + 1}" for k in range(k_max - 1))] + (["P(grown)", "mean factor"] if grows else [])
+    table = _table(f"{head}: median conditional power (current trend) at each interim among the trials still "
+                   "running" + ("; sample-size re-estimation at the last interim" if grows else ""), columns)
+    ssr = seq.table.set_index("n_total")
+    for n, rows in seq.looks.groupby("n_total"):
+        cells = [f"{cp:.3f}" for cp in rows["median_conditional_power"].iloc[:-1]]
+        if grows:
+            factor = ssr.at[n, "ssr_mean_factor"]
+            cells += [f"{ssr.at[n, 'ssr_probability']:.3f}", "-" if np.isnan(factor) else f"{factor:.2f}"]
+        table.add_row(str(n), *cells)
+    console.print(table)
+
+
 def _print_cross_check(seq, head: str) -> None:
     """rpact's power and expected events beside lupustrial's exponential and model simulations."""
     check = seq.cross_check
@@ -265,7 +280,8 @@ def _print_cross_check(seq, head: str) -> None:
     first = check.iloc[0]
     model = seq.table.set_index("n_total")
     where = (f"at the simulated hazards (HR {first.hazard_ratio:.3f}, control {first.lambda2_per_year:.3f} flares per "
-             "patient-year): rpact's getPowerSurvival vs lupustrial with exponential times (± MC s.e.) vs the model")
+             "patient-year): rpact's getPowerSurvival (Schoenfeld) vs lupustrial with exponential times (± MC s.e.) vs "
+             "the model")
     for what, rpact, exponential, mine, digits in (
             ("power", "rpact_power", "exponential_power", "power", 3),
             ("expected events", "rpact_expected_events", "exponential_expected_events", "expected_information", 1)):

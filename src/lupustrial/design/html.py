@@ -120,19 +120,24 @@ def sequential_figure(seq: SequentialCurve) -> Figure:
     return fig
 
 
-SEQUENTIAL_HEADER = ("N", "power", "type I error (no futility)", "E[N]", "E[information]", "E[months]", "max months",
-                     "stop at looks (efficacy / futility)", "median bias")
+def _sequential_header(seq: SequentialCurve) -> tuple[str, ...]:
+    return ("N", "power", "type I error (no futility)", "E[N]", f"E[{seq.information}]", "E[months]", "max months",
+            "stop at each look (efficacy / futility)", "median conditional power at the interims", "median bias")
 
 
 def _sequential_rows(seq: SequentialCurve) -> list[tuple[str, ...]]:
+    """One row per N: what the console's operating-characteristics and stopping tables show."""
     rows = []
     for row in seq.table.sort_values("n_total").itertuples():
         looks = seq.looks[seq.looks["n_total"] == row.n_total]
-        stops = "; ".join(f"{e:.3f} / {f:.3f}" for e, f in zip(looks["efficacy"], looks["futility"]))
+        stops = "; ".join(f"{e:.3f} / {f:.3f}" for e, f in zip(looks["efficacy"][:-1], looks["futility"][:-1]))
+        stops += f"; {looks['efficacy'].iloc[-1]:.3f}"
         rows.append((str(row.n_total), f"{row.power:.3f} ± {row.power_se:.3f}",
                      f"{row.type_i_error_no_futility:.3f} ± {row.type_i_error_no_futility_se:.3f}",
                      f"{row.expected_patients:.1f}", f"{row.expected_information:.1f}", f"{row.expected_months:.1f}",
-                     f"{row.max_months:.1f}", stops, f"{row.median_bias:+.3f}"))
+                     f"{row.max_months:.1f}", stops,
+                     "; ".join(f"{cp:.3f}" for cp in looks["median_conditional_power"].iloc[:-1]),
+                     f"{row.median_bias:+.3f}"))
     return rows
 
 
@@ -148,7 +153,7 @@ def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, p
         sequential = None if seq is None else {
             "title": f"{seq.endpoint}, {design_label(seq.design)}", "unit": seq.information,
             "png": figure_png(sequential_figure(seq)), "check": not seq.cross_check.empty,
-            "header": SEQUENTIAL_HEADER, "rows": _sequential_rows(seq)}
+            "header": _sequential_header(seq), "rows": _sequential_rows(seq)}
         cells.append({"key": r.cell.key, "png": figure_png(power_figure(r.curve, shown, r.assurance)), "rows": rows,
                       "sequential": sequential})
     methods = "t test for the ANCOVA, Schoenfeld for the Cox endpoint"
@@ -170,5 +175,21 @@ def summary_markdown(results: Sequence[CellResult], shown: Sequence[str]) -> str
         for row in r.summary_rows(shown):
             cells = [row["endpoint"], row["target"], row["simulated"], ", ".join(row["analytic"])]
             lines.append("| " + " | ".join(cells + ([row["pos_there"], row["n_for_pos"]] if assurance else [])) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def sequential_markdown(results: Sequence[CellResult]) -> str:
+    """The interim looks' operating characteristics as Markdown, one table per cell with looks, the
+    rows the HTML shows: docs/design.md shows it and a test keeps the two equal."""
+    parts = []
+    for r in results:
+        seq = r.curve.sequential
+        if seq is None:
+            continue
+        header = _sequential_header(seq)
+        lines = [f"**{r.cell.key}**: {seq.endpoint}, {design_label(seq.design)}", "",
+                 "| " + " | ".join(header) + " |", "|" + "|".join(["---:"] * len(header)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in _sequential_rows(seq)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

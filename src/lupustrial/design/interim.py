@@ -14,10 +14,12 @@ A look whose condition is never met happens when the last patient's observation 
 then the trial's final analysis (tested at the last critical value); looks never go back in time.
 
 At a cut on day D the trial holds the patients randomised before D, each observed until D: the
-Cox endpoint is censored at D (``cox_batch``, likelihood-ratio test), the ANCOVA uses the
-patients whose visit fell on or before D (``ancova_gmr_batch``). The look's z statistic is the
-two-sided p-value on the normal scale, positive when the estimate favours the first arm, so
-that the fixed design (one look) claims exactly when the existing power calculation does.
+Cox endpoint is censored at D and tested by the Cox score test at β = 0 (``cox_batch``; the
+log-rank test, Breslow ties; R's ``coxph`` score test with Efron's), the statistic whose
+increments group-sequential theory and rpact's simulation assume, and which stays defined when
+the likelihood is monotone; the ANCOVA uses the patients whose visit fell on or before D
+(``ancova_gmr_batch``, t test). The look's z statistic is the two-sided p-value on the normal
+scale, positive when the estimate (log HR, log GMR) favours the first arm.
 
 Sample-size re-estimation (``interim.sample_size_reestimation``): at the last interim look a trial
 in the promising zone of conditional power grows its final information, up to ``max_factor``,
@@ -170,7 +172,7 @@ def analyse(timeline: Timeline, day: np.ndarray) -> dict[str, np.ndarray]:
         time = np.where(mask, np.minimum(timeline.time, follow), 1.0)
         event = mask & timeline.event & (timeline.time <= follow)
         fit = cox_batch(time, event.astype(float), timeline.treated, mask=mask, ties=timeline.ties)
-        return {"z": _z(fit.lr_p_value, fit.coef), "estimate": fit.coef, "information": event.sum(axis=1),
+        return {"z": _z(fit.score_p_value, fit.coef), "estimate": fit.coef, "information": event.sum(axis=1),
                 "randomised": randomised}
     mask = (follow >= timeline.visit) & np.isfinite(timeline.y)
     fit = ancova_gmr_batch(np.where(mask, timeline.y, 1.0), timeline.base, timeline.treated,

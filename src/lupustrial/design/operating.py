@@ -13,7 +13,8 @@ without its study drug) with binomial Monte Carlo s.e.; expected and maximum (ev
 patients randomised, information (events, or patients analysed) and calendar months at the
 stop; the probability of stopping at each look for efficacy and futility; the median of the
 effect estimate at the stop beside its median at the last look (the difference, on the log
-scale, is the median bias that stopping early brings); the median conditional power (current
+scale, is the median bias that stopping early brings) and at each look over all trials (a
+hazard ratio that changes over follow-up shows there); the median conditional power (current
 trend) at each interim among the trials still running; with re-estimation, how often and by
 how much the final information grew.
 """
@@ -122,7 +123,8 @@ def size_characteristics(stats: dict[str, np.ndarray], null: dict[str, np.ndarra
                       else float("nan"),
                       "mean_months": float(calendar_months(stats["day"][i][k][running]).mean()) if running.any()
                       else float("nan"),
-                      "median_conditional_power": _median(cp) if cp.size else float("nan")})
+                      "median_conditional_power": _median(cp) if cp.size else float("nan"),
+                      "median_estimate": _median(stats["estimate"][i][k])})
     return row, looks
 
 
@@ -181,14 +183,13 @@ CROSS_CHECK_COLUMNS = ("n_total", "hazard_ratio", "lambda2_per_year", "rpact_pow
 def cross_check(protocol: Protocol, design: GroupSequentialDesign, sizes: list[int], ratio: float, hazard_ratio: float,
                 lambda2_per_day: float, n_trials: int, seed: int) -> pd.DataFrame:
     """rpact's ``getPowerSurvival`` (:func:`.sequential.power_survival`) beside lupustrial's own
-    simulation of the same trials with exponential event times, at the mechanistic simulation's
-    hazards: the control arm's (events over exposure) and the mean log hazard ratio of the last
-    look. The two must agree within Monte Carlo error; the mechanistic simulation beside them may
-    not (its flares are not exponential), which is the information.
-
-    Randomisation is uniform over n / (the protocol's enrolment rate), after the mean
-    randomisation delay; dropout the protocol's hazard; each patient observed for the protocol's
-    follow-up (rpact has no such cap: without it the analytic figures are rpact's exactly).
+    simulation of the same trials (:func:`.interim.exponential_timeline`, the same looks and
+    boundaries as the model's trials), both under rpact's assumptions at the model simulation's
+    hazards: exponential flare times at the control arm's hazard (events over exposure) and the
+    last look's mean log hazard ratio, randomisation uniform over n / (the protocol's enrolment
+    rate) after the mean randomisation delay, the protocol's dropout hazard, everyone followed
+    until the last look (rpact has no fixed follow-up per patient). The two must agree within
+    Monte Carlo error; the model's trials beside them need not, which is the information.
     Empty unless every look is by events of a Cox endpoint.
     """
     interim = protocol.interim
@@ -196,16 +197,15 @@ def cross_check(protocol: Protocol, design: GroupSequentialDesign, sizes: list[i
             np.isfinite(hazard_ratio) and lambda2_per_day > 0 and hazard_ratio != 1):
         return pd.DataFrame(columns=CROSS_CHECK_COLUMNS)
     delay = np.mean(protocol.randomisation.window_weeks) * 7
-    conduct = {"allocation_ratio_planned": ratio, "dropout_hazard": protocol.dropout.rate_per_year / DAYS_PER_YEAR}
-    follow_up = protocol.follow_up_weeks * 7
+    conduct = {"ratio": ratio, "dropout_hazard": protocol.dropout.rate_per_year / DAYS_PER_YEAR}
     rows = []
     for n in sizes:
         accrual = n / protocol.enrolment.rate_per_month * DAYS_PER_MONTH
         rpact = power_survival(design, hazard_ratio, lambda2_per_day, max_number_of_events=interim.max_events,
-                               max_number_of_subjects=n, accrual_time=accrual, max_follow_up=follow_up, **conduct)
+                               max_number_of_subjects=n, accrual_time=accrual, allocation_ratio_planned=ratio,
+                               dropout_hazard=conduct["dropout_hazard"])
         timeline = exponential_timeline(range(n_trials), n, seed=seed, accrual=accrual, lambda2=lambda2_per_day,
-                                        hazard_ratio=hazard_ratio, ratio=ratio, follow_up=follow_up, delay=delay,
-                                        dropout_hazard=conduct["dropout_hazard"])
+                                        hazard_ratio=hazard_ratio, delay=delay, **conduct)
         stats = {k: v[0] for k, v in look_statistics(timeline, interim, [n]).items()}
         look, _, claim = stopping(stats["z"], design)
         events, months = _at_stop(stats["information"], look), calendar_months(_at_stop(stats["day"], look))

@@ -142,6 +142,13 @@ def stage_probabilities(lower: np.ndarray, upper: np.ndarray, information_rates:
     return below, above
 
 
+class _Result:
+    """A result record: ``to_dict`` gives plain lists for JSON."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+
+
 def _root(f: Any, lo: float, hi: float, clamp: bool = False) -> float:
     """Root of a monotone f on [lo, hi]; with ``clamp`` the nearer end when f keeps one sign there
     (a bound that cannot spend its error within ±8), else the bracket is widened."""
@@ -156,7 +163,7 @@ def _root(f: Any, lo: float, hi: float, clamp: bool = False) -> float:
 
 
 @dataclass(frozen=True)
-class GroupSequentialDesign:
+class GroupSequentialDesign(_Result):
     """A group-sequential design (rpact ``TrialDesignGroupSequential``), arrays over looks.
 
     ``futility_bounds`` (K − 1,) are -inf where there is none; ``beta_spent`` and ``power``
@@ -189,9 +196,6 @@ class GroupSequentialDesign:
         if self.sided == 2:
             return -self.critical_values
         return np.append(self.futility_bounds, -np.inf) if binding else np.full(self.k_max, -np.inf)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
 
 def _check(rates: np.ndarray, alpha: float, beta: float, sided: int, type_of_design: str,
@@ -340,7 +344,7 @@ def group_sequential_design(information_rates: np.ndarray | list[float], alpha: 
 
 
 @dataclass(frozen=True)
-class DesignCharacteristics:
+class DesignCharacteristics(_Result):
     """rpact's ``getDesignCharacteristics``: the drift at full information giving power 1 − β
     (``shift``, squared: the maximum information in units where the fixed design needs
     ``n_fixed``), their ratio (``inflation_factor``), and expected information relative to the
@@ -357,9 +361,6 @@ class DesignCharacteristics:
     average_sample_number1: float
     average_sample_number01: float
     average_sample_number0: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
 
 def decision_probabilities(design: GroupSequentialDesign, theta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -396,7 +397,7 @@ def _asn(design: GroupSequentialDesign, theta: float, shift: float, n_fixed: flo
 
 
 @dataclass(frozen=True)
-class SampleSize:
+class SampleSize(_Result):
     """rpact's sample size of a group-sequential design for means or rates: the fixed design's
     (``n_fixed``) times the inflation factor, cumulative per look, and expected under H0, H1 and
     half-way (H01)."""
@@ -407,9 +408,6 @@ class SampleSize:
     expected_number_of_subjects_h0: float
     expected_number_of_subjects_h01: float
     expected_number_of_subjects_h1: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
 
 def _inflated(design: GroupSequentialDesign, n_fixed: float) -> SampleSize:
@@ -441,7 +439,7 @@ def sample_size_rates(design: GroupSequentialDesign, pi1: float, pi2: float, *,
 
 
 @dataclass(frozen=True)
-class SurvivalDesign:
+class SurvivalDesign(_Result):
     """An event-driven design's events, subjects and calendar times (rpact's ``getSampleSizeSurvival``
     and ``getPowerSurvival`` names). Per look: cumulative ``events_per_stage``, ``analysis_time`` (when
     that many events are expected), ``number_of_subjects`` enrolled by then; probabilities per look
@@ -461,9 +459,6 @@ class SurvivalDesign:
     events_fixed: float = np.nan
     expected_events_h0: float = np.nan
     expected_events_h01: float = np.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
 
 def _analysis_times(events: np.ndarray, n_max: float, fraction: Any, horizon: float) -> np.ndarray:
@@ -520,21 +515,18 @@ def sample_size_survival(design: GroupSequentialDesign, hazard_ratio: float, lam
 
 def power_survival(design: GroupSequentialDesign, hazard_ratio: float, lambda2: float, *,
                    max_number_of_events: float, max_number_of_subjects: float, accrual_time: float,
-                   allocation_ratio_planned: float = 1.0, dropout_hazard: float = 0.0,
-                   max_follow_up: float = np.inf) -> SurvivalDesign:
+                   allocation_ratio_planned: float = 1.0, dropout_hazard: float = 0.0) -> SurvivalDesign:
     """rpact's ``getPowerSurvival`` (Schoenfeld): power and expected events, subjects and duration
-    of ``max_number_of_subjects`` enrolled uniformly over ``accrual_time``, looks at the design's
-    information rates of ``max_number_of_events``. ``max_follow_up`` caps each subject's
-    observation (a trial's fixed follow-up; rpact has none); a look whose events are never
-    expected has ``analysis_time`` inf."""
+    of ``max_number_of_subjects`` enrolled uniformly over ``accrual_time`` and followed until the
+    last look, the looks at the design's information rates of ``max_number_of_events``."""
     r = allocation_ratio_planned
     theta = np.sqrt(max_number_of_events * r) / (1 + r) * abs(np.log(hazard_ratio))
     events = max_number_of_events * design.information_rates
 
     def fraction(x: float) -> float:
         return analytic.event_fraction(x, lambda2, hazard_ratio, accrual=accrual_time, ratio=r,
-                                       dropout_hazard=dropout_hazard, max_follow_up=max_follow_up)
+                                       dropout_hazard=dropout_hazard)
 
-    horizon = accrual_time + (max_follow_up if np.isfinite(max_follow_up) else 1000 / (lambda2 * min(1, hazard_ratio)))
+    horizon = accrual_time + 1000 / (lambda2 * min(1, hazard_ratio))  # events past it: none that matter
     figures = _survival(design, theta, events, max_number_of_subjects, accrual_time, fraction, horizon, True)
     return SurvivalDesign(max_number_of_events, max_number_of_subjects, *figures)
