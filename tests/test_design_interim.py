@@ -169,6 +169,13 @@ def test_exponential_simulation_equals_rpacts_simulation(index: int) -> None:
         assert close(at_stop.mean(), ref[ref_key], at_stop.std()), (key, at_stop.mean(), ref[ref_key])
 
 
+@pytest.mark.parametrize("rate", [0.2, 0.5, 0.9])
+def test_conditional_power_is_a_half_when_the_trend_ends_on_the_bound(rate: float) -> None:
+    """Under the current trend the final z is expected at z/√t: on the critical value, a coin toss."""
+    assert conditional_power(np.array([2.0 * np.sqrt(rate)]), rate, 2.0)[0] == pytest.approx(0.5, abs=1e-12)
+    assert conditional_power(np.array([2.5 * np.sqrt(rate)]), rate, 2.0)[0] > 0.5
+
+
 def test_reestimation_grows_promising_trials_and_keeps_alpha() -> None:
     rule = {"promising": [0.3, 0.8], "conditional_power": 0.85, "max_factor": 2.0}
     interim = _interim(looks=[{"by": "events", "at": 0.5}, {"by": "events", "at": 1.0}], max_events=40,
@@ -239,6 +246,7 @@ def _variant(tmp_path: Path, change) -> Path:
     (lambda i: i.update(type_of_design="asKD", type_beta_spending="none"), "interim.gamma_a", "asKD needs gamma_a"),
     (lambda i: i["looks"][1].update(at=1.5), "interim.looks[1]", "at is a fraction"),
     (lambda i: i.update(type_of_design="OF"), "interim", "type_beta_spending needs"),
+    (lambda i: i.update(endpoint="CD19"), "interim", "endpoint CD19 is not an endpoint's param"),
 ])
 def test_bad_designs_name_their_key(tmp_path: Path, change, key: str, message: str) -> None:
     path = _variant(tmp_path, change)
@@ -278,3 +286,15 @@ def test_reestimation_through_the_design_command(tmp_path: Path) -> None:
     rows = cell["sequential"]["operating_characteristics"]
     assert all(0 <= r["ssr_probability"] <= 1 for r in rows)
     assert cell["sequential"]["looks"][0]["median_conditional_power"] is not None
+
+
+def test_ancova_endpoint_looked_at_by_patients_and_calendar() -> None:
+    base = load_protocol("beat-lupus")
+    interim = Interim.model_validate({"looks": [{"by": "patients", "at": 0.5},
+                                                {"by": "calendar", "at": 100, "information": 0.75},
+                                                {"by": "patients", "at": 1.0}], "type_of_design": "asP"})
+    protocol = base.model_copy(update={"interim": interim})
+    seq = power_curve(protocol, [40], n_trials=6, seed=2).sequential
+    assert seq.endpoint == "DSDNA" and seq.information == "patients" and seq.cross_check.empty
+    analysed = seq.looks["mean_information"].to_numpy()
+    assert 0 < analysed[0] <= analysed[1] <= analysed[2] <= 40

@@ -244,9 +244,9 @@ def _print_sequential(results: list[CellResult], trials: int, seed: int) -> None
         console.print(stops)
         _print_interim_decisions(seq, head)
         ratio = "HR" if unit == "events" else "GMR"
-        most = _table(f"{head}: maxima (every look run) and the median {ratio} at the stop vs at the last look "
-                      "(median bias: log ratio)", ["N", "max N", f"max {unit}", "max months", f"{ratio} at stop",
-                                                   f"{ratio} last look", "bias"])
+        most = _table(f"{head}: maxima (every look run) and the median {ratio} at the stop and at the last look "
+                      "(median bias: their log ratio)", ["N", "max N", f"max {unit}", "max months", "at stop",
+                                                         "last look", "bias"])
         for row in seq.table.itertuples():
             most.add_row(str(row.n_total), f"{row.max_patients:.1f}", f"{row.max_information:.1f}",
                          f"{row.max_months:.1f}", f"{np.exp(row.median_estimate):.3f}",

@@ -200,14 +200,12 @@ def interim_design(interim: Interim) -> GroupSequentialDesign:
         raise ProtocolError(f"key interim: {exc}") from None
 
 
-def conditional_power(z: np.ndarray, rate: float, critical: float, increment: float | None = None) -> np.ndarray:
+def conditional_power(z: np.ndarray, rate: float, critical: float) -> np.ndarray:
     """Conditional power under the current trend at an interim with statistic ``z`` at information
-    rate ``rate``: the probability that the final test (at ``critical``) rejects, the drift
-    estimated as z/√rate. ``increment`` (information still to come, default 1 − rate) with the
-    final statistic weighted √rate and √(1 − rate) (Cui–Hung–Wang) gives the re-estimated trial's."""
-    left = 1 - rate if increment is None else increment
+    rate ``rate``: the probability that the final test (at ``critical``) rejects, the drift (at
+    information rate 1) estimated as z/√rate, later interims ignored."""
     drift = z / np.sqrt(rate)
-    return stats.norm.sf((critical - np.sqrt(rate) * z) / np.sqrt(1 - rate) - drift * np.sqrt(left))
+    return stats.norm.sf((critical - np.sqrt(rate) * z) / np.sqrt(1 - rate) - drift * np.sqrt(1 - rate))
 
 
 def calendar_months(days: np.ndarray) -> np.ndarray:
@@ -252,10 +250,11 @@ def _reestimated(timeline: Timeline, interim: Interim, n: int,
     z = last_interim["z"]
     cp = conditional_power(z, t, critical)
     drift = z / np.sqrt(t)
+    # CHW: reject if √t z + √(1 − t) z_increment >= c, z_increment ~ N(drift √(I − t), 1): the
+    # conditional power reaches the target at I = t + ((c − √t z)/√(1 − t) + z_target)² / drift².
+    shortfall = np.maximum((critical - np.sqrt(t) * z) / np.sqrt(1 - t) + stats.norm.ppf(rule.conditional_power), 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        wanted = t + (((critical - np.sqrt(t) * z) / np.sqrt(1 - t) + stats.norm.ppf(rule.conditional_power))
-                      / drift) ** 2
-    wanted = np.where(drift > 0, wanted, np.inf)
+        wanted = np.where(drift > 0, t + (shortfall / drift) ** 2, np.inf)
     promising = (cp >= rule.promising[0]) & (cp < rule.promising[1])
     factor = np.where(promising, np.clip(wanted, 1.0, rule.max_factor), 1.0)
     width = min(timeline.entry.shape[1], int(np.ceil(n * rule.max_factor)))

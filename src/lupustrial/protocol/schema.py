@@ -338,11 +338,17 @@ class Protocol(_Strict):
                     raise ValueError(f"endpoint {ep.name!r}: param {ep.param} is not in labs")
                 if ep.week not in weeks:
                     raise ValueError(f"endpoint {ep.name!r}: week {ep.week:g} is not a visit")
-        if self.interim is not None and self.interim.endpoint is not None:
-            params = [ep.param for ep in [self.endpoints.primary, *self.endpoints.secondary]]
-            if self.interim.endpoint not in params:
-                raise ValueError(f"interim.endpoint {self.interim.endpoint} is not an endpoint's param ({', '.join(params)})")
         return self
+
+    @field_validator("interim")
+    @classmethod
+    def _interim_endpoint(cls, interim: Interim | None, info: ValidationInfo) -> Interim | None:
+        endpoints = info.data.get("endpoints")
+        if interim is not None and interim.endpoint is not None and endpoints is not None:
+            params = [ep.param for ep in [endpoints.primary, *endpoints.secondary]]
+            if interim.endpoint not in params:
+                raise ValueError(f"endpoint {interim.endpoint} is not an endpoint's param ({', '.join(params)})")
+        return interim
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""
