@@ -426,6 +426,9 @@ class TrialArrays:
     has no record because the patient had withdrawn), ``lab_base[param]`` is BASE, and
     ``tte_time[param]`` / ``tte_event[param]`` are ADTTE's AVAL and 1 - CNSR, and
     ``factors[name]`` is ADSL's column of the population factor ``name`` (level labels).
+    Calendar (for interim looks): ``enrol_day`` is the first rituximab infusion, days from the
+    start of enrolment; ``rand_day`` randomisation, days after that infusion; ``end_day`` the
+    days observed after randomisation (follow-up, or withdrawal when ``withdrawn``).
     """
 
     arm: np.ndarray  # index into protocol.arms
@@ -436,6 +439,9 @@ class TrialArrays:
     tte_time: dict[str, np.ndarray]
     tte_event: dict[str, np.ndarray]
     factors: dict[str, np.ndarray]
+    enrol_day: np.ndarray
+    rand_day: np.ndarray
+    end_day: np.ndarray
 
 
 def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets = None,
@@ -458,4 +464,7 @@ def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params
         lab_weeks=done[0][1].lab_weeks,
         lab_value=lab_value, lab_base=lab_base, tte_time=tte_time, tte_event=tte_event,
         factors={name: np.stack([d.factors[name] for d, _ in done]) for name in protocol.population.factors},
+        enrol_day=np.stack([d.enrol_day for d, _ in done]),
+        rand_day=np.stack([d.rand_day for d, _ in done]),
+        end_day=np.stack([d.end_day for d, _ in done]),
     )
