@@ -490,3 +490,68 @@ def ancova_gmr_batch(
         sigma=np.sqrt(sigma2) * nan,
         estimable=estimable,
     )
+
+
+@dataclass(frozen=True)
+class LogRankBatchResult:
+    """Per-trial two-group log-rank test (arrays of length T), as :func:`~lupustrial.analysis.logrank`.
+
+    ``observed`` and ``expected`` are the treated group's events and their expectation under
+    the null; ``estimable`` is False where the single test would raise (no events, or one
+    group empty); results are nan there.
+    """
+
+    observed: np.ndarray
+    expected: np.ndarray
+    variance: np.ndarray
+    chisq: np.ndarray
+    p_value: np.ndarray
+    estimable: np.ndarray
+
+
+def logrank_batch(time: ArrayLike, event: ArrayLike, treated: ArrayLike, *,
+                  mask: ArrayLike | None = None) -> LogRankBatchResult:
+    """``logrank(time[i], event[i], treated[i])`` for every trial i, vectorised (R ``survdiff``).
+
+    All arrays are (trials, patients); ``treated`` is 1 for one group and 0 for the other. Each
+    distinct event time contributes the hypergeometric mean and variance of the treated group's
+    events among those at risk (Mantel–Haenszel), computed for all trials at once on each row
+    sorted by time, with ties grouped by equal times.
+    """
+    valid, a = _arrays(mask, time=time, event=event, treated=treated)
+    _check(np.isfinite(a["time"]) & (a["time"] >= 0), valid, "time must be finite and >= 0")
+    _check(np.isin(a["event"], (0.0, 1.0)) & np.isin(a["treated"], (0.0, 1.0)), valid,
+           "event and treated must be 0 or 1")
+    t = np.where(valid, a["time"], np.inf)  # padding sorts last and is never at risk
+    order = np.argsort(t, axis=1, kind="stable")
+    t = np.take_along_axis(t, order, axis=1)
+    d = np.take_along_axis(np.where(valid, a["event"], 0.0), order, axis=1)
+    g = np.take_along_axis(np.where(valid, a["treated"], 0.0), order, axis=1)
+    real = np.take_along_axis(valid, order, axis=1).astype(float)
+    # At risk at each position = real patients at or after it; a tie group is read at its first row.
+    n_risk = np.cumsum(real[:, ::-1], axis=1)[:, ::-1]
+    n1_risk = np.cumsum((real * g)[:, ::-1], axis=1)[:, ::-1]
+    first = np.ones_like(t, dtype=bool)
+    first[:, 1:] = t[:, 1:] != t[:, :-1]
+    group = np.cumsum(first, axis=1) - 1  # tie-group id within the row
+    width = t.shape[1]
+    rows = np.repeat(np.arange(t.shape[0]), width)
+    dj = np.zeros((t.shape[0], width))
+    d1j = np.zeros((t.shape[0], width))
+    np.add.at(dj, (rows, group.ravel()), d.ravel())
+    np.add.at(d1j, (rows, group.ravel()), (d * g).ravel())
+    nj = np.zeros((t.shape[0], width))
+    n1j = np.zeros((t.shape[0], width))
+    nj[np.nonzero(first)[0], group[first]] = n_risk[first]
+    n1j[np.nonzero(first)[0], group[first]] = n1_risk[first]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(nj > 0, n1j / nj, 0.0)
+        expected = (dj * share).sum(axis=1)
+        var = np.where(nj > 1, dj * share * (1.0 - share) * (nj - dj) / (nj - 1.0), 0.0).sum(axis=1)
+        observed = d1j.sum(axis=1)
+        chisq = (observed - expected) ** 2 / var
+    n1 = (a["treated"] * valid).sum(axis=1)
+    estimable = (d.sum(axis=1) > 0) & (n1 > 0) & (n1 < valid.sum(axis=1)) & (var > 0)
+    nan = np.where(estimable, 1.0, np.nan)
+    return LogRankBatchResult(observed * nan, expected * nan, var * nan, chisq * nan,
+                              _chi2_1_sf(chisq) * nan, estimable)
