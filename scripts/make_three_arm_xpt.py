@@ -8,8 +8,12 @@ machine: ``adsl.xpt`` without RANDDT, arms "Placebo", "Drug Low Dose", "Drug Hig
 ALT, AST) and ``adlbh.xpt`` (haematology: HGB), with unscheduled records whose AVISITN is
 blank; ``adtte.xpt`` with TTDE (time to first dermatologic event, follow-up to about day 200);
 ``adae.xpt`` with body systems and terms in capitals, TRTEMFL with some N, and adverse events
-of subjects outside the safety population. Every number is drawn with numpy from one seed:
-none is a clinical claim.
+of subjects outside the safety population. For the efficacy plan (responders, counts, repeated
+visits): ``adqs.xpt`` with a SLEDAI-2K-like score at weeks 0, 4, 8, 12 and 24 (visits after
+the end of treatment missing), ``adrs.xpt`` with SRI-4-like responders (AVALC Y/N, blank when
+the visit's score is missing) at weeks 12 and 24, and a flare count FLARECNT in ADSL over
+TRTDURD. Those are drawn after the rest, so the first five files do not change with them.
+Every number is drawn with numpy from one seed: none is a clinical claim.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ AE_TERMS = (  # (body system, preferred term, weight); an arm's rate multiplies 
 AE_RATE = {"Placebo": 1.2, "Drug Low Dose": 2.4, "Drug High Dose": 2.8}  # events per subject over follow-up
 HAZARD = {"Placebo": 0.0025, "Drug Low Dose": 0.006, "Drug High Dose": 0.008}  # per day
 ALT_EFFECT = {"Placebo": 0.0, "Drug Low Dose": 0.08, "Drug High Dose": 0.15}  # log-scale shift at week 24
+SCORE_VISITS = (0, 4, 8, 12, 24)
+SCORE_EFFECT = {"Placebo": -1.0, "Drug Low Dose": -2.0, "Drug High Dose": -3.0}  # mean change by week 24
+RESPONSE_VISITS = (12, 24)
+SRI_DROP = 4  # an SRI-4-like responder: the score fell by at least 4 from baseline
+FLARE_RATE = {"Placebo": 1.2, "Drug Low Dose": 0.9, "Drug High Dose": 0.7}  # per patient-year
+FLARE_SHAPE = 1.5  # negative binomial theta: flares vary between patients more than Poisson
 
 
 def _sas_days(dates: pd.Series) -> np.ndarray:
@@ -107,16 +117,57 @@ def make_adae(adsl: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["USUBJID", "AEDECOD", "AEBODSYS", "AESER", "AESEV", "ASTDY", "TRTEMFL"])
 
 
+def make_adqs(adsl: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """A SLEDAI-2K-like whole-number score: a subject level, a drift by arm, AR(1) visit noise."""
+    rows = []
+    for sid, arm, days in zip(adsl["USUBJID"], adsl["TRT01P"], adsl["TRTDURD"], strict=True):
+        level, noise = rng.normal(10, 3), 0.0
+        values = []
+        for v in SCORE_VISITS:
+            noise = 0.6 * noise + 0.8 * rng.normal(0, 2.5)
+            values.append(max(0.0, float(np.round(level + SCORE_EFFECT[arm] * v / 24 + noise))))
+        for v, value in zip(SCORE_VISITS, values, strict=True):
+            if v * 7 <= days:
+                rows.append((sid, value, f"Week {v}" if v else "Baseline", float(v), values[0], "Y" if v == 0 else ""))
+        if rng.random() < 0.1:  # an unscheduled assessment: no analysis visit
+            rows.append((sid, values[0], "Unscheduled", np.nan, values[0], ""))
+    out = pd.DataFrame(rows, columns=["USUBJID", "AVAL", "AVISIT", "AVISITN", "BASE", "ABLFL"])
+    return out.assign(PARAMCD="SLEDAI", PARAM="SLEDAI-2K total score")
+
+
+def make_adrs(adqs: pd.DataFrame) -> pd.DataFrame:
+    """SRI-4-like response at the response visits; blank (not evaluable) where the score is missing."""
+    scores = adqs[adqs["AVISITN"].isin(RESPONSE_VISITS)].set_index(["USUBJID", "AVISITN"])
+    rows = []
+    for sid in adqs["USUBJID"].unique():
+        for v in RESPONSE_VISITS:
+            key = (sid, float(v))
+            answer = "" if key not in scores.index else (
+                "Y" if scores.loc[key, "BASE"] - scores.loc[key, "AVAL"] >= SRI_DROP else "N")
+            rows.append((sid, "SRI4", "SLE Responder Index SRI-4", answer, f"Week {v}", float(v)))
+    return pd.DataFrame(rows, columns=["USUBJID", "PARAMCD", "PARAM", "AVALC", "AVISIT", "AVISITN"])
+
+
+def flare_counts(adsl: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Negative binomial flare counts over TRTDURD: gamma-distributed subject rates, women higher."""
+    years = adsl["TRTDURD"].to_numpy() / 365.25
+    mean = adsl["TRT01P"].map(FLARE_RATE).to_numpy() * years * np.where(adsl["SEX"] == "F", 1.3, 1.0)
+    return rng.poisson(rng.gamma(FLARE_SHAPE, mean / FLARE_SHAPE)).astype(float)
+
+
 def make_trial() -> dict[str, pd.DataFrame]:
-    """The five datasets, drawn in a fixed order from one seed."""
+    """The seven datasets, drawn in a fixed order from one seed (the efficacy data last)."""
     rng = np.random.default_rng(SEED)
     adsl = make_adsl(rng)
     alt = _lab_rows(adsl, rng, "ALT", "Alanine Aminotransferase (U/L)", "U/L", 20, 0.35, ALT_EFFECT, VISITS)
     ast = _lab_rows(adsl, rng, "AST", "Aspartate Aminotransferase (U/L)", "U/L", 24, 0.3, ALT_EFFECT, VISITS)
     hgb = _lab_rows(adsl, rng, "HGB", "Hemoglobin (mmol/L)", "mmol/L", 8.5, 0.08, dict.fromkeys(ARMS, 0.0),
                     (0, 12, 24))
-    return {"adsl": adsl, "adlbc": pd.concat([alt, ast], ignore_index=True), "adlbh": hgb,
-            "adtte": make_adtte(adsl, rng), "adae": make_adae(adsl, rng)}
+    trial = {"adlbc": pd.concat([alt, ast], ignore_index=True), "adlbh": hgb, "adtte": make_adtte(adsl, rng),
+             "adae": make_adae(adsl, rng)}
+    adqs = make_adqs(adsl, rng)
+    adsl["FLARECNT"] = flare_counts(adsl, rng)
+    return {"adsl": adsl, **trial, "adqs": adqs, "adrs": make_adrs(adqs)}
 
 
 DATES = {"adsl": ("TRTSDT", "TRTEDT"), "adtte": ("STARTDT", "ADT")}

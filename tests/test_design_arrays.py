@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol import load_protocol
+from lupustrial.simulate.settings import SimulationSettings
 from lupustrial.simulate.trial import simulate_arrays, simulate_chunk
 
 
@@ -49,6 +51,10 @@ def test_arrays_equal_adam_records(baseline: str) -> None:
         np.testing.assert_array_equal(times.ravel(), tte["AVAL"])
         np.testing.assert_array_equal(arrays.tte_event[param].ravel(), tte["CNSR"] == 0)
     assert arrays.withdrawn.sum() == (adsl["EOSSTT"] == "DISCONTINUED").sum() > 0
+    start = pd.Timestamp(SimulationSettings().study_start)  # the calendar that interim looks cut
+    np.testing.assert_array_equal(arrays.enrol_day.ravel(), (adsl["RTXSDT"] - start).dt.days)
+    np.testing.assert_array_equal(arrays.rand_day.ravel(), (adsl["RANDDT"] - adsl["RTXSDT"]).dt.days)
+    np.testing.assert_array_equal(arrays.end_day.ravel(), adsl["TRTDURD"])
     assert np.isnan(arrays.lab_value["DSDNA"][..., -1]).sum() > 0  # withdrawn before week 52: no record
 
 

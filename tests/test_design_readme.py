@@ -1,4 +1,5 @@
-"""The README's ``lupustrial design`` command runs as written, and docs/design.md shows its output."""
+"""The README's ``lupustrial design`` commands and Python example run as written, and docs/design.md shows
+their output."""
 
 from __future__ import annotations
 
@@ -6,23 +7,24 @@ import json
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from lupustrial.cli import app
 from lupustrial.design.cli import shown_endpoints
 from lupustrial.design.grid import Cell
-from lupustrial.design.html import summary_markdown
+from lupustrial.design.html import sequential_markdown, summary_markdown
 from lupustrial.design.power import ENDPOINTS
 from lupustrial.design.sweep import CellResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def readme_design_args(out: Path, trials: str | None = None) -> list[str]:
-    """The README's design command as CLI arguments, ``--out`` (and ``--trials``) replaced."""
+def readme_design_args(out: Path, trials: str | None = None, protocol: str = "beat-lupus") -> list[str]:
+    """The README's design command of ``protocol`` as CLI arguments, ``--out`` (and ``--trials``) replaced."""
     (line,) = [x for x in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-               if x.startswith("lupustrial design ")]
+               if x.startswith(f"lupustrial design {protocol} ")]
     args = shlex.split(line)[1:]
     for option, value in (("--out", str(out)), ("--trials", trials)):
         if value is not None:
@@ -50,3 +52,40 @@ def test_docs_example_is_the_readme_command_output(tmp_path: Path) -> None:
     results = [CellResult.from_dict(Cell.from_dict(c["cell"]), c) for c in json.loads(out.read_text())["cells"]]
     table = summary_markdown(results, shown_endpoints("all", "hierarchical", ENDPOINTS))
     assert table in (ROOT / "docs" / "design.md").read_text(encoding="utf-8"), table
+
+
+def test_readme_sequential_command_runs(tmp_path: Path) -> None:
+    args = readme_design_args(tmp_path / "gsd-out", trials="10", protocol="beat-lupus-confirmatory")
+    result = CliRunner().invoke(app, [*args, "--workers", "1"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    words = " ".join(result.output.split())
+    for shown in ("boundaries (z scale)", "operating characteristics", "type I error", "E[events]", "E[months]",
+                  "probability of stopping at each look", "cross-check of the power", "getPowerSurvival"):
+        assert shown in words, shown
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    html = (tmp_path / "gsd-out" / "design.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "Interim looks" in html
+
+
+def test_readme_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    block = (ROOT / "README.md").read_text(encoding="utf-8").split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out.split()
+    assert len(printed) > 10 and "[3.3568" in " ".join(printed)  # the 3-look design's first critical value
+
+
+@pytest.mark.slow
+def test_docs_sequential_example_is_the_readme_command_output(tmp_path: Path) -> None:
+    """docs/design.md's group-sequential table is the README command's output, and its simulated
+    type I error (non-binding futility ignored) is within 2 MC s.e. of alpha at every N."""
+    out = tmp_path / "d.json"
+    args = readme_design_args(tmp_path / "gsd-out", protocol="beat-lupus-confirmatory")
+    result = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    results = [CellResult.from_dict(Cell.from_dict(c["cell"]), c) for c in json.loads(out.read_text())["cells"]]
+    table = sequential_markdown(results)
+    assert table in (ROOT / "docs" / "design.md").read_text(encoding="utf-8"), table
+    seq = results[0].curve.sequential
+    alpha = seq.design["alpha"]
+    error = seq.table["type_i_error_no_futility"]
+    assert (abs(error - alpha) < 2 * np.sqrt(alpha * (1 - alpha) / results[0].curve.n_trials)).all(), error.tolist()

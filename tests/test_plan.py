@@ -22,7 +22,7 @@ from lupustrial.analysis.plan import AnalysisPlan, Endpoint, PlanError, load_pla
 from lupustrial.analysis.trial import analyze_trial, load_for_plan
 from lupustrial.cli import app
 from lupustrial.data import example_trial_dir, find_dataset
-from lupustrial.errors import DataError
+from lupustrial.errors import AnalysisError, DataError
 from lupustrial.protocol import load_protocol, resolve_protocol
 from lupustrial.report.analysis_html import render_analysis_report
 
@@ -156,6 +156,36 @@ def test_repeated_reader_takes_scheduled_post_baseline_visits_up_to_the_week() -
     assert d.factors["REGION"].tolist() == ["EU", "EU", "US"]
 
 
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"analysis": "responder"}, "responder needs week"),
+    ({"analysis": "mmrm"}, "mmrm needs week"),
+    ({"analysis": "mmrm", "week": 24, "strata": ["SEX"]}, "mmrm does not use strata"),
+    ({"analysis": "negative_binomial", "week": 52}, "negative_binomial does not use week"),
+    ({"analysis": "poisson", "ties": "breslow"}, "poisson does not use ties"),
+    ({"analysis": "ancova", "week": 24, "exposure": "TRTDURD"}, "ancova does not use exposure"),
+])
+def test_each_registered_method_takes_only_its_keys(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Endpoint(name="x", param="X", **entry)
+
+
+def test_count_without_follow_up_names_the_subject() -> None:
+    subjects = _subjects().assign(TRTDURD=[300.0, 0, 200, 365, 100, 365])
+    ep = Endpoint(name="flares", param="FLARES", analysis="negative_binomial", exposure="TRTDURD")
+    with pytest.raises(AnalysisError, match="subject S1 has follow-up 0 days: a count needs a positive exposure"):
+        ep.method.fit(ep, read_count(subjects, subjects, ep, ("t", "r"), 0.95))
+
+
+def test_responders_without_a_finite_odds_ratio_keep_the_risk_difference() -> None:
+    frame = pd.DataFrame({"USUBJID": [f"S{i}" for i in range(6)], "PARAMCD": "SRI4", "AVISITN": 52.0,
+                          "AVALC": ["Y", "N", "Y", "Y", "Y", "N"]})  # every treated subject responds
+    ep = Endpoint(name="SRI-4", param="SRI4", analysis="responder", week=52)
+    summary = ep.method.summarise(ep.method.fit(ep, read_responder(frame, _subjects(), ep, ("t", "r"), 0.95)))
+    odds, difference = summary.effects
+    assert math.isnan(odds.estimate) and "monotone" in odds.note
+    assert difference.estimate == pytest.approx(1 - 1 / 3) and difference.null == 0.0
+
+
 @dataclass(frozen=True)
 class _Rate:
     rates: dict[str, float]
@@ -211,8 +241,9 @@ def test_protocol_plan_is_the_plan_schema() -> None:
 
 def test_docs_list_every_registered_method() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "plan.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:visit|time to event)", text, re.M))
-    assert documented == set(METHODS)
+    table = text.split("## Methods", 1)[1].split("\n\n", 2)[1]
+    documented = re.findall(r"^\| `([a-z_]+)` \|", table, re.M)
+    assert sorted(documented) == sorted(METHODS)
 
 
 def test_cox_factors_and_strata_reach_the_fit() -> None:

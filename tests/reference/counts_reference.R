@@ -8,42 +8,10 @@
 # emmeans(fit, ~ arm, offset = 0, type = "response") rates (events per patient-year) with
 # the trt.vs.ctrl rate ratio. Arm levels are c(reference, other arms sorted).
 # R 4.2, MASS 7.3, emmeans 1.8.
-suppressPackageStartupMessages({
-  library(MASS)
-  library(emmeans)
-  library(jsonlite)
-})
+suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
 out_dir <- "tests/reference"
-
-capture <- function(expr) {
-  warnings <- character(0)
-  value <- withCallingHandlers(expr, warning = function(w) {
-    warnings <<- c(warnings, conditionMessage(w))
-    invokeRestart("muffleWarning")
-  })
-  list(value = value, warnings = unique(warnings))
-}
-
-model_results <- function(fit, warnings, treatment, reference) {
-  cf <- summary(fit)$coefficients
-  emm <- emmeans(fit, ~ arm, offset = 0)
-  s <- summary(emm, type = "response", infer = c(TRUE, FALSE))
-  con <- summary(contrast(emm, "trt.vs.ctrl", ref = reference, adjust = "none"),
-                 type = "response", infer = TRUE)
-  i <- which(as.character(con$contrast) == paste(treatment, "/", reference))
-  list(coef = list(term = rownames(cf), estimate = unname(cf[, 1]), se = unname(cf[, 2]),
-                   z = unname(cf[, 3]), p = unname(cf[, 4])),
-       loglik = as.numeric(logLik(fit)), deviance = deviance(fit), iterations = fit$iter,
-       converged = fit$converged, warnings = I(warnings),
-       # emmeans calls the back-transformed column "rate" for poisson, "response" for negbin
-       emmeans = list(arm = as.character(s$arm), rate = s[[attr(s, "estName")]], se = s$SE,
-                      df = s$df,
-                      lower = s$asymp.LCL, upper = s$asymp.UCL),
-       ratio = list(contrast = as.character(con$contrast[i]), ratio = con$ratio[i],
-                    se = con$SE[i], df = con$df[i], lower = con$asymp.LCL[i],
-                    upper = con$asymp.UCL[i], z = con$z.ratio[i], p_value = con$p.value[i]))
-}
 
 write_case <- function(name, d, treatment, reference, covariates = character(0)) {
   arms <- c(reference, sort(setdiff(unique(d$arm), reference)))
@@ -53,7 +21,7 @@ write_case <- function(name, d, treatment, reference, covariates = character(0))
   form <- as.formula(paste("count ~", rhs))
   nb <- capture(eval(bquote(glm.nb(.(form), data = df))))
   po <- capture(eval(bquote(glm(.(form), family = poisson, data = df))))
-  nb_res <- model_results(nb$value, nb$warnings, treatment, reference)
+  nb_res <- count_results(nb$value, nb$warnings, treatment, reference)
   nb_res$theta <- nb$value$theta
   nb_res$theta_se <- nb$value$SE.theta
   nb_res$twologlik <- nb$value$twologlik
@@ -61,7 +29,7 @@ write_case <- function(name, d, treatment, reference, covariates = character(0))
     treatment = treatment, reference = reference, covariate_names = I(covariates),
     data = c(list(count = d$count, exposure = d$exposure, arm = d$arm), d[covariates]),
     negative_binomial = nb_res,
-    poisson = model_results(po$value, po$warnings, treatment, reference),
+    poisson = count_results(po$value, po$warnings, treatment, reference),
     generated_by = sprintf("tests/reference/counts_reference.R (R %s, MASS %s, emmeans %s)",
                            getRversion(), packageVersion("MASS"), packageVersion("emmeans"))
   )

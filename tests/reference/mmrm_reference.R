@@ -8,81 +8,19 @@
 #       weights = varIdent(form = ~ 1 | visit), method = "REML", na.action = na.omit)
 # with emmeans(fit, ~ arm | visit) means and trt.vs.ctrl differences per visit.
 #
-# Two things need care to compare at 1e-6:
-# 1. gls's default optimiser (nlminb with its own stopping rule) leaves the covariance
-#    parameters ~1e-5 (relative) short of the REML optimum. The fit is therefore polished:
-#    Newton steps on the REML log-likelihood (written out below in terms of the Cholesky factor
-#    of the covariance matrix and checked to equal nlme's logLik), with numDeriv's Richardson
-#    gradient and Hessian, until no parameter moves by 1e-11; gls is then refitted from the
-#    polished values (nlminb stops there at once) and emmeans run on that fit. The default
-#    fit's log-likelihood and covariance are kept too ("default_fit") to show the gap.
+# Two things need care to compare at 1e-6 (the code is in common.R):
+# 1. gls's default optimiser stops ~1e-5 (relative) short of the REML optimum, so the fit is
+#    polished by Newton steps (mmrm_polished). The default fit's log-likelihood and covariance
+#    are kept too ("default_fit") to show the gap.
 # 2. emmeans' default df for gls with corSymm is "appx-satterthwaite", which refits the model
 #    to data perturbed by random noise (rnorm), so its df differs from call to call (two
 #    calls are recorded). The fixture holds mode = "df.error" (deterministic; tested as such)
-#    and the exact Satterthwaite df, 2 v^2 / (g' H^-1 g) with v = k' Var(beta) k, g = dv/dtheta
-#    (numDeriv jacobian) and H the Hessian of minus the REML log-likelihood at the optimum
-#    (numDeriv), which is parameterisation-invariant; intervals and p-values use those df.
+#    and the exact Satterthwaite df (satterthwaite_df); intervals and p-values use those df.
 # R 4.2, nlme 3.1, emmeans 1.8, numDeriv.
-suppressPackageStartupMessages({
-  library(nlme)
-  library(emmeans)
-  library(numDeriv)
-  library(jsonlite)
-})
+suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
 out_dir <- "tests/reference"
-
-# REML log-likelihood of the unstructured model, theta = lower triangle of chol(Sigma) by rows.
-reml_parts <- function(X, y, vidx, subj, nv) {
-  rows <- split(seq_along(y), subj)
-  sigma_of <- function(theta) {
-    L <- matrix(0, nv, nv)
-    L[upper.tri(L, diag = TRUE)] <- theta  # column-major upper = row-major lower of t(L)
-    L <- t(L)
-    L %*% t(L)
-  }
-  xtwx <- function(S) {
-    A <- 0
-    for (ix in rows) A <- A + crossprod(X[ix, , drop = FALSE], solve(S[vidx[ix], vidx[ix], drop = FALSE], X[ix, , drop = FALSE]))
-    A
-  }
-  reml <- function(theta) {
-    S <- sigma_of(theta)
-    A <- xtwx(S)
-    b <- 0
-    for (ix in rows) b <- b + crossprod(X[ix, , drop = FALSE], solve(S[vidx[ix], vidx[ix], drop = FALSE], y[ix]))
-    beta <- solve(A, b)
-    q <- 0
-    ld <- 0
-    for (ix in rows) {
-      Si <- S[vidx[ix], vidx[ix], drop = FALSE]
-      r <- y[ix] - X[ix, , drop = FALSE] %*% beta
-      q <- q + sum(r * solve(Si, r))
-      ld <- ld + as.numeric(determinant(Si)$modulus)
-    }
-    -0.5 * (ld + as.numeric(determinant(A)$modulus) + q + (length(y) - ncol(X)) * log(2 * pi))
-  }
-  list(sigma_of = sigma_of, reml = reml, var_beta = function(theta) solve(xtwx(sigma_of(theta))),
-       theta_of = function(S) { L <- t(chol(S)); t(L)[upper.tri(L, diag = TRUE)] })
-}
-
-fit_gls <- function(form, d, cs = NULL, vs = NULL) {
-  cor <- if (is.null(cs)) corSymm(form = ~ visit_index | subject) else corSymm(value = cs, form = ~ visit_index | subject)
-  wts <- if (is.null(vs)) varIdent(form = ~ 1 | visit) else varIdent(value = vs, form = ~ 1 | visit)
-  # inlined so that update() (used by emmeans' appx-satterthwaite) can re-evaluate the call
-  eval(bquote(gls(.(form), data = d, correlation = .(cor), weights = .(wts), method = "REML")))
-}
-
-sigma_hat <- function(fit, d) {
-  full <- names(which(table(d$subject) == nlevels(d$visit)))[1]  # a subject with every visit
-  unclass(getVarCov(fit, individual = full))[, , drop = FALSE]
-}
-
-inference <- function(estimate, se, df, level = 0.95) {
-  half <- qt(0.5 + level / 2, df) * se
-  list(df = df, lower = estimate - half, upper = estimate + half, t = estimate / se,
-       p_value = 2 * pt(-abs(estimate / se), df))
-}
 
 write_case <- function(name, d, treatment, reference, baseline = TRUE,
                        covariates = character(0)) {
@@ -98,36 +36,18 @@ write_case <- function(name, d, treatment, reference, baseline = TRUE,
   rhs <- c("arm * visit", if (baseline) "baseline * visit", covariates)
   form <- as.formula(paste("y ~", paste(rhs, collapse = " + ")))
 
-  fit0 <- fit_gls(form, cc)
-  X <- model.matrix(form, cc)
-  parts <- reml_parts(X, cc$y, cc$visit_index, cc$subject, nlevels(cc$visit))
-  theta <- parts$theta_of(sigma_hat(fit0, cc))
-  stopifnot(abs(parts$reml(theta) - logLik(fit0)) < 1e-8)  # the written-out REML is nlme's
-  for (i in 1:10) {  # Newton polish
-    step <- solve(hessian(parts$reml, theta), grad(parts$reml, theta))
-    theta <- theta - step
-    if (max(abs(step)) < 1e-11) break
-  }
-  S <- parts$sigma_of(theta)
-  sds <- sqrt(diag(S))
-  R <- S / outer(sds, sds)
-  vs <- setNames(sds[-1] / sds[1], levels(cc$visit)[-1])
-  fit <- fit_gls(form, cc, cs = R[lower.tri(R)], vs = vs)
-  stopifnot(max(abs(sigma_hat(fit, cc) - S)) < 1e-8 * max(abs(S)))
+  polished <- mmrm_polished(form, cc)
+  fit0 <- polished$fit0
+  fit <- polished$fit
+  S <- polished$covariance
 
   emm <- emmeans(fit, ~ arm | visit, data = cc, mode = "df.error")
   con <- contrast(emm, "trt.vs.ctrl", ref = reference, adjust = "none")
   s_emm <- summary(emm, infer = c(TRUE, FALSE))
   s_con <- summary(con, infer = TRUE)
   pick <- as.character(s_con$contrast) == paste(treatment, "-", reference)
-  H <- -hessian(parts$reml, theta)
-  satt <- function(K) apply(K, 1, function(k) {
-    g <- jacobian(function(t) as.numeric(t(k) %*% parts$var_beta(t) %*% k), theta)
-    v <- as.numeric(t(k) %*% vcov(fit) %*% k)
-    2 * v^2 / as.numeric(g %*% solve(H, t(g)))
-  })
-  df_emm <- satt(emm@linfct)
-  df_con <- satt(con@linfct[pick, , drop = FALSE])
+  df_emm <- satterthwaite_df(polished, emm@linfct)
+  df_con <- satterthwaite_df(polished, con@linfct[pick, , drop = FALSE])
   appx <- function() suppressMessages(summary(emmeans(fit0, ~ arm | visit, data = cc))$df)
   tt <- summary(fit)$tTable
   res <- list(
@@ -137,8 +57,7 @@ write_case <- function(name, d, treatment, reference, baseline = TRUE,
     visits = as.character(visits), arms = arms,
     n_subjects = length(unique(cc$subject)), n_observations = nrow(cc),
     reml_loglik = as.numeric(logLik(fit)), covariance = S,
-    coef = list(term = rownames(tt), estimate = unname(tt[, 1]), se = unname(tt[, 2]),
-                t = unname(tt[, 3]), p = unname(tt[, 4])),
+    coef = coef_table(tt, "t"),
     emmeans = list(visit = as.character(s_emm$visit), arm = as.character(s_emm$arm),
                    mean = s_emm$emmean, se = s_emm$SE,
                    df_error = inference(s_emm$emmean, s_emm$SE, s_emm$df),

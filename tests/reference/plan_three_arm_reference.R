@@ -8,18 +8,14 @@
 # (TRTEMFL = Y records, SAFFL = Y subjects by TRT01A, infections matched in any case).
 # Writes tests/reference/plan_three_arm.json. R 4.2.2, survival 3.5-3, emmeans 1.8.4.
 suppressPackageStartupMessages({
-  library(foreign)
   library(survival)
   library(emmeans)
   library(jsonlite)
 })
+source("tests/reference/common.R")
 
 dir <- "src/lupustrial/data/examples/three_arm_xpt"
-read <- function(name) {
-  d <- read.xport(file.path(dir, paste0(name, ".xpt")))
-  for (col in names(d)) if (is.character(d[[col]]) || is.factor(d[[col]])) d[[col]] <- trimws(as.character(d[[col]]))
-  d
-}
+read <- function(name) read_xpt(dir, name)
 adsl <- read("adsl")
 adlbc <- read("adlbc")
 adtte <- read("adtte")

@@ -5,58 +5,16 @@
 #   * glm(response ~ arm + covariates, family = binomial): coefficient table, deviance,
 #     iterations; the Wald interval (confint.default) and confint(glm), which in R 4.2 is
 #     MASS's profile.glm + spline-interpolated confint.profile.glm;
-#   * the Miettinen-Nurminen score interval for the risk difference. R has no base function
-#     for it and no CRAN package for it is installed here (PropCIs, DescTools, ratesci are
-#     absent), so it is computed below from its definition: the restricted MLE under
-#     p1 - p2 = delta is found by uniroot on the constrained likelihood's score equation (not
-#     by the closed-form cubic the Python code uses), and the bounds by uniroot on the score
-#     statistic (d - delta)^2 / V(delta) = qchisq(conf, 1), V with the N / (N - 1) factor;
+#   * the Miettinen-Nurminen score interval for the risk difference, computed from its
+#     definition (mn_interval in common.R: R has no function for it);
 #   * mantelhaen.test on table(arm, response, stratum), with correct = TRUE (R's default)
 #     and correct = FALSE.
 # Arm levels are c(reference, other arms sorted); responses are tabulated as c(1, 0) so that
 # odds ratios are treatment / reference. R 4.2, MASS 7.3.
-suppressPackageStartupMessages({
-  library(MASS)
-  library(jsonlite)
-})
+suppressPackageStartupMessages(library(jsonlite))
+source("tests/reference/common.R")
 
 out_dir <- "tests/reference"
-
-mn_restricted_p2 <- function(x1, n1, x2, n2, delta) {
-  lo <- max(0, -delta)
-  hi <- min(1, 1 - delta)
-  score <- function(p2) {
-    p1 <- p2 + delta
-    (if (x1 > 0) x1 / p1 else 0) - (if (n1 > x1) (n1 - x1) / (1 - p1) else 0) +
-      (if (x2 > 0) x2 / p2 else 0) - (if (n2 > x2) (n2 - x2) / (1 - p2) else 0)
-  }
-  e <- 1e-13 * (hi - lo)
-  if (score(lo + e) <= 0) return(lo)
-  if (score(hi - e) >= 0) return(hi)
-  uniroot(score, c(lo + e, hi - e), tol = 1e-15, maxiter = 10000)$root
-}
-
-mn_interval <- function(x1, n1, x2, n2, conf_level = 0.95) {
-  d <- x1 / n1 - x2 / n2
-  big_n <- n1 + n2
-  crit <- qchisq(conf_level, 1)
-  stat <- function(delta) {
-    p2 <- mn_restricted_p2(x1, n1, x2, n2, delta)
-    p1 <- p2 + delta
-    v <- (p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) * big_n / (big_n - 1)
-    (d - delta)^2 / v - crit
-  }
-  edge <- 1 - 1e-12
-  lower <- if (d <= -edge) -1 else uniroot(stat, c(-edge, d), tol = 1e-14, maxiter = 10000)$root
-  upper <- if (d >= edge) 1 else uniroot(stat, c(d, edge), tol = 1e-14, maxiter = 10000)$root
-  list(estimate = d, lower = lower, upper = upper)
-}
-
-cmh <- function(tab, correct) {
-  m <- mantelhaen.test(tab, correct = correct)
-  list(odds_ratio = unname(m$estimate), lower = m$conf.int[1], upper = m$conf.int[2],
-       statistic = unname(m$statistic), p_value = m$p.value, method = m$method)
-}
 
 write_case <- function(name, d, treatment, reference, covariates = character(0),
                        strata = NULL) {
@@ -70,7 +28,6 @@ write_case <- function(name, d, treatment, reference, covariates = character(0),
                                warnings <<- c(warnings, conditionMessage(w))
                                invokeRestart("muffleWarning")
                              })
-  cf <- summary(fit)$coefficients
   term <- paste0("arm", treatment)
   profile <- tryCatch(suppressMessages(suppressWarnings(confint(fit, term))),
                       error = function(e) c(NA, NA))
@@ -83,8 +40,7 @@ write_case <- function(name, d, treatment, reference, covariates = character(0),
     data = c(list(response = d$response, arm = d$arm), d[covariates],
              if (is.null(strata)) NULL else list(strata = d[[strata]])),
     arms = counts,
-    coef = list(term = rownames(cf), estimate = unname(cf[, 1]), se = unname(cf[, 2]),
-                z = unname(cf[, 3]), p = unname(cf[, 4])),
+    coef = coef_table(summary(fit)$coefficients, "z"),
     deviance = deviance(fit), iterations = fit$iter, converged = fit$converged,
     glm_warnings = I(unique(warnings)),
     wald = unname(confint.default(fit, term)[1, ]),

@@ -97,6 +97,10 @@ class RepeatedData(EndpointData):
     value: np.ndarray
     baseline: np.ndarray
 
+    def n(self) -> dict[str, int]:
+        """Subjects (not visits) analysed per arm, treatment first."""
+        return {a: int(np.unique(self.usubjid[self.arm == a]).size) for a in (self.treatment, self.reference)}
+
 
 def _common(rows: pd.DataFrame, endpoint: Endpoint, arms: tuple[str, str], conf_level: float) -> dict[str, object]:
     strata = None

@@ -19,9 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lupustrial.analysis.ancova import AncovaResult, ArmMean, ancova_gmr, geometric_means
+from lupustrial.analysis.ae import DAYS_PER_YEAR
+from lupustrial.analysis.ancova import AncovaRawResult, AncovaResult, ArmMean, ancova, ancova_gmr, geometric_means
+from lupustrial.analysis.counts import CountResult, negative_binomial, poisson
 from lupustrial.analysis.cox import CoxResult, cox
-from lupustrial.analysis.endpoint_data import DataKind, TimeToEventData, VisitData
+from lupustrial.analysis.endpoint_data import (
+    CountData,
+    DataKind,
+    EndpointData,
+    RepeatedData,
+    ResponderData,
+    TimeToEventData,
+    VisitData,
+)
+from lupustrial.analysis.mmrm import MmrmResult, mmrm
+from lupustrial.analysis.responder import ResponderResult, responder
 from lupustrial.analysis.survival import KaplanMeier, LogRank, kaplan_meier, logrank
 from lupustrial.errors import AnalysisError
 
@@ -104,6 +116,16 @@ def _n_row(means: tuple[ArmMean, ...], label: str = "n analysed") -> Row:
     return Row(label, {m.arm: Value(count=m.n) for m in means})
 
 
+def _conf(conf_level: float) -> str:
+    return f"{round(conf_level * 100)}% CI"
+
+
+def _categorical(data: EndpointData) -> dict[str, np.ndarray]:
+    """The plan's factors as labels: a numeric ADSL column (SITEID 701) is a factor too, not a
+    continuous covariate, in the models that take either (logistic, counts, MMRM)."""
+    return {name: np.asarray(values, dtype=object) for name, values in data.factors.items()}
+
+
 # --- visit values on the log scale: ANCOVA and geometric means ---------------------------------
 
 @dataclass(frozen=True)
@@ -135,7 +157,7 @@ def fit_ancova_log(endpoint: Endpoint, data: VisitData) -> LogAncova:
 
 def summarise_ancova_log(result: LogAncova) -> Summary:
     a = result.ancova
-    conf = f"{round(a.conf_level * 100)}% CI"
+    conf = _conf(a.conf_level)
     return Summary(
         rows=(_n_row(a.adjusted),
               Row(f"baseline geometric mean ({conf})", {m.arm: _mean(m) for m in result.baseline_geometric_means}),
@@ -162,8 +184,28 @@ def fit_geometric_mean(endpoint: Endpoint, data: VisitData) -> GeometricMeans:
 
 
 def summarise_geometric_mean(result: GeometricMeans) -> Summary:
-    label = f"geometric mean ({round(result.conf_level * 100)}% CI)"
+    label = f"geometric mean ({_conf(result.conf_level)})"
     return Summary(rows=(_n_row(result.means), Row(label, {m.arm: _mean(m) for m in result.means})))
+
+
+# --- visit values on their own scale: ANCOVA --------------------------------------------------
+
+def fit_ancova(endpoint: Endpoint, data: VisitData) -> AncovaRawResult:
+    keep = _with_baseline(data)
+    if not keep.any():
+        raise AnalysisError(f"no {endpoint.param} record at AVISITN {endpoint.week:g} has a baseline (BASE)")
+    return ancova(data.value[keep], data.baseline[keep], data.arm[keep], treatment=data.treatment,
+                  reference=data.reference, factors={f: v[keep] for f, v in data.factors.items()} or None,
+                  conf_level=data.conf_level)
+
+
+def summarise_ancova(result: AncovaRawResult) -> Summary:
+    return Summary(
+        rows=(Row("n analysed", {m.arm: Value(count=m.n) for m in result.adjusted}),
+              Row(f"adjusted mean ({_conf(result.conf_level)})",
+                  {m.arm: Value(m.mean, m.lower, m.upper) for m in result.adjusted})),
+        effects=(Effect("difference in adjusted means", result.difference, result.difference_lower,
+                        result.difference_upper, result.p_value, null=0.0, log_scale=False),))
 
 
 # --- time to event: Kaplan-Meier, log-rank, Cox ------------------------------------------------
@@ -284,6 +326,101 @@ def summarise_time_to_event(result: TimeToEvent) -> Summary:
     return Summary(tuple(rows), tuple(effects))
 
 
+# --- responders: logistic odds ratio, risk difference, CMH --------------------------------------
+
+def fit_responder(endpoint: Endpoint, data: ResponderData) -> ResponderResult:
+    return responder(data.response, data.arm, treatment=data.treatment, reference=data.reference,
+                     covariates=_categorical(data) or None, strata=data.strata, conf_level=data.conf_level)
+
+
+def summarise_responder(result: ResponderResult) -> Summary:
+    if result.message is not None:
+        effects = [Effect("odds ratio (logistic)", NAN, NAN, NAN, NAN, note=result.message)]
+    else:
+        effects = [Effect("odds ratio (logistic, Wald CI)", result.odds_ratio, result.odds_ratio_lower,
+                          result.odds_ratio_upper, result.p_value),
+                   Effect("odds ratio (logistic, profile-likelihood CI)", result.odds_ratio, result.profile_lower,
+                          result.profile_upper, NAN)]
+    effects.append(Effect("difference in proportions responding (Miettinen-Nurminen CI)", result.risk_difference,
+                          result.risk_difference_lower, result.risk_difference_upper, NAN, null=0.0,
+                          log_scale=False))
+    if result.cmh is not None:
+        c = result.cmh
+        effects.append(Effect(f"odds ratio (Cochran-Mantel-Haenszel, {c.strata} strata)", c.odds_ratio, c.lower,
+                              c.upper, c.p_value))
+    arms = {a.arm: a for a in result.arms if a.arm in (result.treatment, result.reference)}
+    return Summary(rows=(Row("responders", {a: Value(count=r.responders, total=r.n) for a, r in arms.items()}),
+                         Row("responders (%)", {a: Value(100 * r.proportion) for a, r in arms.items()})),
+                   effects=tuple(effects))
+
+
+# --- event counts over follow-up: negative binomial and Poisson rates --------------------------
+
+def _count_arrays(data: CountData) -> tuple[np.ndarray, dict[str, Any]]:
+    """Follow-up in years and the arguments every count model takes; a subject without positive
+    follow-up is named (the model would only give its row number)."""
+    short = np.flatnonzero(~(data.exposure_days > 0))
+    if short.size:
+        i = int(short[0])
+        raise AnalysisError(f"subject {data.usubjid[i]} has follow-up {data.exposure_days[i]:g} days: "
+                            "a count needs a positive exposure")
+    return data.exposure_days / DAYS_PER_YEAR, {
+        "treatment": data.treatment, "reference": data.reference, "covariates": _categorical(data) or None,
+        "conf_level": data.conf_level}
+
+
+def fit_negative_binomial(endpoint: Endpoint, data: CountData) -> CountResult:
+    years, common = _count_arrays(data)
+    return negative_binomial(data.count, years, data.arm, **common)
+
+
+def fit_poisson(endpoint: Endpoint, data: CountData) -> CountResult:
+    years, common = _count_arrays(data)
+    return poisson(data.count, years, data.arm, **common)
+
+
+def summarise_rates(result: CountResult) -> Summary:
+    conf = _conf(result.conf_level)
+    model = "negative binomial" if result.model == "negative_binomial" else "Poisson"
+    arms = {a.arm: a for a in result.arms if a.arm in (result.treatment, result.reference)}
+    return Summary(
+        rows=(Row("n analysed", {a: Value(count=r.n) for a, r in arms.items()}),
+              Row("events", {a: Value(count=r.events) for a, r in arms.items()}),
+              Row("patient-years", {a: Value(r.exposure_years) for a, r in arms.items()}),
+              Row(f"events per patient-year, {model} ({conf})",
+                  {a: Value(r.rate, r.rate_lower, r.rate_upper) for a, r in arms.items()})),
+        effects=(Effect(f"rate ratio ({model})", result.rate_ratio, result.rate_ratio_lower,
+                        result.rate_ratio_upper, result.p_value),))
+
+
+# --- repeated visits: MMRM ---------------------------------------------------------------------
+
+def fit_mmrm(endpoint: Endpoint, data: RepeatedData) -> MmrmResult:
+    """Adjusted for baseline when the data have one: rows without it are left out, as in the
+    ANCOVA; with no BASE at all, the model has no baseline term."""
+    keep = np.isfinite(data.baseline)
+    adjust = keep.any()
+    if not adjust:
+        keep = np.ones_like(keep)
+    return mmrm(data.value[keep], data.usubjid[keep], data.visit[keep], data.arm[keep], treatment=data.treatment,
+                reference=data.reference, baseline=data.baseline[keep] if adjust else None,
+                covariates={f: v[keep] for f, v in _categorical(data).items()} or None, conf_level=data.conf_level)
+
+
+def summarise_mmrm(result: MmrmResult) -> Summary:
+    conf = _conf(result.conf_level)
+    arms = (result.treatment, result.reference)
+    means = {(m.visit, m.arm): m for m in result.means}
+    last = result.visits[-1]
+    rows = [Row(f"n at week {last}", {a: Value(count=means[(last, a)].n) for a in arms})]
+    rows += [Row(f"adjusted mean at week {v} ({conf})",
+                 {a: Value(means[(v, a)].mean, means[(v, a)].lower, means[(v, a)].upper) for a in arms})
+             for v in result.visits]
+    effects = [Effect(f"difference at week {d.visit}", d.difference, d.lower, d.upper, d.p_value, null=0.0,
+                      log_scale=False) for d in (result.differences[-1], *result.differences[:-1])]
+    return Summary(tuple(rows), tuple(effects))
+
+
 #: The registration point: every method a plan may name (``analysis:``), by name.
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("ancova_log", "visit", fit_ancova_log, summarise_ancova_log,
@@ -297,4 +434,16 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("logrank", "time_to_event", fit_logrank, summarise_time_to_event,
            "Kaplan-Meier per arm and log-rank test", uses=("week", "strata")),
     Method("km", "time_to_event", fit_km, summarise_time_to_event, "Kaplan-Meier per arm", uses=("week",)),
+    Method("ancova", "visit", fit_ancova, summarise_ancova,
+           "ANCOVA adjusted for baseline: adjusted means and their difference", requires=("week",), uses=("factors",)),
+    Method("responder", "responder", fit_responder, summarise_responder,
+           "responders: logistic odds ratio, risk difference and, across strata, Cochran-Mantel-Haenszel",
+           requires=("week",), uses=("factors", "strata")),
+    Method("negative_binomial", "count", fit_negative_binomial, summarise_rates,
+           "negative binomial regression: annualised event rates and their ratio", uses=("exposure", "factors")),
+    Method("poisson", "count", fit_poisson, summarise_rates,
+           "Poisson regression: annualised event rates and their ratio", uses=("exposure", "factors")),
+    Method("mmrm", "repeated", fit_mmrm, summarise_mmrm,
+           "mixed model for repeated measures (unstructured covariance, REML): adjusted means and differences "
+           "per visit", requires=("week",), uses=("factors",)),
 )}

@@ -51,6 +51,26 @@ def required_events(hazard_ratio: float, *, alpha: float = 0.05, power: float = 
     raise ValueError(f"unknown method {method!r}")
 
 
+def event_fraction(time: float, lambda_control: float, hazard_ratio: float, *, accrual: float, ratio: float = 1.0,
+                   dropout_hazard: float = 0.0) -> float:
+    """Expected events by calendar ``time`` over all subjects the trial enrols, pooled over arms.
+
+    Exponential event times (hazard ``lambda_control``, ``hazard_ratio`` times that under
+    treatment) competing with exponential dropout (``dropout_hazard``), uniform accrual over
+    [0, ``accrual``] (0: everyone enters at 0), everyone followed until ``time``. rpact's
+    ``.getEventProbabilities``.
+    """
+
+    def observed(lam: float) -> float:  # mean over entry times of P(event within time - entry)
+        kappa = lam + dropout_hazard
+        if accrual == 0:
+            return lam / kappa * -np.expm1(-kappa * time)
+        entered = min(time, accrual)  # the integral of P(event within u) from time - entered to time
+        return lam / kappa * (entered - np.exp(-kappa * (time - entered)) * -np.expm1(-kappa * entered) / kappa) / accrual
+
+    return (ratio * observed(lambda_control * hazard_ratio) + observed(lambda_control)) / (1 + ratio)
+
+
 def event_probability(lambda_control: float, hazard_ratio: float, *, accrual: float, follow_up: float,
                       ratio: float = 1.0) -> float:
     """Probability that a patient has had the event at the analysis, pooled over arms.
@@ -59,13 +79,7 @@ def event_probability(lambda_control: float, hazard_ratio: float, *, accrual: fl
     uniform accrual over ``accrual`` then ``follow_up`` more; ``accrual = 0`` is a fixed follow-up
     of ``follow_up`` for everyone.
     """
-
-    def arm(lam: float) -> float:
-        if accrual == 0:
-            return 1 - np.exp(-lam * follow_up)
-        return 1 - np.exp(-lam * follow_up) * -np.expm1(-lam * accrual) / (lam * accrual)
-
-    return (ratio * arm(lambda_control * hazard_ratio) + arm(lambda_control)) / (1 + ratio)
+    return event_fraction(accrual + follow_up, lambda_control, hazard_ratio, accrual=accrual, ratio=ratio)
 
 
 def survival_sample_size(hazard_ratio: float, event_probability: float, *, alpha: float = 0.05,
@@ -118,3 +132,21 @@ def means_sample_size(effect: float, sd: float, *, alpha: float = 0.05, power: f
     while shortfall(hi) < 0:
         lo, hi = hi, 2 * hi
     return optimize.brentq(shortfall, lo, hi, xtol=1e-12, rtol=1e-14)
+
+
+def rates_sample_size(pi1: float, pi2: float, *, alpha: float = 0.05, power: float = 0.8,
+                      ratio: float = 1.0) -> float:
+    """Total subjects (not rounded) to detect rates ``pi1`` (treatment) vs ``pi2`` (control).
+
+    The normal approximation with the variance under H0 from the pooled rate (Farrington and
+    Manning's restricted estimate for a zero difference) and under H1 from each arm's rate, as
+    rpact's ``getSampleSizeRates`` (``riskRatio = FALSE``, ``thetaH0 = 0``).
+    """
+    _check(alpha, power, ratio)
+    if not (0 < pi1 < 1 and 0 < pi2 < 1) or pi1 == pi2:
+        raise ValueError("pi1 and pi2 must be different rates in (0, 1)")
+    pooled = (ratio * pi1 + pi2) / (1 + ratio)
+    z_a, z_b = stats.norm.isf(alpha / 2), stats.norm.ppf(power)
+    n1 = (z_a * np.sqrt(pooled * (1 - pooled) * (1 + ratio)) + z_b * np.sqrt(pi1 * (1 - pi1) + pi2 * (1 - pi2) * ratio)
+          ) ** 2 / (pi1 - pi2) ** 2
+    return float(n1 * (1 + ratio) / ratio)

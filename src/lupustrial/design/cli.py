@@ -72,6 +72,7 @@ def design(
     from lupustrial.design.execute import executor
     from lupustrial.design.grid import Cell, grid_cells, parse_ratio
     from lupustrial.design.html import write_html
+    from lupustrial.design.interim import check_interim
     from lupustrial.design.power import design_rules
     from lupustrial.design.sweep import run_sweep, write_design_json
     from lupustrial.model.parameters import calibrated_draws
@@ -97,6 +98,7 @@ def design(
     path = resolve_protocol(protocol)
     try:
         shown = shown_endpoints(endpoint, multiplicity, design_rules(base))
+        check_interim(base, max(ns))
     except ProtocolError as exc:
         raise ProtocolError(f"{path}: {exc}") from None
     if not shown:
@@ -104,7 +106,7 @@ def design(
         raise ProtocolError(f"{path}: key endpoints: --endpoint {endpoint} needs {kinds[endpoint]}")
     cells = grid_cells(base, ratios, _numbers("--start", start, float), _numbers("--follow-up", follow_up, float))
     draws = calibrated_draws() if assurance else None
-    runs = 2 if assurance else 1
+    runs = (2 if assurance else 1) * (1 if base.interim is None else 2)  # interim looks: a null run for type I error
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar, executor(workers, scheduler) as pool:
         def on_cell(cell: Cell, cached: bool) -> Callable[[int], None]:
@@ -122,6 +124,7 @@ def design(
             console.print(f"interrupted{kept}")
             raise typer.Exit(130) from None
     _print_tables(results, shown, trials, seed, alpha)
+    _print_sequential(results, trials, seed)
     if json_out is not None:
         write_design_json(json_out, base, ns, n_trials=trials, seed=seed, alpha=alpha, results=results,
                           assurance=draws)
@@ -187,3 +190,104 @@ def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed
         values = (np.exp(fx["log_gmr"]), fx["resid_sd"], np.exp(fx["log_hr"]), fx["event_probability"])
         effects.add_row(r.cell.key, *(f"{v:.3f}" if np.isfinite(v) else "-" for v in values), f"{r.curve.ratio:g}")
     console.print(effects)
+
+
+def _table(title: str, columns: Sequence[str], caption: str | None = None):
+    """A rich table that never wraps a cell and is wide enough for its title (see _print_tables);
+    square brackets are text, not markup."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=escape(title), caption=caption, title_justify="left", caption_justify="left", min_width=72)
+    for i, col in enumerate(columns):
+        t.add_column(escape(col), justify="left" if i == 0 else "right", no_wrap=True)
+    return t
+
+
+def _pm(value: float, se: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f} ± {se:.{digits}f}"
+
+
+def _print_sequential(results: list[CellResult], trials: int, seed: int) -> None:
+    """Per cell with interim looks: the boundaries, the operating characteristics, the stopping
+    probabilities, maxima and median bias, and the exponential cross-check beside rpact's figures."""
+    from lupustrial.design.operating import design_label
+
+    for r in results:
+        seq = r.curve.sequential
+        if seq is None:
+            continue
+        d, unit = seq.design, seq.information
+        k_max = len(d["information_rates"])
+        head = f"{r.cell.key}: {seq.endpoint}, {design_label(d)}"
+        bounds = _table(f"{head}: boundaries (z scale)", ["look", "information", "critical value", "futility bound",
+                                                           "alpha spent"])
+        for k in range(k_max):
+            futility = d["futility_bounds"][k] if k < k_max - 1 else None
+            bounds.add_row(str(k + 1), f"{d['information_rates'][k]:.3f}", f"{d['critical_values'][k]:.3f}",
+                           "-" if futility is None or not np.isfinite(futility) else f"{futility:.3f}",
+                           f"{d['alpha_spent'][k]:.5f}")
+        console.print(bounds)
+        oc = _table(f"{head}: operating characteristics ± MC s.e., {trials} trials per N, seed {seed}; type I "
+                    "error under the null, ignoring non-binding futility", ["N", "power", "type I error",
+                                                                             "E[N]", f"E[{unit}]", "E[months]"])
+        for row in seq.table.itertuples():
+            oc.add_row(str(row.n_total), _pm(row.power, row.power_se),
+                       _pm(row.type_i_error_no_futility, row.type_i_error_no_futility_se), f"{row.expected_patients:.1f}",
+                       f"{row.expected_information:.1f}", f"{row.expected_months:.1f}")
+        console.print(oc)
+        stops = _table(f"{head}: probability of stopping at each look, for efficacy / futility",
+                       ["N", *(f"look {k + 1}" for k in range(k_max))])
+        for n, rows in seq.looks.groupby("n_total"):
+            stops.add_row(str(n), *(f"{e:.3f} / {f:.3f}" if k < k_max - 1 else f"{e:.3f}"
+                                    for k, (e, f) in enumerate(zip(rows["efficacy"], rows["futility"]))))
+        console.print(stops)
+        _print_interim_decisions(seq, head)
+        ratio = "HR" if unit == "events" else "GMR"
+        most = _table(f"{head}: maxima (every look run) and the median {ratio} at the stop and at the last look "
+                      "(median bias: their log ratio)", ["N", "max N", f"max {unit}", "max months", "at stop",
+                                                         "last look", "bias"])
+        for row in seq.table.itertuples():
+            most.add_row(str(row.n_total), f"{row.max_patients:.1f}", f"{row.max_information:.1f}",
+                         f"{row.max_months:.1f}", f"{np.exp(row.median_estimate):.3f}",
+                         f"{np.exp(row.median_estimate_last_look):.3f}", f"{row.median_bias:+.3f}")
+        console.print(most)
+        _print_cross_check(seq, head)
+
+
+def _print_interim_decisions(seq, head: str) -> None:
+    """Median conditional power at each interim and, with re-estimation, how often trials grew."""
+    k_max = len(seq.design["information_rates"])
+    grows = "ssr_probability" in seq.table
+    columns = ["N", *(f"CP look {k + 1}" for k in range(k_max - 1))] + (["P(grown)", "mean factor"] if grows else [])
+    table = _table(f"{head}: median conditional power (current trend) at each interim among the trials still "
+                   "running" + ("; sample-size re-estimation at the last interim" if grows else ""), columns)
+    ssr = seq.table.set_index("n_total")
+    for n, rows in seq.looks.groupby("n_total"):
+        cells = [f"{cp:.3f}" for cp in rows["median_conditional_power"].iloc[:-1]]
+        if grows:
+            factor = ssr.at[n, "ssr_mean_factor"]
+            cells += [f"{ssr.at[n, 'ssr_probability']:.3f}", "-" if np.isnan(factor) else f"{factor:.2f}"]
+        table.add_row(str(n), *cells)
+    console.print(table)
+
+
+def _print_cross_check(seq, head: str) -> None:
+    """rpact's power and expected events beside lupustrial's exponential and model simulations."""
+    check = seq.cross_check
+    if check.empty:
+        return
+    first = check.iloc[0]
+    model = seq.table.set_index("n_total")
+    where = (f"at the simulated hazards (HR {first.hazard_ratio:.3f}, control {first.lambda2_per_year:.3f} flares per "
+             "patient-year): rpact's getPowerSurvival (Schoenfeld) vs lupustrial with exponential times (± MC s.e.) vs "
+             "the model")
+    for what, rpact, exponential, mine, digits in (
+            ("power", "rpact_power", "exponential_power", "power", 3),
+            ("expected events", "rpact_expected_events", "exponential_expected_events", "expected_information", 1)):
+        table = _table(f"{head}: cross-check of the {what} {where}", ["N", "rpact", "exponential", "model"])
+        for row in check.itertuples():
+            table.add_row(str(row.n_total), f"{getattr(row, rpact):.{digits}f}",
+                          _pm(getattr(row, exponential), getattr(row, exponential + "_se"), digits),
+                          f"{model.at[row.n_total, mine]:.{digits}f}")
+        console.print(table)

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lupustrial.atomic import atomic_path
+from lupustrial.design.operating import SequentialCurve, design_label
 from lupustrial.design.power import ANALYTIC_KEY, ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power, has_effects
 from lupustrial.design.sweep import CellResult
 from lupustrial.report.htmlkit import figure_png
@@ -31,7 +32,17 @@ calibration's posterior draws, on the same trials; dashed, the power at the poin
 <th>analytic N ({{ key }})</th>
 {% if assurance %}<th>assurance at that N</th><th>smallest N for the assurance</th>{% endif %}</tr>
 {% for row in c.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
-{% endfor %}</body></html>
+{% if c.sequential %}<h3>Interim looks: {{ c.sequential.title }}</h3>
+<p>Left: the boundaries on the z scale (reject at or above the critical values; stop for futility
+below the futility bounds). Middle: power of the group-sequential design (points, ±1.96 MC s.e.),
+its type I error under the null ignoring non-binding futility (dotted: alpha){% if c.sequential.check %},
+rpact's analytic power at the simulated hazards (line) and lupustrial's simulation of the same
+design with exponential times (squares){% endif %}. Right: expected patients and {{ c.sequential.unit }} at
+the stop, and their maxima (every look run).</p>
+<img alt="group-sequential design, {{ c.key }}" src="data:image/png;base64,{{ c.sequential.png }}">
+<table><tr>{% for h in c.sequential.header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in c.sequential.rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
+{% endif %}{% endfor %}</body></html>
 """)
 
 
@@ -73,6 +84,63 @@ def power_figure(curve: PowerCurve, shown: Sequence[str], assurance: PowerCurve 
     return fig
 
 
+def sequential_figure(seq: SequentialCurve) -> Figure:
+    """Boundaries (z against information rate), power and type I error against N (with the
+    cross-check), and expected against maximum patients and information against N."""
+    fig = Figure(figsize=(13, 4.2))
+    bounds, power, size = fig.subplots(1, 3)
+    d = seq.design
+    rates = np.asarray(d["information_rates"])
+    bounds.plot(rates, d["critical_values"], "o-", color="C3", label="critical value")
+    futility = np.array([np.nan if b is None else b for b in d["futility_bounds"]], dtype=float)
+    if np.isfinite(futility).any():
+        bounds.plot(rates[:-1], futility, "s--", color="C0", label="futility bound")
+    bounds.set(xlabel="information rate", ylabel="z", xlim=(0, 1.05), title=design_label(d))
+    bounds.title.set_fontsize("small")
+    table = seq.table.sort_values("n_total")
+    n = table["n_total"]
+    power.errorbar(n, table["power"], yerr=1.96 * table["power_se"], fmt="o", color="C0", capsize=3,
+                   label="power (model)")
+    power.errorbar(n, table["type_i_error_no_futility"], yerr=1.96 * table["type_i_error_no_futility_se"], fmt="^",
+                   color="C3", capsize=3, label="type I error (model, null)")
+    power.axhline(d["alpha"], color="C3", ls=":", lw=1)
+    if not seq.cross_check.empty:
+        check = seq.cross_check.sort_values("n_total")
+        power.plot(check["n_total"], check["rpact_power"], color="C2", lw=1, label="rpact, exponential")
+        power.errorbar(check["n_total"], check["exponential_power"], yerr=1.96 * check["exponential_power_se"], fmt="s",
+                       mfc="none", color="C2", capsize=3, label="lupustrial, exponential")
+    power.set(xlabel="total sample size", ylabel="probability", ylim=(0, 1.02))
+    size.plot(n, table["expected_patients"], "o-", color="C0", label="E[patients]")
+    size.plot(n, table["max_patients"], ":", color="C0", label="max patients")
+    size.plot(n, table["expected_information"], "s-", color="C1", label=f"E[{seq.information}]")
+    size.plot(n, table["max_information"], ":", color="C1", label=f"max {seq.information}")
+    size.set(xlabel="total sample size", ylabel="at the stop")
+    for ax in (bounds, power, size):
+        ax.legend(fontsize="small")
+    return fig
+
+
+def _sequential_header(seq: SequentialCurve) -> tuple[str, ...]:
+    return ("N", "power", "type I error (no futility)", "E[N]", f"E[{seq.information}]", "E[months]", "max months",
+            "stop at each look (efficacy / futility)", "median conditional power at the interims", "median bias")
+
+
+def _sequential_rows(seq: SequentialCurve) -> list[tuple[str, ...]]:
+    """One row per N: what the console's operating-characteristics and stopping tables show."""
+    rows = []
+    for row in seq.table.sort_values("n_total").itertuples():
+        looks = seq.looks[seq.looks["n_total"] == row.n_total]
+        stops = "; ".join(f"{e:.3f} / {f:.3f}" for e, f in zip(looks["efficacy"][:-1], looks["futility"][:-1]))
+        stops += f"; {looks['efficacy'].iloc[-1]:.3f}"
+        rows.append((str(row.n_total), f"{row.power:.3f} ± {row.power_se:.3f}",
+                     f"{row.type_i_error_no_futility:.3f} ± {row.type_i_error_no_futility_se:.3f}",
+                     f"{row.expected_patients:.1f}", f"{row.expected_information:.1f}", f"{row.expected_months:.1f}",
+                     f"{row.max_months:.1f}", stops,
+                     "; ".join(f"{cp:.3f}" for cp in looks["median_conditional_power"].iloc[:-1]),
+                     f"{row.median_bias:+.3f}"))
+    return rows
+
+
 def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, path: Path) -> None:
     """One section per grid cell: the plot and the smallest N per target, simulated and analytic
     (and, with assurance, the assurance there and the smallest N for it)."""
@@ -81,7 +149,13 @@ def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, p
         rows = [(row["endpoint"], row["target"], row["simulated"], "; ".join(row["analytic"]),
                  *(() if r.assurance is None else (row["pos_there"], row["n_for_pos"])))
                 for row in r.summary_rows(shown)]
-        cells.append({"key": r.cell.key, "png": figure_png(power_figure(r.curve, shown, r.assurance)), "rows": rows})
+        seq = r.curve.sequential
+        sequential = None if seq is None else {
+            "title": f"{seq.endpoint}, {design_label(seq.design)}", "unit": seq.information,
+            "png": figure_png(sequential_figure(seq)), "check": not seq.cross_check.empty,
+            "header": _sequential_header(seq), "rows": _sequential_rows(seq)}
+        cells.append({"key": r.cell.key, "png": figure_png(power_figure(r.curve, shown, r.assurance)), "rows": rows,
+                      "sequential": sequential})
     methods = "t test for the ANCOVA, Schoenfeld for the Cox endpoint"
     page = _PAGE.render(name=name, cells=cells, methods=methods, key=ANALYTIC_KEY,
                         assurance=any(r.assurance is not None for r in results))
@@ -101,5 +175,21 @@ def summary_markdown(results: Sequence[CellResult], shown: Sequence[str]) -> str
         for row in r.summary_rows(shown):
             cells = [row["endpoint"], row["target"], row["simulated"], ", ".join(row["analytic"])]
             lines.append("| " + " | ".join(cells + ([row["pos_there"], row["n_for_pos"]] if assurance else [])) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def sequential_markdown(results: Sequence[CellResult]) -> str:
+    """The interim looks' operating characteristics as Markdown, one table per cell with looks, the
+    rows the HTML shows: docs/design.md shows it and a test keeps the two equal."""
+    parts = []
+    for r in results:
+        seq = r.curve.sequential
+        if seq is None:
+            continue
+        header = _sequential_header(seq)
+        lines = [f"**{r.cell.key}**: {seq.endpoint}, {design_label(seq.design)}", "",
+                 "| " + " | ".join(header) + " |", "|" + "|".join(["---:"] * len(header)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in _sequential_rows(seq)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

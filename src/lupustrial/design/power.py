@@ -31,7 +31,7 @@ sample of the posterior), so it includes the error of using K draws, not only T 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -41,10 +41,13 @@ import pandas as pd
 from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
 from lupustrial.design import analytic
 from lupustrial.design.execute import Executor, run_chunks
+from lupustrial.design.interim import (Timeline, check_interim, interim_design, interim_endpoint, look_statistics,
+                                       null_protocol, simulated_width)
+from lupustrial.design.operating import SequentialCurve, cross_check, sequential_curve
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Endpoint, Protocol
-from lupustrial.simulate.trial import simulate_arrays
+from lupustrial.simulate.trial import TrialArrays, simulate_arrays
 
 ENDPOINTS = ("ancova", "cox", "both/bonferroni", "both/hierarchical")
 TARGETS = (0.8, 0.9)
@@ -115,6 +118,21 @@ def trial_statistics(protocol: Protocol, trials: range, *, seed: int, sizes: Seq
             fit = cox_batch(time[sl], event[sl], treated[sl], ties=cox_ep.ties)
             stats["cox_p"][i], stats["cox_coef"][i], stats["monotone"][i] = fit.lr_p_value, fit.coef, fit.monotone
             stats["events"][i] = event[sl].sum(axis=1)
+    if protocol.interim is not None:
+        stats |= _look_statistics(protocol, arrays, sizes)
+    return stats
+
+
+def _look_statistics(protocol: Protocol, arrays: TrialArrays, sizes: Sequence[int]) -> dict[str, np.ndarray]:
+    """The interim looks' statistics (sizes, looks, trials) and, for a time-to-event endpoint, the
+    control arm's events and exposure (days) at full follow-up (sizes, trials), for its hazard."""
+    _, endpoint = interim_endpoint(protocol)
+    timeline = Timeline.from_arrays(protocol, arrays, endpoint)
+    stats = look_statistics(timeline, protocol.interim, list(sizes))
+    if timeline.is_cox:
+        control = timeline.treated == 0
+        stats["control_events"] = np.stack([(timeline.event & control)[:, :n].sum(axis=1) for n in sizes]).astype(float)
+        stats["control_exposure"] = np.stack([np.where(control, timeline.time, 0.0)[:, :n].sum(axis=1) for n in sizes])
     return stats
 
 
@@ -229,23 +247,26 @@ class PowerCurve:
     alpha: float
     ratio: float
     parameter_sets: int = 1  # > 1: power averaged over them, i.e. assurance
+    sequential: SequentialCurve | None = None  # the protocol's interim looks, if it has them
 
     def to_dict(self) -> dict[str, Any]:
         smallest = [{"endpoint": e, "target": t, "n_total": self.smallest_n(e, t),
                      **dict(zip(("n_low", "n_high"), self.smallest_n_range(e, t)))}
                     for e in self.table["endpoint"].unique() for t in TARGETS]
+        extra = {} if self.sequential is None else {"sequential": self.sequential.to_dict()}
         return {"n_trials": self.n_trials, "seed": self.seed, "alpha": self.alpha, "ratio": self.ratio,
                 "parameter_sets": self.parameter_sets, "assurance": self.parameter_sets > 1,
                 "effects": self.effects, "power": self.table.to_dict(orient="records"),
-                "smallest_n": smallest, "analytic": self.analytic.to_dict(orient="records")}
+                "smallest_n": smallest, "analytic": self.analytic.to_dict(orient="records"), **extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PowerCurve:
         effects = {k: float("nan") if v is None else float(v) for k, v in data["effects"].items()}
         analytic_ = pd.DataFrame(data["analytic"]).astype({"n_total": float, "events": float})
+        sequential = data.get("sequential")
         return cls(pd.DataFrame(data["power"]), analytic_, effects,
                    int(data["n_trials"]), int(data["seed"]), float(data["alpha"]), float(data["ratio"]),
-                   int(data["parameter_sets"]))
+                   int(data["parameter_sets"]), None if sequential is None else SequentialCurve.from_dict(sequential))
 
     def _first_reaching(self, endpoint: str, target: float, margin: float) -> int | None:
         """Smallest simulated N whose power + ``margin`` MC s.e. reaches ``target``; None if none."""
@@ -342,6 +363,31 @@ def with_sample_size(protocol: Protocol, n_total: int) -> Protocol:
     return protocol.model_copy(update={"population": population})
 
 
+def _statistics(protocol: Protocol, sizes: list[int], n_trials: int, seed: int, params: Any, chunk: int,
+                executor: Executor | None, progress: Callable[[int], None] | None) -> dict[str, np.ndarray]:
+    """Statistics of every trial, concatenated over chunks (trials last)."""
+    func = partial(trial_statistics, with_sample_size(protocol, simulated_width(protocol, sizes)), seed=seed,
+                   sizes=sizes, params=params)
+    parts = run_chunks(func, n_trials, chunk=chunk, executor=executor, progress=progress)
+    return {k: np.concatenate([p[k] for p in parts], axis=-1) for k in parts[0]}
+
+
+def _sequential(protocol: Protocol, stats: dict[str, np.ndarray], null: dict[str, np.ndarray], sizes: list[int],
+                n_trials: int, seed: int) -> SequentialCurve:
+    """Operating characteristics of the interim looks, with rpact's and an exponential simulation's
+    figures at the simulation's own hazards beside them (:func:`.operating.cross_check`)."""
+    design = interim_design(protocol.interim)
+    _, endpoint = interim_endpoint(protocol)
+    check = pd.DataFrame()
+    if "control_events" in stats:
+        final = stats["estimate"][-1, -1]
+        hazard_ratio = float(np.exp(_mean(final[np.isfinite(final)])))
+        lambda2 = float(stats["control_events"][-1].sum() / stats["control_exposure"][-1].sum())
+        check = cross_check(protocol, design, sizes, allocation_ratio(protocol), hazard_ratio, lambda2, n_trials, seed)
+    return sequential_curve(stats, null, sizes, design, endpoint.param,
+                            "events" if endpoint.analysis == "cox" else "patients", check)
+
+
 def power_curve(protocol: Protocol, sizes: Sequence[int], *, n_trials: int = 1000, seed: int = 2021,
                 alpha: float = 0.05, params: ModelParameters | Sequence[ModelParameters] | None = None,
                 chunk: int = 20, executor: Executor | None = None,
@@ -350,7 +396,9 @@ def power_curve(protocol: Protocol, sizes: Sequence[int], *, n_trials: int = 100
 
     ``executor`` (a process pool or a ``dask.distributed.Client``) runs chunks of ``chunk``
     trials; results do not depend on it or on ``chunk``. With a sequence of parameter sets the
-    power is the assurance (see the module's docstring).
+    power is the assurance (see the module's docstring). A protocol with ``interim`` looks also
+    gets their operating characteristics (``sequential``), which simulates every trial a second
+    time under the null (the first arm without its study drug) for the type I error.
     """
     if not 0 < alpha < 1:
         raise ValueError("alpha must be in (0, 1)")
@@ -358,9 +406,14 @@ def power_curve(protocol: Protocol, sizes: Sequence[int], *, n_trials: int = 100
     if sizes[0] < 4:
         raise ValueError("sample sizes must be at least 4")
     rules = design_rules(protocol)
-    func = partial(trial_statistics, with_sample_size(protocol, sizes[-1]), seed=seed, sizes=sizes, params=params)
-    parts = run_chunks(func, n_trials, chunk=chunk, executor=executor, progress=progress)
-    stats = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+    check_interim(protocol, sizes[-1])
+    run = partial(_statistics, sizes=sizes, n_trials=n_trials, seed=seed, params=params, chunk=chunk,
+                  executor=executor, progress=progress)
+    stats = run(protocol)
     sets = 1 if params is None or isinstance(params, ModelParameters) else len(params)
-    return summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol), parameter_sets=sets,
-                     rules=rules)
+    curve = summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol), parameter_sets=sets,
+                      rules=rules)
+    if protocol.interim is None:
+        return curve
+    null = run(null_protocol(protocol))
+    return replace(curve, sequential=_sequential(protocol, stats, null, sizes, n_trials, seed))

@@ -32,7 +32,7 @@ from lupustrial.protocol.schema import Protocol
 from lupustrial.report.json import to_jsonable, write_json
 
 SETTINGS_FILE = "sweep.json"
-CELL_FORMAT = 2  # 2: analytic events and the MC range of the smallest N
+CELL_FORMAT = 3  # 2: analytic events and the MC range of the smallest N; 3: interim looks (sequential)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from lupustrial.analysis.endpoint_data import READERS
 from lupustrial.analysis.plan import AnalysisPlan, Arms, Endpoint, Safety, unique_names
@@ -167,6 +167,119 @@ class Population(_Strict):
     )
 
 
+#: rpact's designs (``typeOfDesign``) and beta-spending functions (``typeBetaSpending``).
+TypeOfDesign = Literal["OF", "P", "HP", "asOF", "asP", "asKD", "asHSD"]
+TypeOfBetaSpending = Literal["none", "bsOF", "bsP", "bsKD", "bsHSD"]
+
+
+class Look(_Strict):
+    """One analysis of a group-sequential design, defined by when its data are cut."""
+
+    by: Literal["events", "patients", "calendar"] = Field(
+        description="events: first events of the endpoint; patients: patients who reached the endpoint's visit "
+                    "(the end of follow-up for a time-to-event endpoint); calendar: time since enrolment opened")
+    at: PositiveFloat = Field(
+        description="events: fraction of max_events; patients: fraction of the patients; calendar: weeks")
+    information: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        default=None, description="planned information rate of a calendar look (by events or patients: at)")
+
+    @model_validator(mode="after")
+    def _rate(self) -> Look:
+        if self.by == "calendar" and self.information is None:
+            raise ValueError("a calendar look needs information (its planned information rate)")
+        if self.by != "calendar" and self.information is not None:
+            raise ValueError(f"information is for calendar looks; a look by {self.by} has it in at")
+        if self.by != "calendar" and self.at > 1:
+            raise ValueError(f"at is a fraction (at most 1) for a look by {self.by}")
+        return self
+
+    @property
+    def rate(self) -> float:
+        """Planned information rate."""
+        return self.information if self.information is not None else self.at
+
+
+class Reestimation(_Strict):
+    """Sample-size re-estimation in the promising zone at the last interim look (Mehta & Pocock,
+    Stat Med 2011;30:3267), tested with the weighted statistic of Cui, Hung & Wang (Biometrics 1999)."""
+
+    promising: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(gt=0, le=1)]] = Field(
+        default=(0.3, 0.8), description="conditional power (current trend) range in which the trial grows")
+    conditional_power: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.8, description="conditional power the increase aims at")
+    max_factor: Annotated[float, Field(gt=1, le=4)] = Field(
+        default=1.5, description="at most this times the planned maximum events (and patients)")
+
+    @model_validator(mode="after")
+    def _zone(self) -> Reestimation:
+        if self.promising[1] <= self.promising[0]:
+            raise ValueError("promising must be [lowest, highest) conditional power")
+        return self
+
+
+class Interim(_Strict):
+    """A group-sequential design of one endpoint: its looks and boundaries (rpact's arguments)."""
+
+    endpoint: str | None = Field(default=None, description="PARAMCD tested at each look (default: the primary's)")
+    looks: list[Look] = Field(min_length=2, description="every analysis in calendar order, the final included")
+    max_events: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, validate_default=True, description="events at information rate 1 (looks by events)")
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = Field(0.025, description="one-sided (sided 1) or two-sided level")
+    beta: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    sided: Literal[1, 2] = 1
+    type_of_design: TypeOfDesign = "asOF"
+    gamma_a: float | None = Field(default=None, validate_default=True, description="asKD's rho, asHSD's gamma")
+    type_beta_spending: TypeOfBetaSpending = "none"
+    gamma_b: float | None = Field(default=None, validate_default=True, description="bsKD's rho, bsHSD's gamma")
+    futility_bounds: list[float] | None = Field(default=None, description="z-scale futility bounds, one per interim")
+    binding_futility: bool = False
+    sample_size_reestimation: Reestimation | None = None
+
+    @field_validator("looks")
+    @classmethod
+    def _increasing(cls, looks: list[Look]) -> list[Look]:
+        rates = [look.rate for look in looks]
+        if any(b <= a for a, b in zip(rates, rates[1:])):
+            raise ValueError(f"information rates must increase from look to look, got {rates}")
+        if rates[-1] != 1:
+            raise ValueError(f"the last look is the final analysis, at information rate 1, got {rates[-1]:g}")
+        weeks = [look.at for look in looks if look.by == "calendar"]
+        if any(b <= a for a, b in zip(weeks, weeks[1:])):
+            raise ValueError(f"calendar looks must come later and later, got weeks {weeks}")
+        return looks
+
+    @field_validator("max_events")
+    @classmethod
+    def _max_events(cls, value: int | None, info: ValidationInfo) -> int | None:
+        looks = info.data.get("looks") or []
+        if value is None and any(look.by == "events" for look in looks):
+            raise ValueError("looks by events need max_events (the events at information rate 1)")
+        return value
+
+    @field_validator("gamma_a", "gamma_b")
+    @classmethod
+    def _gamma(cls, value: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("type_of_design" if info.field_name == "gamma_a" else "type_beta_spending") or ""
+        if kind[2:] in ("KD", "HSD") and value is None:
+            raise ValueError(f"{kind} needs {info.field_name}")
+        if kind[2:] == "KD" and value is not None and value <= 0:
+            raise ValueError(f"{kind} needs a positive {info.field_name}")
+        return value
+
+    @model_validator(mode="after")
+    def _futility(self) -> Interim:
+        if self.type_beta_spending != "none" and (self.sided != 1 or not self.type_of_design.startswith("as")):
+            raise ValueError("type_beta_spending needs sided 1 and an alpha-spending type_of_design (as..)")
+        if self.futility_bounds is not None:
+            if self.type_beta_spending != "none" or self.sided != 1:
+                raise ValueError("futility_bounds need sided 1 and no type_beta_spending")
+            if len(self.futility_bounds) != len(self.looks) - 1:
+                raise ValueError(f"futility_bounds needs {len(self.looks) - 1} values, one per interim look")
+        if self.sample_size_reestimation is not None and self.looks[-1].by == "calendar":
+            raise ValueError("sample_size_reestimation needs a final look by events or patients")
+        return self
+
+
 class Protocol(_Strict):
     name: str
     title: str = ""
@@ -188,6 +301,7 @@ class Protocol(_Strict):
     safety: Safety | None = Field(default=Safety(), description="adverse-event tables of the analysis plan")
     enrolment: Enrolment
     dropout: Dropout
+    interim: Interim | None = Field(default=None, description="group-sequential looks (none: a fixed design)")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Protocol:
@@ -220,6 +334,16 @@ class Protocol(_Strict):
         """The protocol's statistical analysis plan: its endpoints and safety tables, the randomised
         arm (TRT01P) compared with the control arm, listed last (as ``design`` takes it)."""
         return AnalysisPlan(arms=Arms(reference=self.arms[-1].name), endpoints=self.endpoints, safety=self.safety)
+
+    @field_validator("interim")
+    @classmethod
+    def _interim_endpoint(cls, interim: Interim | None, info: ValidationInfo) -> Interim | None:
+        endpoints = info.data.get("endpoints")
+        if interim is not None and interim.endpoint is not None and endpoints is not None:
+            params = [ep.param for ep in endpoints]
+            if interim.endpoint not in params:
+                raise ValueError(f"endpoint {interim.endpoint} is not an endpoint's param ({', '.join(params)})")
+        return interim
 
     def arm(self, name: str) -> Arm:
         """The arm called ``name``."""

@@ -46,12 +46,14 @@ def value_text(v: Value) -> str:
 
 
 def effect_text(e: Effect) -> str:
-    """An effect as one line: estimate (CI), p; or the reason it has none."""
+    """An effect as one line: estimate (CI), p (none for an interval without a test); or the
+    reason it has none."""
     if e.null is None:
         return f"p {p_text(e.p_value)}"
     if math.isnan(e.estimate) and e.note:
         return f"not estimable: {e.note}"
-    return f"{ci(e.estimate, e.lower, e.upper)}, p {p_text(e.p_value)}"
+    p = "" if math.isnan(e.p_value) else f", p {p_text(e.p_value)}"
+    return ci(e.estimate, e.lower, e.upper) + p
 
 
 def endpoint_title(result: EndpointResult, primary: bool) -> str:

@@ -432,6 +432,9 @@ class TrialArrays:
     has no record because the patient had withdrawn), ``lab_base[param]`` is BASE, and
     ``tte_time[param]`` / ``tte_event[param]`` are ADTTE's AVAL and 1 - CNSR, and
     ``factors[name]`` is ADSL's column of the population factor ``name`` (level labels).
+    Calendar (for interim looks): ``enrol_day`` is the first rituximab infusion, days from the
+    start of enrolment; ``rand_day`` randomisation, days after that infusion; ``end_day`` the
+    days observed after randomisation (follow-up, or withdrawal when ``withdrawn``).
     """
 
     arm: np.ndarray  # index into protocol.arms
@@ -444,6 +447,9 @@ class TrialArrays:
     factors: dict[str, np.ndarray]
     severe_count: np.ndarray  # ADSL SEVFLN: severe flares observed
     severe_expected: np.ndarray  # their expected number, the model's cumulative hazard over the observed time
+    enrol_day: np.ndarray
+    rand_day: np.ndarray
+    end_day: np.ndarray
 
 
 def _arrays(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]]) -> TrialArrays:
@@ -466,6 +472,9 @@ def _arrays(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]]) -> TrialAr
         factors={name: np.stack([d.factors[name] for d, _ in done]) for name in protocol.population.factors},
         severe_count=np.stack([np.isfinite(o.severe).sum(axis=1) for _, o in done]),
         severe_expected=np.stack([o.severe_expected for _, o in done]),
+        enrol_day=np.stack([d.enrol_day for d, _ in done]),
+        rand_day=np.stack([d.rand_day for d, _ in done]),
+        end_day=np.stack([d.end_day for d, _ in done]),
     )
 
 
