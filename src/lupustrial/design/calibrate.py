@@ -26,9 +26,8 @@ from lupustrial.design.reproduce import published
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import virtual_population
-from lupustrial.protocol import load_protocol
+from lupustrial.protocol import load_protocol, protocol_dosing
 from lupustrial.protocol.schema import Protocol
-from lupustrial.simulate import protocol_dosing
 from lupustrial.simulate.labs import measure
 from lupustrial.simulate.trial import LAB_OUTPUTS
 

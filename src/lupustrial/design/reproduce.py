@@ -26,9 +26,9 @@ from lupustrial.data import TrialData, select_trial, validate_trial
 from lupustrial.model.parameters import ModelParameters, calibrated, parameter_provenance
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import virtual_population
-from lupustrial.protocol import load_protocol
+from lupustrial.protocol import load_protocol, protocol_dosing
 from lupustrial.protocol.schema import Protocol
-from lupustrial.simulate import map_chunks, protocol_dosing, simulate_chunk
+from lupustrial.simulate import map_chunks, simulate_chunk
 
 
 class Figure(BaseModel):
