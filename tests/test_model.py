@@ -348,3 +348,20 @@ def test_no_patient_has_a_baff_fold_rise_below_1(eta: float, fold: float) -> Non
     typical = individual_parameters(params, pop.covariates, {})[T["baff_rho"], 0]
     assert typical == pytest.approx(1.0 - 1.0 / fold)
     assert rho >= typical if eta >= 0 else rho <= typical
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"values": {"rtx_ec50": 1.0,}}', ", line 1: not valid JSON: Expecting property name enclosed in double quotes"),
+    ('[1, 2]', ": expected a JSON object with the key values"),
+    ('{"draws": []}', ", key values: expected an object of parameter settings (name: number)"),
+    ('{"values": {"rtx_ec50": 1.0}, "draws": [{"rtx_ec50": 2.0}, {"rtx_ec50": 0}]}',
+     ", key draws[1].rtx_ec50: model parameter rtx_ec50 = 0 must be > 0"),
+])
+def test_a_bad_parameter_file_names_the_file_and_key(tmp_path, text: str, message: str) -> None:
+    from lupustrial.model.parameters import ParameterFileError, read_parameter_file
+
+    path = tmp_path / "cal.json"
+    path.write_text(text)
+    with pytest.raises(ParameterFileError) as err:
+        read_parameter_file(path)
+    assert str(err.value) == f"{path}{message}"

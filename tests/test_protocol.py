@@ -141,3 +141,14 @@ def test_beat_lupus_rituximab_infusions_follow_the_label_rate_schedule() -> None
         rate = np.minimum(start_rate * (1 + np.arange(len(steps))), 400.0)
         given = (rate * (np.minimum(steps + 0.5, hours) - steps)).sum()
         assert given == pytest.approx(rituximab.dose) and given - rate[-1] * (hours - steps[-1]) < rituximab.dose
+
+
+def test_a_protocol_without_doses_gives_no_events(tmp_path: Path) -> None:
+    from lupustrial.protocol import protocol_dosing
+
+    data = _beat_lupus_dict()
+    data["background"] = []
+    p = load_protocol(_write(tmp_path, data))
+    ev = protocol_dosing(p, np.array([70.0, 80.0]), np.array(["Placebo", "Placebo"], dtype=object),
+                         np.array([42.0, 42.0]), np.array([400.0, 400.0]))
+    assert len(ev.patient) == 0 and ev.drug.dtype.kind == "i" and ev.time.dtype.kind == "f"
