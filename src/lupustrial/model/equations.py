@@ -89,9 +89,8 @@ def layout(drugs: tuple[Drug, ...]) -> Layout:
                   *(rows(theta, q) for q in ("v1", "k10", "k12", "k21", "target_ratio", "ka", "emax", "ec50", "kd")))
 
 
-DRUGS = REGISTRY
-N_DRUGS = len(DRUGS)
-LAYOUT = layout(DRUGS)
+N_DRUGS = len(REGISTRY)
+LAYOUT = layout(REGISTRY)
 STATES, THETA = LAYOUT.states, LAYOUT.theta
 DEPOT, CENTRAL, PERIPHERAL = LAYOUT.depot, LAYOUT.central, LAYOUT.peripheral
 V1, K10, K12, K21, TARGET_RATIO, KA = LAYOUT.v1, LAYOUT.k10, LAYOUT.k12, LAYOUT.k21, LAYOUT.target_ratio, LAYOUT.ka
@@ -141,7 +140,7 @@ def individual_parameters(
     fold = 1.0 + (params["baff_fold_rise"] - 1.0) * np.exp(eta.get("baff_fold_rise", np.zeros(n)))
     b0 = covariates["baseline_cd19_cells_ul"]
     alpha = params["auto_fraction"]
-    rows = {k: v for d in DRUGS for k, v in _drug_rows(d, ind, s_cl, s_v, kout).items()} | {
+    rows = {k: v for d in REGISTRY for k, v in _drug_rows(d, ind, s_cl, s_v, kout).items()} | {
         "baff_k": np.full(n, params["baff_k"]),
         "baff_rho": 1.0 - 1.0 / fold,
         "baff0": covariates["baseline_baff_ng_ml"],
@@ -165,7 +164,7 @@ def individual_parameters(
 
 def sc_bioavailability(params: ModelParameters) -> np.ndarray:
     """Fraction of an SC dose that reaches each drug's depot (registry order; 0 for a drug without one)."""
-    return np.array([params[d.pk.depot.bioavailability.name] if d.pk.depot else 0.0 for d in DRUGS])
+    return np.array([params[d.pk.depot.bioavailability.name] if d.pk.depot else 0.0 for d in REGISTRY])
 
 
 def initial_state(theta: np.ndarray) -> np.ndarray:
@@ -268,7 +267,7 @@ def rhs(y: np.ndarray, th: np.ndarray, rate: np.ndarray) -> np.ndarray:
     return dy
 
 
-OUTPUTS = tuple(f"{d.name}_ug_ml" for d in DRUGS) + (
+OUTPUTS = tuple(f"{d.name}_ug_ml" for d in REGISTRY) + (
     "baff_ng_ml", "cd19_cells_ul", "anti_dsdna_iu_ml", "flare_hazard_per_year", "cumulative_flare_hazard",
     "autoreactive_cd19_cells_ul",
 )
@@ -279,9 +278,9 @@ def outputs(y: np.ndarray, th: np.ndarray) -> dict[str, np.ndarray]:
 
     Drug concentrations are µg/mL (mg/L); ``baff_ng_ml`` is free BAFF, bound by no drug.
     """
-    conc = {f"{drug.name}_ug_ml": y[CENTRAL[d]] / th[V1[d]] for d, drug in enumerate(DRUGS)}
+    conc = {f"{drug.name}_ug_ml": y[CENTRAL[d]] / th[V1[d]] for d, drug in enumerate(REGISTRY)}
     free = 1.0
-    for d, drug in enumerate(DRUGS):
+    for d, drug in enumerate(REGISTRY):
         if KD[d] != ABSENT:
             free = free * free_fraction(conc[f"{drug.name}_ug_ml"], th[KD[d]])
     return conc | {
