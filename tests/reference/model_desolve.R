@@ -4,11 +4,32 @@
 # Writes tests/reference/model_desolve.json: the inputs (typical parameter values, covariates,
 # dosing) and the states at the output times, so the Python test rebuilds exactly this case.
 # The model is written here afresh from docs/model.md, including the derivation of the
-# two-compartment volumes from the published half-lives. R 4.2.2, deSolve.
+# two-compartment volumes from the published half-lives. The dosing is read from the BEAT-LUPUS
+# protocol (rituximab background, the belimumab arm's regimen), as the Python side doses it.
+# R 4.2.2, deSolve, yaml.
 suppressPackageStartupMessages({
   library(deSolve)
   library(jsonlite)
+  library(yaml)
 })
+
+protocol_file <- "src/lupustrial/protocol/protocols/beat_lupus.yaml"
+protocol <- read_yaml(protocol_file)
+rtx <- protocol$background[[1]]
+bel <- protocol$arms[[1]]$dosing[[1]]
+stopifnot(rtx$drug == "rituximab", rtx$unit == "mg", bel$drug == "belimumab", bel$unit == "mg/kg")
+# All dosing days of a regimen: the listed days, then every `every_days` until `until_day`.
+dose_days <- function(r) {
+  d <- unlist(r$days)
+  if (!is.null(r$every_days)) d <- c(d, seq(tail(d, 1) + r$every_days, r$until_day, by = r$every_days))
+  d
+}
+# One infusion length per dose: the listed ones, repeats taking the last.
+dose_hours <- function(r) {
+  h <- unlist(r$infusion_hours)
+  n <- length(dose_days(r))
+  c(rep_len(h, length(r$days)), rep(tail(h, 1), n - length(r$days)))
+}
 
 # Typical values (inputs; eta = 0 for every patient).
 p <- list(
@@ -90,11 +111,14 @@ simulate_patient <- function(pt) {
     lam = p$flare_rate / 365.25
   )
   # Infusions as (start, end, drug, rate mg/day); breakpoints where any rate changes.
-  inf <- data.frame(start = c(0, 14), end = c(0, 14) + 4 / 24, drug = "r", rate = 1000 / (4 / 24))
+  inf <- data.frame(start = dose_days(rtx), end = dose_days(rtx) + dose_hours(rtx) / 24, drug = "r",
+                    rate = rtx$dose / (dose_hours(rtx) / 24))
   if (!is.na(pt$belimumab_start)) {
-    d <- pt$belimumab_start + c(0, 14, seq(28, t_end, by = 28))
-    d <- d[d <= t_end]
-    inf <- rbind(inf, data.frame(start = d, end = d + 1 / 24, drug = "b", rate = 10 * pt$weight_kg / (1 / 24)))
+    d <- pt$belimumab_start + dose_days(bel)
+    keep <- d <= t_end
+    hours <- dose_hours(bel)[keep]
+    inf <- rbind(inf, data.frame(start = d[keep], end = d[keep] + hours / 24, drug = "b",
+                                 rate = bel$dose * pt$weight_kg / (hours / 24)))
   }
   bolus <- if (is.na(pt$sc_day)) numeric(0) else pt$sc_day
   bps <- sort(unique(c(0, inf$start, inf$end, bolus)))
@@ -120,6 +144,8 @@ simulate_patient <- function(pt) {
 
 res <- list(
   params = p, derived = list(bel_v1 = bel_v1, bel_q = bel_q, bel_v2 = bel_v2, rtx_v2 = rtx_v2),
+  protocol = list(file = protocol_file, rituximab_days = dose_days(rtx), rituximab_hours = dose_hours(rtx),
+                  belimumab_days = dose_days(bel), belimumab_hours = dose_hours(bel)),
   patients = patients, times = times,
   states = lapply(patients, simulate_patient),
   generated_by = sprintf("tests/reference/model_desolve.R (R %s, deSolve %s)", getRversion(), packageVersion("deSolve"))

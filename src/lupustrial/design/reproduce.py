@@ -24,9 +24,9 @@ from lupustrial.design.figures import Figure, published, statistic
 from lupustrial.model.parameters import ModelParameters, calibrated, parameter_provenance
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import virtual_population
-from lupustrial.protocol import load_protocol
+from lupustrial.protocol import load_protocol, protocol_dosing
 from lupustrial.protocol.schema import Protocol
-from lupustrial.simulate import map_chunks, protocol_dosing
+from lupustrial.simulate import map_chunks
 from lupustrial.simulate.trial import SEVERE_FLARE, TrialArrays, simulate_arrays
 
 CONF_LEVEL = 0.95  # of the per-trial geometric-mean intervals the report draws

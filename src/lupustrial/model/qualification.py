@@ -18,17 +18,20 @@ from typing import Literal
 
 import numpy as np
 
-from lupustrial.model.dosing import IV, BELIMUMAB_INFUSION_HOURS, DosingEvents, beat_lupus_dosing
+from lupustrial.model.dosing import IV, DosingEvents
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import virtual_population
+from lupustrial.protocol import load_protocol, protocol_dosing, regimen_events
 
 DEPLETED = 0.1  # CD19+ below this fraction of the patient's baseline counts as depleted
 DAYS = np.arange(0.0, 421.0)
+# The regimen qualified: BEAT-LUPUS's arms, as its protocol doses them, randomised on this day.
+PROTOCOL, RITUXIMAB_ALONE, THEN_BELIMUMAB = "beat-lupus", "Placebo", "Belimumab"
 BELIMUMAB_START = 42.0
 WEEK_26 = 182.0
 # Steady state: the last full 28-day belimumab interval before day 420, which this dose closes
-# (doses at 42, 56, 70, then every 28 days).
+# (doses at 42, 56, 70, then every 28 days to day 378, the protocol's last).
 LAST_DOSE = BELIMUMAB_START + 28.0 * np.floor((DAYS[-1] - BELIMUMAB_START - 28.0) / 28.0)
 
 Basis = Literal["published", "construction", "assumption", "context"]
@@ -106,17 +109,24 @@ def qualify(
 ) -> Qualification:
     """Simulate rituximab alone, rituximab then belimumab, and a single belimumab dose.
 
-    ``params`` defaults to the calibrated set (:func:`~lupustrial.model.parameters.default_parameters`);
-    ``workers`` threads share the patients without changing the results.
+    All three are dosed as BEAT-LUPUS's protocol says: its two arms, and the first dose of its
+    belimumab regimen alone. ``params`` defaults to the calibrated set
+    (:func:`~lupustrial.model.parameters.default_parameters`); ``workers`` threads share the
+    patients without changing the results.
     """
     pop = virtual_population(n, seed, params)
     wt = pop.covariates["weight_kg"]
-    regimens = {
-        "rtx": beat_lupus_dosing(wt, "placebo", 0.0, DAYS[-1]),
-        "seq": beat_lupus_dosing(wt, "belimumab", BELIMUMAB_START, DAYS[-1]),
-        "bel1": DosingEvents.regimen(np.arange(n), "belimumab", np.array([0.0]), 10.0 * wt,
-                                     infusion_hours=BELIMUMAB_INFUSION_HOURS),
-    }
+    protocol = load_protocol(PROTOCOL)
+
+    def arm(name: str) -> DosingEvents:
+        return protocol_dosing(protocol, wt, np.full(n, name, dtype=object), np.full(n, BELIMUMAB_START),
+                               np.full(n, DAYS[-1]))
+
+    belimumab = protocol.arm(THEN_BELIMUMAB).dosing[0]
+    first_dose = belimumab.model_copy(update={"days": [0.0], "every_days": None, "until_day": None,
+                                              "infusion_hours": float(belimumab.dose_hours()[0])})
+    regimens = {"rtx": arm(RITUXIMAB_ALONE), "seq": arm(THEN_BELIMUMAB),
+                "bel1": regimen_events(first_dose, np.arange(n), wt, 0.0)}
     # Every patient shares the dosing days, so one grid holds all infusion ends (the peaks).
     times = np.union1d(DAYS, np.concatenate([_infusion_ends(d) for d in regimens.values()]))
     out = {k: simulate(pop, d, times, workers=workers).outputs() for k, d in regimens.items()}

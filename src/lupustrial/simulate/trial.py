@@ -20,10 +20,10 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from lupustrial.model.dosing import DosingError, DosingEvents
 from lupustrial.model.parameters import ModelParameters, default_parameters
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import Population, virtual_population
+from lupustrial.protocol.dosing import protocol_dosing
 from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Protocol
 from lupustrial.randomise import assign, parse_arms, permuted_blocks_batch
@@ -127,35 +127,6 @@ def _concat(populations: list[Population]) -> Population:
         eta={k: np.concatenate([p.eta[k] for p in populations]) for k in first.eta},
         theta=np.concatenate([p.theta for p in populations], axis=1),
     )
-
-
-def protocol_dosing(protocol: Protocol, weight_kg: np.ndarray, arm: np.ndarray, rand_day: np.ndarray,
-                    last_day: np.ndarray) -> DosingEvents:
-    """Dosing events of every patient: background therapy from day 0, study drug from randomisation.
-
-    Doses after ``last_day`` (days from the first rituximab infusion) are not given.
-    """
-    n = len(weight_kg)
-    patients = np.arange(n)
-    parts = []
-
-    def add(key: str, idx: np.ndarray, regimen, start: np.ndarray | float) -> None:
-        amount = regimen.dose * (weight_kg[idx] if regimen.unit == "mg/kg" else 1.0)
-        try:
-            ev = DosingEvents.regimen(idx, regimen.drug, regimen.dose_days(), amount, start_day=start,
-                                      infusion_hours=regimen.infusion_hours if regimen.route == "iv" else None)
-        except DosingError as exc:
-            raise ProtocolError(f"key {key}.drug: {exc}") from None
-        keep = ev.time <= last_day[ev.patient]
-        parts.append(DosingEvents(*(getattr(ev, f)[keep] for f in DosingEvents.__dataclass_fields__)))
-
-    for j, regimen in enumerate(protocol.background):
-        add(f"background[{j}]", patients, regimen, 0.0)
-    for i, a in enumerate(protocol.arms):
-        idx = patients[arm == a.name]
-        for j, regimen in enumerate(a.dosing):
-            add(f"arms[{i}].dosing[{j}]", idx, regimen, rand_day[idx])
-    return DosingEvents.concat(parts)
 
 
 Table = dict[str, np.ndarray]
