@@ -173,18 +173,22 @@ def calibrate(
     seed: int = typer.Option(1, "--seed", min=0, help="Seed of the cohorts' draws and of the posterior draws."),
     draws: int = typer.Option(200, "--draws", min=1, help="Posterior parameter draws to store (for assurance)."),
     out: Path = typer.Option(Path("calibration.json"), "--out", help="Where to write the calibrated set."),
+    start: str = typer.Option("shipped", "--start", help="Where the search starts: shipped (the calibration "
+                              "lupustrial ships), prior (the parameter tables) or a calibration FILE."),
+    evaluations: int = typer.Option(600, "--max-evaluations", min=1, help="Most evaluations of the distance."),
 ) -> None:
     """Fit the model to every published trial at once: BEAT-LUPUS and its parts (docs/calibration.md)."""
     from rich.table import Table
 
-    from lupustrial.design.calibrate import calibrate as fit
+    from lupustrial.design.calibrate import calibrate as fit, calibration_settings
     from lupustrial.report.json import write_json
 
     if out.is_dir():
         raise LupustrialError(f"option --out: {out} is a folder, not a file")
     _output_folder(out.parent)
+    settings = calibration_settings(start)
     with console.status("fitting") as status:
-        result = fit(n=patients, seed=seed, n_draws=draws,
+        result = fit(n=patients, seed=seed, n_draws=draws, start_settings=settings, max_evaluations=evaluations,
                      progress=lambda k, d: status.update(f"fitting: {k} evaluations, distance {d:.3g}"))
     table = Table(title=f"joint calibration (distance {result.provenance['distance']:.3g})", title_justify="left")
     for col in ("trial", "target", "published", "simulated", "residual (SE)"):

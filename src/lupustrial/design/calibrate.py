@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +28,10 @@ from lupustrial.analysis.batch import ancova_gmr_batch
 from lupustrial.design.figures import (
     Figure, Published, arm_mask, check_figures, log_ci_se, published, statistic, visit_values,
 )
-from lupustrial.model.parameters import TRIAL_SEP, ModelParameters, trial_settings
+from lupustrial.model.parameters import (
+    TRIAL_SEP, ModelParameters, read_parameter_file, stored_calibration, trial_settings,
+)
+
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.trial import TrialArrays, cohort_arrays
@@ -319,6 +323,16 @@ def calibrate(*, trials: tuple[str, ...] = TRIALS, names: tuple[str, ...] | None
                     for t, s, r in zip(problem.targets, sim, data_part)],
     }
     return Calibration(problem.settings_at(fit.x), [problem.settings_at(u) for u in u_draws], provenance)
+
+
+def calibration_settings(start: str) -> dict[str, float]:
+    """Start settings of a fit: ``"shipped"`` (the stored calibration's values, shared and per trial),
+    ``"prior"`` (none: the parameter tables) or the path of a calibration file."""
+    if start == "prior":
+        return {}
+    stored = stored_calibration() if start == "shipped" else read_parameter_file(Path(start))
+    return {**stored["values"], **{f"{t}{TRIAL_SEP}{k}": v for t, vs in stored.get("trials", {}).items()
+                                   for k, v in vs.items()}}
 
 
 def markdown_tables(stored: dict) -> str:

@@ -346,7 +346,7 @@ def parameter_file(path: Path, population: str = "beat-lupus") -> ModelParameter
 
 
 @cache
-def _calibration_file() -> dict:
+def stored_calibration() -> dict:
     """The stored joint calibration (written by ``lupustrial calibrate``): shared values, each
     trial's own values, posterior draws and provenance."""
     return read_parameter_file(resources.files("lupustrial.model") / "calibrated" / "joint.json")
@@ -354,13 +354,13 @@ def _calibration_file() -> dict:
 
 def calibrated_trials() -> tuple[str, ...]:
     """The trial populations the joint calibration fitted."""
-    return tuple(_calibration_file()["trials"])
+    return tuple(stored_calibration()["trials"])
 
 
 @cache
 def calibrated(name: str = "beat-lupus") -> ModelParameters:
     """The jointly calibrated parameter set with trial ``name``'s population (provenance in the file)."""
-    stored = _calibration_file()
+    stored = stored_calibration()
     if name not in stored["trials"]:
         raise LupustrialError(f"the calibration has no population {name!r}; it has {', '.join(stored['trials'])}")
     return ModelParameters().apply(stored["values"]).apply(stored["trials"][name])
@@ -370,12 +370,12 @@ def calibrated_draws(name: str = "beat-lupus") -> list[ModelParameters]:
     """Posterior draws of the calibrated parameters with trial ``name``'s population: the phase-2
     uncertainty that assurance integrates over."""
     base = calibrated(name)
-    return [base.apply(trial_settings(d, name)) for d in _calibration_file()["draws"]]
+    return [base.apply(trial_settings(d, name)) for d in stored_calibration()["draws"]]
 
 
 def calibration_provenance() -> dict:
     """Date, seed, method, targets and fit error of the stored joint calibration."""
-    return _calibration_file()["provenance"]
+    return stored_calibration()["provenance"]
 
 
 def parameter_provenance(name: str = "beat-lupus", params: ModelParameters | None = None) -> dict[str, object]:
