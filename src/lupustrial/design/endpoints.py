@@ -97,7 +97,8 @@ def _not_powered(protocol: Protocol, endpoint: Endpoint) -> str | None:
         return f"{endpoint.analysis} is descriptive (no test)"
     missing = ([] if method.batch is not None else [f"{endpoint.analysis} has no batched twin"]) + (
         [] if method.reads in SIMULATED else
-        [f"the simulator produces no {method.reads} data (only lab values at visits and times to first flare)"])
+        [f"the design takes no {method.reads} data from the simulator (a lab value at a visit, or a time to "
+         "first flare)"])
     if missing:
         return "; ".join(missing)
     for key in method.batch.lacks:
