@@ -548,15 +548,9 @@ class AncovaRawBatchResult:
     estimable: np.ndarray
 
 
-def ancova_batch(
-    y: ArrayLike,
-    baseline: ArrayLike,
-    treated: ArrayLike,
-    *,
-    factors: Mapping[str, ArrayLike] | None = None,
-    mask: ArrayLike | None = None,
-    conf_level: float = 0.95,
-) -> AncovaRawBatchResult:
+def ancova_batch(y: ArrayLike, baseline: ArrayLike, treated: ArrayLike, *,
+                 factors: Mapping[str, ArrayLike] | None = None, mask: ArrayLike | None = None,
+                 conf_level: float = 0.95) -> AncovaRawBatchResult:
     """``ancova`` (``y ~ arm + baseline + factors``, the raw scale) for every trial, vectorised:
     :func:`ancova_gmr_batch`'s least squares on the values as measured. Arrays as there;
     ``y`` and ``baseline`` need only be finite."""
