@@ -4,7 +4,9 @@ Issue 6 target: under 60 s on 2 cores. Side by side: the array path with common 
 (each trial simulated once at the largest N, the first n patients analysed for each n; what
 ``lupustrial design`` does) and the ADaM path (one data-frame simulation per trial and size,
 as the first slice did), the latter timed on a sample of trials and scaled.
-Run: python benchmarks/bench_design.py [--trials 2000] [--workers 2] [--sample 100]
+Run: python benchmarks/bench_design.py [--trials 2000] [--workers 2] [--sample 100] [--protocol FILE]
+(``--protocol``: another protocol, e.g. one whose plan has more endpoints to power; ``--sample 0``
+skips the ADaM path)
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--sample", type=int, default=100, help="trials per size for the ADaM path (scaled)")
+    parser.add_argument("--protocol", default="beat-lupus")
     args = parser.parse_args()
-    protocol = load_protocol("beat-lupus")
+    protocol = load_protocol(args.protocol)
     power_curve(protocol, [8, 12], n_trials=2, seed=0)  # warm-up: imports and compilation
     cpu_before = _children_cpu()
     with executor(args.workers) as pool:
@@ -68,11 +71,14 @@ def main() -> None:
         elapsed = time.perf_counter() - start
     # Worker CPU time / workers = the wall time on as many idle cores (the machine is shared).
     cpu = _children_cpu() - cpu_before
-    cox = curve.table[curve.table["endpoint"] == "cox"]["power"].round(3).tolist()
+    cox = curve.table[curve.table["endpoint"] == "TTSEVFL"]["power"].round(3).tolist()
+    rules = ", ".join(curve.rules)
+    print(f"{args.protocol} ({rules}):")
     print(f"array path + CRN: sizes={SIZES} trials={args.trials} workers={args.workers} chunk={args.chunk} "
           f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f}: {elapsed:.1f} s wall, worker CPU {cpu:.1f} s "
           f"(= {cpu / args.workers:.1f} s on {args.workers} idle cores); Cox power {cox}")
-
+    if not args.sample:
+        return
     start = time.perf_counter()
     for n in SIZES:
         func = partial(_adam_chunk, with_sample_size(protocol, n), seed=1)

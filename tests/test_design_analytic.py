@@ -74,8 +74,8 @@ def test_design_output_events_equal_rpact(case: dict) -> None:
     """The events the design prints, JSON and HTML included, are rpact's eventsFixed."""
     p = event_probability(case["lambda2"], case["hazard_ratio"], accrual=case["accrual"],
                           follow_up=case["follow_up"], ratio=case["ratio"])
-    effects = {"log_gmr": np.nan, "resid_sd": np.nan, "log_hr": np.log(case["hazard_ratio"]), "event_probability": p}
-    table = analytic_table(effects, case["alpha"], case["ratio"], ["cox"])
+    effects = {"TTSEVFL": {"estimate": np.log(case["hazard_ratio"]), "event_probability": p}}
+    table = analytic_table(effects, case["alpha"], case["ratio"], {"TTSEVFL": "cox"})
     row = table[(table["method"] == case["method"]) & (table["target"] == case["power"])].iloc[0]
     assert row["events"] == pytest.approx(case["events"], rel=1e-6)
     assert row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)

@@ -65,12 +65,12 @@ def test_resume_keeps_the_assurance_and_refuses_mixing(swept, draws) -> None:
 
 def test_assurance_text_reads_the_assurance_at_the_powered_n(swept) -> None:
     _, (result,) = swept
-    target = float(result.curve.table.query("endpoint == 'ancova'")["power"].max())
-    n = result.curve.smallest_n("ancova", target)
+    target = float(result.curve.table.query("endpoint == 'DSDNA'")["power"].max())
+    n = result.curve.smallest_n("DSDNA", target)
     assert n is not None
-    assert result.assurance_text("ancova", target) == f"{result.assurance.power_at('ancova', n):.3f}"
-    assert result.assurance_text("ancova", 1.01) == "-"
-    assert len(power_figure(result.curve, ["ancova", "cox"], result.assurance).axes) == 2
+    assert result.assurance_text("DSDNA", target) == f"{result.assurance.power_at('DSDNA', n):.3f}"
+    assert result.assurance_text("DSDNA", 1.01) == "-"
+    assert len(power_figure(result.curve, ["DSDNA", "TTSEVFL"], result.assurance).axes) == 2
 
 
 @given(st.lists(st.booleans(), min_size=2, max_size=60))

@@ -57,19 +57,27 @@ def stratified(data: dict) -> None:
 def test_protocol_without_cox_endpoint(tmp_path: Path) -> None:
     path = protocol_file(tmp_path, no_cox)
     out = tmp_path / "d.json"
-    for endpoint in ("all", "ancova"):
+    for endpoint in ("all", "DSDNA", "IgG anti-dsDNA at week 52"):  # an endpoint by its label or its name
         result = runner.invoke(app, ["design", str(path), *FAST, "--endpoint", endpoint, "--json", str(out),
                                      "--html", str(tmp_path / "d.html")])
         assert result.exit_code == 0, result.output
-        assert "ancova" in result.output and "both/" not in result.output and "│ cox" not in result.output
+        words = " ".join(result.output.split())
+        assert "│ DSDNA" in result.output and "all/" not in result.output and "TTSEVFL" not in result.output
+        assert "not powered: geometric_mean is descriptive (no test)" in words  # listed, not dropped
     (cell,) = json.loads(out.read_text())["cells"]
-    assert {r["endpoint"] for r in cell["power"]} == {"ancova"}
-    assert {r["endpoint"] for r in cell["analytic"]} == {"ancova"}
+    assert {r["endpoint"] for r in cell["power"]} == {"DSDNA"}
+    assert {r["endpoint"] for r in cell["analytic"]} == {"DSDNA"}
+    assert [(e["label"], e["powered"]) for e in cell["endpoints"]] == [("DSDNA", True), ("CD19", False)]
     html = (tmp_path / "d.html").read_text()
     assert html.count("data:image/png;base64,") == 1 and "<td>t " in html  # the ANCOVA's analytic N is shown
-    for endpoint in ("cox", "both"):
+    assert "not powered: geometric_mean is descriptive (no test)" in html
+    for endpoint, message in (("family", f"{path}: key endpoints: --endpoint family needs two powered endpoints"),
+                              ("CD19", f"{path}: key endpoints[1]: CD19 is not powered: geometric_mean is "
+                                       "descriptive (no test)"),
+                              ("TTSEVFL", "option --endpoint: 'TTSEVFL' is none of all, family nor an endpoint's "
+                                          "label or name (DSDNA, CD19)")):
         bad = runner.invoke(app, ["design", str(path), *FAST, "--endpoint", endpoint])
-        assert bad.exit_code == 2 and str(path) in bad.output and "needs" in bad.output, bad.output
+        assert bad.exit_code == 2 and message in " ".join(bad.output.split()), bad.output
 
 
 def test_protocol_with_cox_endpoint_only(tmp_path: Path) -> None:
@@ -79,10 +87,12 @@ def test_protocol_with_cox_endpoint_only(tmp_path: Path) -> None:
     path = protocol_file(tmp_path, cox_only)
     result = runner.invoke(app, ["design", str(path), *FAST])
     assert result.exit_code == 0, result.output
-    assert "│ cox" in result.output and "ancova" not in result.output
+    assert "│ TTSEVFL" in result.output and "DSDNA" not in result.output
 
 
-def test_refusals_name_file_and_key(tmp_path: Path) -> None:
+def test_endpoints_the_design_cannot_power(tmp_path: Path) -> None:
+    """Listed as not powered with why, never dropped silently; refused in one line naming the key
+    when asked for; a plan with nothing to power is refused."""
     def cox_factors(data: dict) -> None:
         stratified(data)
         data["endpoints"][-1]["factors"] = ["dsdna"]
@@ -90,11 +100,26 @@ def test_refusals_name_file_and_key(tmp_path: Path) -> None:
     def unknown_factor(data: dict) -> None:
         data["endpoints"][0]["factors"] = ["site"]
 
-    for change, message in ((cox_factors, "key endpoints[2].factors"),
-                            (unknown_factor, "key endpoints[0].factors: site not in population.factors")):
+    def nothing(data: dict) -> None:
+        data["endpoints"] = data["endpoints"][2:] + [{"name": "SRI-4", "param": "SRI4", "analysis": "responder",
+                                                     "week": 52}]
+
+    for change, label, reason in (
+            (cox_factors, "TTSEVFL",
+             "key endpoints[2]: TTSEVFL is not powered: its factors: the batched cox takes none"),
+            (unknown_factor, "DSDNA", "key endpoints[0]: DSDNA is not powered: its factors: site not in "
+                                      "population.factors")):
         path = protocol_file(tmp_path, change)
-        bad = runner.invoke(app, ["design", str(path), *FAST])
-        assert bad.exit_code == 2 and f"{path}: {message}" in " ".join(bad.output.split()), bad.output
+        result = runner.invoke(app, ["design", str(path), *FAST])
+        assert result.exit_code == 0 and "not powered: " + reason.split("not powered: ")[1] in " ".join(
+            result.output.split()), result.output
+        bad = runner.invoke(app, ["design", str(path), *FAST, "--endpoint", label])
+        assert bad.exit_code == 2 and f"{path}: {reason}" in " ".join(bad.output.split()), bad.output
+    path = protocol_file(tmp_path, nothing)
+    bad = runner.invoke(app, ["design", str(path), *FAST])
+    assert bad.exit_code == 2, bad.output
+    assert (f"{path}: key endpoints: no endpoint can be powered (CD19: geometric_mean is descriptive (no test); "
+            "SRI4: responder has no batched twin") in " ".join(bad.output.split()), bad.output
 
 
 def test_ancova_adjusts_for_the_endpoint_factors(tmp_path: Path) -> None:
@@ -113,9 +138,9 @@ def test_ancova_adjusts_for_the_endpoint_factors(tmp_path: Path) -> None:
         subjects = adsl.set_index("USUBJID").loc[lab["USUBJID"]]
         single = ancova_gmr(lab["AVAL"], lab["BASE"], subjects["TRT01P"], treatment="Belimumab",
                             reference="Placebo", factors={"dsdna": subjects["dsdna"]})
-        assert stats["anc_p"][0, t] == pytest.approx(single.p_value, rel=1e-8)
-        assert stats["anc_log_ratio"][0, t] == pytest.approx(single.log_ratio, rel=1e-8)
-    assert not np.allclose(stats["anc_p"], unadjusted["anc_p"])
+        assert stats["DSDNA.p_value"][0, t] == pytest.approx(single.p_value, rel=1e-8)
+        assert stats["DSDNA.estimate"][0, t] == pytest.approx(single.log_ratio, rel=1e-8)
+    assert not np.allclose(stats["DSDNA.p_value"], unadjusted["DSDNA.p_value"])
 
 
 def test_corrupt_cell_file_on_resume(tmp_path: Path) -> None:
@@ -150,4 +175,4 @@ def test_json_records_provenance(tmp_path: Path) -> None:
     assert data["settings_hash"] == digest
     assert data["parameters"]["parameter_set"].startswith("calibrated to beat-lupus") and "fitted" in data["parameters"]
     smallest = data["cells"][0]["smallest_n"]
-    assert {(s["endpoint"], s["target"]) for s in smallest} >= {("ancova", 0.8), ("cox", 0.9)}
+    assert {(s["endpoint"], s["target"]) for s in smallest} >= {("DSDNA", 0.8), ("TTSEVFL", 0.9)}

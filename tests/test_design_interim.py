@@ -268,6 +268,18 @@ def test_looks_the_simulator_cannot_make_name_their_key(tmp_path: Path, change, 
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_looks_refuse_an_endpoint_they_cannot_analyse(tmp_path: Path) -> None:
+    data = yaml.safe_load(resolve_protocol(CONFIRMATORY).read_text())
+    data["endpoints"].append({"name": "B cells at week 52", "param": "CD19", "analysis": "geometric_mean", "week": 52})
+    data["interim"]["endpoint"] = "CD19"
+    path = tmp_path / "variant.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = CliRunner().invoke(app, ["design", str(path), "--sizes", "40", "--trials", "10"])
+    assert result.exit_code == 2, result.output
+    assert (f"{path}: key interim.endpoint: the looks analyse cox or ancova_log endpoints; CD19 is analysed by "
+            "geometric_mean (endpoints[2])") in " ".join(result.output.split())
+
+
 def test_protocol_at_the_design_size_is_valid() -> None:
     """Every size of a sweep is the confirmatory protocol with another n: the looks stay valid."""
     protocol = load_protocol(CONFIRMATORY)

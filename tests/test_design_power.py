@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lupustrial.analysis import ancova_gmr, cox
@@ -35,31 +37,49 @@ def test_statistics_of_first_patients_equal_single_fits() -> None:
             lab = lab[number(lab["USUBJID"]) <= n]
             a = ancova_gmr(lab["AVAL"], lab["BASE"], lab["USUBJID"].map(arm), treatment="Belimumab",
                            reference="Placebo")
-            assert stats["anc_p"][i, t] == pytest.approx(a.p_value, rel=1e-8)
-            assert stats["anc_log_ratio"][i, t] == pytest.approx(np.log(a.ratio), rel=1e-8)
+            assert stats["DSDNA.p_value"][i, t] == pytest.approx(a.p_value, rel=1e-8)
+            assert stats["DSDNA.estimate"][i, t] == pytest.approx(np.log(a.ratio), rel=1e-8)
             tte = frames["adtte"]
             tte = tte[(tte["TRIALID"] == t + 1) & (tte["PARAMCD"] == "TTSEVFL")]
             tte = tte[number(tte["USUBJID"]) <= n]
-            assert stats["events"][i, t] == (tte["CNSR"] == 0).sum()
+            assert stats["TTSEVFL.events"][i, t] == (tte["CNSR"] == 0).sum()
             if (tte["CNSR"] == 0).any():
                 c = cox(tte["AVAL"], 1 - tte["CNSR"], (tte["USUBJID"].map(arm) == "Belimumab").astype(float))
-                assert stats["cox_p"][i, t] == pytest.approx(c.lr_test.p_value, rel=1e-8)
-                assert stats["monotone"][i, t] == c.monotone
+                assert stats["TTSEVFL.p_value"][i, t] == pytest.approx(c.lr_test.p_value, rel=1e-8)
+                assert stats["TTSEVFL.monotone"][i, t] == c.monotone
 
 
 def test_endpoint_rules() -> None:
-    stats = {"anc_p": np.array([[0.01, 0.03, 0.2, 0.01, 0.01]]), "anc_log_ratio": np.array([[-1, -1, -1, 1, -1.0]]),
-             "cox_p": np.array([[0.02, 0.02, 0.01, 0.01, np.nan]]), "cox_coef": np.array([[-1, -1, -1, -1, -1.0]])}
-    assert claims(stats, 0.05, "ancova")[0].tolist() == [[True, True, False, False, True]]
-    assert claims(stats, 0.05, "cox")[0].tolist() == [[True, True, True, True, False]]
-    every, any_ = claims(stats, 0.05, "both/bonferroni")  # each at 0.025
+    stats = {"A.p_value": np.array([[0.01, 0.03, 0.2, 0.01, 0.01]]), "A.estimate": np.array([[-1, -1, -1, 1, -1.0]]),
+             "C.p_value": np.array([[0.02, 0.02, 0.01, 0.01, np.nan]]),
+             "C.estimate": np.array([[-1, -1, -1, -1, -1.0]])}
+    family = ["A", "C"]
+    assert claims(stats, 0.05, "A", family)[0].tolist() == [[True, True, False, False, True]]
+    assert claims(stats, 0.05, "C", family)[0].tolist() == [[True, True, True, True, False]]
+    every, any_ = claims(stats, 0.05, "all/bonferroni", family)  # each at 0.025
     assert every.tolist() == [[True, False, False, False, False]]
     assert any_.tolist() == [[True, True, True, True, True]]
-    every, any_ = claims(stats, 0.05, "both/hierarchical")  # Cox only tested after the ANCOVA is claimed
+    every, any_ = claims(stats, 0.05, "all/hierarchical", family)  # C only tested after A is claimed
     assert every.tolist() == [[True, True, False, False, False]]
     assert any_.tolist() == [[True, True, False, False, True]]
     with pytest.raises(ValueError, match="unknown endpoint"):
-        claims(stats, 0.05, "all")
+        claims(stats, 0.05, "all", family)
+
+
+@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from([-1.0, 1.0])), min_size=3, max_size=3),
+       st.floats(0.001, 0.2))
+def test_family_rules_of_three_endpoints(tests: list[tuple[float, float]], alpha: float) -> None:
+    """Fixed sequence: the k-th endpoint counts only once the k - 1 before it are claimed; Bonferroni:
+    each at alpha / 3."""
+    family = ["A", "B", "C"]
+    stats = {f"{x}.{k}": np.array([[v]]) for x, (p, e) in zip(family, tests) for k, v in (("p_value", p),
+                                                                                          ("estimate", e))}
+    claimed = [p < alpha and e < 0 for p, e in tests]
+    every, first = claims(stats, alpha, "all/hierarchical", family)
+    assert bool(every[0, 0]) == all(claimed) and bool(first[0, 0]) == claimed[0]
+    at_third = [p < alpha / 3 and e < 0 for p, e in tests]
+    every, any_ = claims(stats, alpha, "all/bonferroni", family)
+    assert bool(every[0, 0]) == all(at_third) and bool(any_[0, 0]) == any(at_third)
 
 
 def test_power_curve_independent_of_workers_and_chunk() -> None:
@@ -70,18 +90,18 @@ def test_power_curve_independent_of_workers_and_chunk() -> None:
     assert a.table.equals(b.table) and a.analytic.equals(b.analytic)
     p = a.table["power"].to_numpy()
     np.testing.assert_allclose(a.table["mc_se"], np.sqrt(p * (1 - p) / 12))
-    assert set(a.table["endpoint"]) == {"ancova", "cox", "both/bonferroni", "both/hierarchical"}
-    n_s, n_f = a.analytic_n("cox", "schoenfeld", 0.8), a.analytic_n("cox", "freedman", 0.8)
-    hr = np.exp(a.effects["log_hr"])
+    assert set(a.table["endpoint"]) == {"DSDNA", "TTSEVFL", "all/bonferroni", "all/hierarchical"}
+    n_s, n_f = a.analytic_n("TTSEVFL", "schoenfeld", 0.8), a.analytic_n("TTSEVFL", "freedman", 0.8)
+    hr = np.exp(a.effects["TTSEVFL"]["estimate"])
     d_s, d_f = (required_events(hr, power=0.8, method=m) for m in ("schoenfeld", "freedman"))
-    assert a.analytic_lines("cox", 0.8) == [f"S {np.ceil(n_s):.0f} ({np.ceil(d_s):.0f} ev.)",
+    assert a.analytic_lines("TTSEVFL", 0.8) == [f"S {np.ceil(n_s):.0f} ({np.ceil(d_s):.0f} ev.)",
                                             f"F {np.ceil(n_f):.0f} ({np.ceil(d_f):.0f} ev.)"]
-    assert a.analytic_lines("both/hierarchical", 0.8) == ["-"]
+    assert a.analytic_lines("all/hierarchical", 0.8) == ["-"]
     monotone = a.table.set_index(["endpoint", "n_total"])["monotone_fits"]
-    assert monotone["cox"].sum() > 0  # 12 small trials: some have flares in one arm only
-    for rule in ("both/bonferroni", "both/hierarchical"):  # every rule testing Cox counts its monotone fits
-        assert monotone[rule].equals(monotone["cox"])
-    assert (monotone["ancova"] == 0).all()
+    assert monotone["TTSEVFL"].sum() > 0  # 12 small trials: some have flares in one arm only
+    for rule in ("all/bonferroni", "all/hierarchical"):  # every rule testing Cox counts its monotone fits
+        assert monotone[rule].equals(monotone["TTSEVFL"])
+    assert (monotone["DSDNA"] == 0).all()
 
 
 def test_assurance_mixes_parameter_sets_by_trial() -> None:
@@ -90,22 +110,22 @@ def test_assurance_mixes_parameter_sets_by_trial() -> None:
     mixed = trial_statistics(protocol, range(6), seed=2, sizes=[24], params=sets)
     for k, params in enumerate(sets):  # trial t uses set t mod 2, exactly as if run with that set alone
         alone = trial_statistics(protocol, range(6), seed=2, sizes=[24], params=params)
-        np.testing.assert_array_equal(mixed["events"][:, k::2], alone["events"][:, k::2])
+        np.testing.assert_array_equal(mixed["TTSEVFL.events"][:, k::2], alone["TTSEVFL.events"][:, k::2])
     alone = trial_statistics(protocol, range(6), seed=2, sizes=[24], params=sets[1])
-    assert mixed["events"][:, 0::2].sum() < alone["events"][:, 0::2].sum()  # a tripled flare rate shows
+    assert mixed["TTSEVFL.events"][:, 0::2].sum() < alone["TTSEVFL.events"][:, 0::2].sum()  # a tripled flare rate shows
 
 
 def test_cli_design_table_json_html(tmp_path: Path) -> None:
     out = tmp_path / "power.json"
     result = runner.invoke(app, ["design", "beat-lupus", "--sizes", "20,30", "--trials", "10", "--workers", "1",
-                                 "--ratio", "1:1,2:1", "--endpoint", "both", "--multiplicity", "bonferroni",
+                                 "--ratio", "1:1,2:1", "--endpoint", "family", "--multiplicity", "bonferroni",
                                  "--json", str(out), "--html", str(tmp_path / "d.html")])
     assert result.exit_code == 0, result.output
-    assert "Smallest total N" in result.output and "both/bonferroni" in result.output
+    assert "Smallest total N" in result.output and "all/bonferroni" in result.output
     cells = json.loads(out.read_text())["cells"]
     assert [c["cell"]["ratio"] for c in cells] == ["1:1", "2:1"]
     assert cells[1]["ratio"] == 2.0
-    assert {(r["n_total"], r["endpoint"]) for r in cells[0]["power"]} >= {(20, "both/bonferroni"), (30, "cox")}
+    assert {(r["n_total"], r["endpoint"]) for r in cells[0]["power"]} >= {(20, "all/bonferroni"), (30, "TTSEVFL")}
     assert (tmp_path / "d.html").read_text().count("data:image/png;base64,") == 2
     for args, message in ((["--sizes", "20,x"], "option --sizes"), (["--ratio", "2-1"], "option --ratio"),
                           (["--endpoint", "any"], "option --endpoint"), (["--resume"], "needs --out"),
@@ -120,9 +140,11 @@ def test_assurance_is_power_averaged_over_sets() -> None:
     mixed = power_curve(protocol, [24], n_trials=10, seed=2, params=sets)
     assert mixed.parameter_sets == 2 and mixed.to_dict()["assurance"]
     parts = [trial_statistics(with_sample_size(protocol, 24), range(10), seed=2, sizes=[24], params=s) for s in sets]
-    expected = (claims(parts[0], 0.05, "cox")[0][:, 0::2].sum() + claims(parts[1], 0.05, "cox")[0][:, 1::2].sum()) / 10
-    cox_row = mixed.table[mixed.table["endpoint"] == "cox"].iloc[0]
+    family = ["DSDNA", "TTSEVFL"]
+    expected = (claims(parts[0], 0.05, "TTSEVFL", family)[0][:, 0::2].sum()
+                + claims(parts[1], 0.05, "TTSEVFL", family)[0][:, 1::2].sum()) / 10
+    cox_row = mixed.table[mixed.table["endpoint"] == "TTSEVFL"].iloc[0]
     assert cox_row["power"] == expected
     # MC s.e. with the sets as clusters: C/(C - 1) sum_k (y_k - m_k p)^2 / T^2, here C = 2 sets of m = 5 trials
-    y = np.array([claims(parts[k], 0.05, "cox")[0][0, k::2].sum() for k in range(2)])
+    y = np.array([claims(parts[k], 0.05, "TTSEVFL", family)[0][0, k::2].sum() for k in range(2)])
     assert cox_row["mc_se"] == pytest.approx(np.sqrt(2 * np.sum((y - 5 * expected) ** 2)) / 10)

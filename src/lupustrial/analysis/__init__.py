@@ -3,13 +3,14 @@
 Single fits: :func:`ancova_gmr`, :func:`ancova`, :func:`kaplan_meier`, :func:`logrank`,
 :func:`cox`, :func:`responder`, :func:`negative_binomial`, :func:`poisson`, :func:`mmrm`,
 :func:`ae_summary`; batched over a leading trials axis for design: :func:`cox_batch`,
-:func:`ancova_gmr_batch`; a statistical analysis plan (:class:`AnalysisPlan`, methods
+:func:`ancova_gmr_batch`, :func:`ancova_batch`, :func:`logrank_batch` (the registered methods'
+batched twins, ``METHODS[name].batch``); a statistical analysis plan (:class:`AnalysisPlan`, methods
 registered in :data:`METHODS`) run on one trial's ADaM data: :func:`analyze_trial`.
 """
 
 from lupustrial.analysis.ae import ae_summary
 from lupustrial.analysis.ancova import ancova, ancova_gmr, geometric_means
-from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
+from lupustrial.analysis.batch import ancova_batch, ancova_gmr_batch, cox_batch, logrank_batch
 from lupustrial.analysis.counts import negative_binomial, poisson
 from lupustrial.analysis.cox import cox
 from lupustrial.analysis.methods import METHODS
@@ -26,6 +27,7 @@ __all__ = [
     "ae_summary",
     "analyze_trial",
     "ancova",
+    "ancova_batch",
     "ancova_gmr",
     "ancova_gmr_batch",
     "cox",
@@ -36,6 +38,7 @@ __all__ = [
     "load_for_plan",
     "load_plan",
     "logrank",
+    "logrank_batch",
     "mmrm",
     "negative_binomial",
     "poisson",

@@ -16,12 +16,18 @@ Trials may have different numbers of patients: pass arrays padded to a common wi
 boolean ``mask`` (True = a real patient); values in padded cells are ignored, NaN included.
 A trial the single fit would refuse (no events, no information, too few patients) is not
 dropped: its ``estimable`` is False and its results are NaN.
+
+The raw-scale ANCOVA (:func:`ancova_batch`) shares the log one's least squares, and
+:func:`logrank_batch` is survdiff's test. The registered methods' batched twins
+(:class:`lupustrial.analysis.methods.Batched`) read :class:`VisitBatch` or
+:class:`TimeToEventBatch` and return a :class:`BatchTest`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -417,6 +423,75 @@ def _factor_columns(
     return columns, dropped, enough
 
 
+@dataclass(frozen=True)
+class _LeastSquares:
+    """The arm coefficient of ``response ~ arm + covariate + factors`` per trial (T,), before
+    reporting: estimate and SE (nan where not estimable), residual df and SD."""
+
+    estimate: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    sigma: np.ndarray
+    estimable: np.ndarray
+
+
+def _least_squares_batch(response: np.ndarray, covariate: np.ndarray, treated: np.ndarray, valid: np.ndarray,
+                         factors: Mapping[str, ArrayLike] | None) -> _LeastSquares:
+    """One least-squares fit per trial, batched: a QR of the stacked design matrices
+    (T, patients, terms), on (trials, patients) arrays already on the model's scale (zero in
+    padded cells). A column that is zero in a trial (a factor level it lacks, or its reference
+    level) gets a private row of its own, so it is fitted exactly and changes neither the other
+    coefficients nor the residuals: the fit equals the single one on the levels that trial has.
+    Collinearity is judged, as the single fit's pivoted QR does, by each column's residual norm
+    after the others relative to 1e-7 × the largest column norm.
+    """
+    factor_cols, factor_dropped, enough_levels = _factor_columns(factors or {}, valid)
+    arm = np.where(valid, treated, 0.0)
+    n = valid.sum(axis=1)
+    n_treated = arm.sum(axis=1)
+    x = np.concatenate([np.stack([valid.astype(float), arm, covariate], axis=2), *factor_cols], axis=2)
+    n_trials, width, p = x.shape
+    dropped = np.concatenate([np.zeros((n_trials, 3), dtype=bool), *factor_dropped], axis=1)
+    private = np.zeros((n_trials, p, p))
+    private[:, np.arange(p), np.arange(p)] = dropped
+    q, r = np.linalg.qr(np.concatenate([x, private], axis=1))
+    qty = np.einsum("tnp,tn->tp", q[:, :width], response)
+    diag = np.abs(np.diagonal(r, axis1=1, axis2=2))
+    full_rank = np.all(dropped | (diag > _RANK_TOL * np.linalg.norm(x, axis=1).max(axis=1)[:, None]), axis=1)
+    r_inv = np.linalg.inv(np.where(np.eye(p, dtype=bool) & (diag[:, None, :] == 0), 1.0, r))
+    beta = np.einsum("tij,tj->ti", r_inv, qty)
+    resid = response - np.einsum("tnp,tp->tn", x, beta)
+    rss = (resid * resid).sum(1)
+    df = n - (p - dropped.sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma2 = rss / df
+        se = np.sqrt(sigma2 * (r_inv[:, 1, :] ** 2).sum(1))
+        sigma = np.sqrt(sigma2)
+    estimable = (
+        (n_treated >= 2) & (n - n_treated >= 2) & (df >= 1) & enough_levels & full_rank
+        & (np.sqrt(rss) > 1e-10 * np.sqrt((response * response).sum(1)))
+    )
+    nan = np.where(estimable, 1.0, np.nan)
+    return _LeastSquares(beta[:, 1] * nan, se * nan, df, sigma * nan, estimable)
+
+
+def _t_interval(fit: _LeastSquares, conf_level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(t, two-sided p-value, lower, upper) of the arm coefficient, on ``df_residual`` df."""
+    df = np.maximum(fit.df, 1)
+    t = fit.estimate / fit.se
+    half = stats.t.ppf(0.5 + conf_level / 2, df) * fit.se
+    return t, 2 * stats.t.sf(np.abs(t), df), fit.estimate - half, fit.estimate + half
+
+
+def _ancova_inputs(mask: ArrayLike | None, conf_level: float, **named: ArrayLike) -> tuple[np.ndarray, dict]:
+    if not 0 < conf_level < 1:
+        raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
+    valid, a = _arrays(mask, **named)
+    with np.errstate(invalid="ignore"):
+        _check(np.isin(a["treated"], (0.0, 1.0)), valid, "treated must be 0 or 1")
+    return valid, a
+
+
 def ancova_gmr_batch(
     y: ArrayLike,
     baseline: ArrayLike,
@@ -431,65 +506,61 @@ def ancova_gmr_batch(
     ``y`` and ``baseline`` are positive titres and ``treated`` is 1 for the treatment arm and
     0 for the reference, all (trials, patients) arrays; ``factors`` maps names to (trials,
     patients) arrays of level labels (e.g. stratification factors); ``mask`` marks real
-    patients. One least-squares fit per trial, batched: a QR of the stacked design matrices
-    (T, patients, terms). A column that is zero in a trial (a factor level it lacks, or its
-    reference level) gets a private row of its own, so it is fitted exactly and changes neither
-    the other coefficients nor the residuals: the fit equals the single one on the levels that
-    trial has. Collinearity is judged, as the single fit's pivoted QR does, by each column's
-    residual norm after the others relative to 1e-7 × the largest column norm. The ratio of
+    patients. One least-squares fit per trial (:func:`_least_squares_batch`). The ratio of
     adjusted geometric means is exp of the arm coefficient whatever the factor weights, since
     both arms share the factor grid.
     """
-    if not 0 < conf_level < 1:
-        raise AnalysisError(f"conf_level must be between 0 and 1, got {conf_level}")
-    valid, a = _arrays(mask, y=y, baseline=baseline, treated=treated)
+    valid, a = _ancova_inputs(mask, conf_level, y=y, baseline=baseline, treated=treated)
     with np.errstate(invalid="ignore"):
         _check(a["y"] > 0, valid, "y must be positive to take logs")
         _check(a["baseline"] > 0, valid, "baseline must be positive to take logs")
-        _check(np.isin(a["treated"], (0.0, 1.0)), valid, "treated must be 0 or 1")
-    factor_cols, factor_dropped, enough_levels = _factor_columns(factors or {}, valid)
-    arm = np.where(valid, a["treated"], 0.0)
-    n = valid.sum(axis=1)
-    n_treated = arm.sum(axis=1)
     log_y = np.log(np.where(valid, a["y"], 1.0)) * valid
     log_base = np.log(np.where(valid, a["baseline"], 1.0)) * valid
-    x = np.concatenate([np.stack([valid.astype(float), arm, log_base], axis=2), *factor_cols], axis=2)
-    n_trials, width, p = x.shape
-    dropped = np.concatenate([np.zeros((n_trials, 3), dtype=bool), *factor_dropped], axis=1)
-    private = np.zeros((n_trials, p, p))
-    private[:, np.arange(p), np.arange(p)] = dropped
-    q, r = np.linalg.qr(np.concatenate([x, private], axis=1))
-    qty = np.einsum("tnp,tn->tp", q[:, :width], log_y)
-    diag = np.abs(np.diagonal(r, axis1=1, axis2=2))
-    full_rank = np.all(dropped | (diag > _RANK_TOL * np.linalg.norm(x, axis=1).max(axis=1)[:, None]), axis=1)
-    r_inv = np.linalg.inv(np.where(np.eye(p, dtype=bool) & (diag[:, None, :] == 0), 1.0, r))
-    beta = np.einsum("tij,tj->ti", r_inv, qty)
-    resid = log_y - np.einsum("tnp,tp->tn", x, beta)
-    rss = (resid * resid).sum(1)
-    df = n - (p - dropped.sum(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma2 = rss / df
-        se = np.sqrt(sigma2 * (r_inv[:, 1, :] ** 2).sum(1))
-    estimable = (
-        (n_treated >= 2) & (n - n_treated >= 2) & (df >= 1) & enough_levels & full_rank
-        & (np.sqrt(rss) > 1e-10 * np.sqrt((log_y * log_y).sum(1)))
-    )
-    nan = np.where(estimable, 1.0, np.nan)
-    log_ratio, se = beta[:, 1] * nan, se * nan
-    t = log_ratio / se
-    half = stats.t.ppf(0.5 + conf_level / 2, np.maximum(df, 1)) * se
+    fit = _least_squares_batch(log_y, log_base, a["treated"], valid, factors)
+    t, p_value, lower, upper = _t_interval(fit, conf_level)
     return AncovaBatchResult(
-        ratio=np.exp(log_ratio),
-        ratio_lower=np.exp(log_ratio - half),
-        ratio_upper=np.exp(log_ratio + half),
-        log_ratio=log_ratio,
-        se_log_ratio=se,
+        ratio=np.exp(fit.estimate),
+        ratio_lower=np.exp(lower),
+        ratio_upper=np.exp(upper),
+        log_ratio=fit.estimate,
+        se_log_ratio=fit.se,
         t=t,
-        p_value=2 * stats.t.sf(np.abs(t), np.maximum(df, 1)),
-        df_residual=df,
-        sigma=np.sqrt(sigma2) * nan,
-        estimable=estimable,
+        p_value=p_value,
+        df_residual=fit.df,
+        sigma=fit.sigma,
+        estimable=fit.estimable,
     )
+
+
+@dataclass(frozen=True)
+class AncovaRawBatchResult:
+    """Per-trial difference of adjusted means (treatment − reference), as :func:`~lupustrial.analysis.ancova`;
+    ``estimable`` as in :class:`AncovaBatchResult`, results nan where it is False."""
+
+    difference: np.ndarray
+    difference_lower: np.ndarray
+    difference_upper: np.ndarray
+    se_difference: np.ndarray
+    t: np.ndarray
+    p_value: np.ndarray
+    df_residual: np.ndarray
+    sigma: np.ndarray
+    estimable: np.ndarray
+
+
+def ancova_batch(y: ArrayLike, baseline: ArrayLike, treated: ArrayLike, *,
+                 factors: Mapping[str, ArrayLike] | None = None, mask: ArrayLike | None = None,
+                 conf_level: float = 0.95) -> AncovaRawBatchResult:
+    """``ancova`` (``y ~ arm + baseline + factors``, the raw scale) for every trial, vectorised:
+    :func:`ancova_gmr_batch`'s least squares on the values as measured. Arrays as there;
+    ``y`` and ``baseline`` need only be finite."""
+    valid, a = _ancova_inputs(mask, conf_level, y=y, baseline=baseline, treated=treated)
+    with np.errstate(invalid="ignore"):
+        _check(np.isfinite(a["y"]) & np.isfinite(a["baseline"]), valid, "y and baseline must be finite")
+    fit = _least_squares_batch(np.where(valid, a["y"], 0.0), np.where(valid, a["baseline"], 0.0), a["treated"],
+                               valid, factors)
+    t, p_value, lower, upper = _t_interval(fit, conf_level)
+    return AncovaRawBatchResult(fit.estimate, lower, upper, fit.se, t, p_value, fit.df, fit.sigma, fit.estimable)
 
 
 @dataclass(frozen=True)
@@ -555,3 +626,66 @@ def logrank_batch(time: ArrayLike, event: ArrayLike, treated: ArrayLike, *,
     nan = np.where(estimable, 1.0, np.nan)
     return LogRankBatchResult(observed * nan, expected * nan, var * nan, chisq * nan,
                               _chi2_1_sf(chisq) * nan, estimable)
+
+
+# --- what a method's batched twin reads and returns (lupustrial.analysis.methods.Batched) ----------
+
+def _first(data: Any, n: int) -> Any:
+    """``data`` (a dataclass of (trials, patients) arrays, ``factors`` a dict of them) with its
+    first ``n`` patients of every trial."""
+    cut = {f.name: getattr(data, f.name) for f in fields(data)}
+    cut = {k: {name: v[:, :n] for name, v in value.items()} if isinstance(value, dict) else value[:, :n]
+           for k, value in cut.items()}
+    return replace(data, **cut)
+
+
+@dataclass(frozen=True)
+class VisitBatch:
+    """Many trials' values at an endpoint's visit, (trials, patients) arrays: ``value`` and
+    ``baseline`` (nan: none, the patient is not analysed, as a subject without the record),
+    ``treated`` 1 for the treatment arm and 0 for the reference, ``mask`` True for a real
+    patient, ``factors`` name -> level labels (the endpoint's ``factors``)."""
+
+    value: np.ndarray
+    baseline: np.ndarray
+    treated: np.ndarray
+    mask: np.ndarray
+    factors: dict[str, np.ndarray]
+
+    def first(self, n: int) -> VisitBatch:
+        """The first ``n`` patients of every trial."""
+        return _first(self, n)
+
+
+@dataclass(frozen=True)
+class TimeToEventBatch:
+    """Many trials' times to event, (trials, patients) arrays: ``time`` (days), ``event`` 1/0,
+    ``treated`` 1/0 and ``mask`` as in :class:`VisitBatch`."""
+
+    time: np.ndarray
+    event: np.ndarray
+    treated: np.ndarray
+    mask: np.ndarray
+
+    def first(self, n: int) -> TimeToEventBatch:
+        """The first ``n`` patients of every trial."""
+        return _first(self, n)
+
+
+@dataclass(frozen=True)
+class BatchTest:
+    """A batched twin's test of each trial, arrays (T,): the two-sided ``p_value`` and the
+    ``estimate`` of treatment vs reference on the method's scale (its ``Batched.estimate``:
+    log GMR, difference, log HR), negative when the treatment arm is lower; nan where the
+    single fit would refuse, ±inf where a Cox likelihood is monotone. Where the method has them:
+    the residual SD ``sigma`` (ANCOVA), the ``events`` and the ``monotone`` flag (Cox)."""
+
+    p_value: np.ndarray
+    estimate: np.ndarray
+    sigma: np.ndarray | None = None
+    events: np.ndarray | None = None
+    monotone: np.ndarray | None = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fields the method has, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}

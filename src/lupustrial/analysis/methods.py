@@ -9,6 +9,14 @@ To add a method: write its array function (e.g. in ``analysis/counts.py``), an a
 ``fit(endpoint, data) -> result`` and ``summarise(result) -> Summary`` here, and one
 :class:`Method` entry in :data:`METHODS` naming the kind of data it reads
 (:data:`lupustrial.analysis.endpoint_data.READERS`) and the plan keys it needs or uses.
+
+A method with a test may have a batched twin, which ``design`` runs on many simulated trials
+at once: write the batched array function (``analysis/batch.py``), an adapter
+``batch(endpoint, data) -> BatchTest`` on :class:`~lupustrial.analysis.batch.VisitBatch` or
+:class:`~lupustrial.analysis.batch.TimeToEventBatch` here, name it in the method's entry
+(``batch=Batched(...)``), and add the pair to the test that holds every twin equal to its
+single fit (``tests/test_batched_twins.py``). ``design`` then powers every plan endpoint the
+method analyses, with no other change.
 """
 
 from __future__ import annotations
@@ -21,6 +29,15 @@ import numpy as np
 
 from lupustrial.analysis.ae import DAYS_PER_YEAR
 from lupustrial.analysis.ancova import AncovaRawResult, AncovaResult, ArmMean, ancova, ancova_gmr, geometric_means
+from lupustrial.analysis.batch import (
+    BatchTest,
+    TimeToEventBatch,
+    VisitBatch,
+    ancova_batch,
+    ancova_gmr_batch,
+    cox_batch,
+    logrank_batch,
+)
 from lupustrial.analysis.counts import CountResult, negative_binomial, poisson
 from lupustrial.analysis.cox import CoxResult, cox
 from lupustrial.analysis.endpoint_data import (
@@ -90,12 +107,28 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Batched:
+    """A method's batched twin: ``fit(endpoint, data) -> BatchTest`` for many trials at once,
+    equal trial by trial to the single fit's ``test`` and ``estimate`` (what reports call them).
+
+    ``lacks`` are plan keys the single method uses that the twin cannot (e.g. Cox ``strata``): an
+    endpoint setting one is not powered, rather than fitted without it.
+    """
+
+    fit: Callable[[Endpoint, Any], BatchTest]
+    test: str
+    estimate: str
+    lacks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Method:
     """One registered method (see the module docstring).
 
     ``requires``/``uses`` are the optional plan keys (:class:`~lupustrial.analysis.plan.Endpoint`)
     the method must have / may have; ``positive`` says values are analysed on the log scale, so
     the data layer refuses a value <= 0; ``title`` describes the method in reports.
+    ``descriptive``: it compares nothing (no test); ``batch``: its batched twin, if any.
     """
 
     name: str
@@ -106,6 +139,8 @@ class Method:
     requires: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
     positive: bool = False
+    descriptive: bool = False
+    batch: Batched | None = None
 
 
 def _mean(m: ArmMean) -> Value:
@@ -167,6 +202,12 @@ def summarise_ancova_log(result: LogAncova) -> Summary:
                         a.percent_reduction_upper, a.p_value, null=0.0, log_scale=False)))
 
 
+def batch_ancova_log(endpoint: Endpoint, data: VisitBatch) -> BatchTest:
+    analysed = data.mask & np.isfinite(data.value) & np.isfinite(data.baseline)
+    fit = ancova_gmr_batch(data.value, data.baseline, data.treated, factors=data.factors, mask=analysed)
+    return BatchTest(fit.p_value, fit.log_ratio, sigma=fit.sigma)
+
+
 @dataclass(frozen=True)
 class GeometricMeans:
     """Per-arm geometric means with t intervals (a descriptive summary, no comparison)."""
@@ -206,6 +247,12 @@ def summarise_ancova(result: AncovaRawResult) -> Summary:
                   {m.arm: Value(m.mean, m.lower, m.upper) for m in result.adjusted})),
         effects=(Effect("difference in adjusted means", result.difference, result.difference_lower,
                         result.difference_upper, result.p_value, null=0.0, log_scale=False),))
+
+
+def batch_ancova(endpoint: Endpoint, data: VisitBatch) -> BatchTest:
+    analysed = data.mask & np.isfinite(data.value) & np.isfinite(data.baseline)
+    fit = ancova_batch(data.value, data.baseline, data.treated, factors=data.factors, mask=analysed)
+    return BatchTest(fit.p_value, fit.difference, sigma=fit.sigma)
 
 
 # --- time to event: Kaplan-Meier, log-rank, Cox ------------------------------------------------
@@ -299,6 +346,20 @@ def fit_cox(endpoint: Endpoint, data: TimeToEventData) -> TimeToEvent:
     return TimeToEvent(data.horizon_days, arms, km, logrank(data.time, data.event, data.arm, strata=data.strata),
                        cox(data.time, data.event, x, **common),
                        cox(data.time, data.event, x, firth=True, **common) if endpoint.firth else None)
+
+
+def batch_cox(endpoint: Endpoint, data: TimeToEventBatch) -> BatchTest:
+    """The ML fit's likelihood-ratio test (Firth's fit, reported beside it, is not the test):
+    unlike Wald's, it stays valid when the likelihood is monotone, as small trials often meet."""
+    fit = cox_batch(data.time, data.event, data.treated, mask=data.mask, ties=endpoint.ties)
+    return BatchTest(fit.lr_p_value, fit.coef, events=fit.n_events, monotone=fit.monotone)
+
+
+def batch_logrank(endpoint: Endpoint, data: TimeToEventBatch) -> BatchTest:
+    """The log-rank test, with Peto's one-step log hazard ratio (O − E)/V of the treatment arm."""
+    fit = logrank_batch(data.time, data.event, data.treated, mask=data.mask)
+    return BatchTest(fit.p_value, (fit.observed - fit.expected) / fit.variance,
+                     events=np.where(data.mask, data.event, 0.0).sum(axis=1))
 
 
 def _hazard_ratio(fit: CoxResult, label: str) -> Effect:
@@ -425,17 +486,22 @@ def summarise_mmrm(result: MmrmResult) -> Summary:
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("ancova_log", "visit", fit_ancova_log, summarise_ancova_log,
            "ANCOVA of log values adjusted for log baseline: adjusted geometric means and their ratio",
-           requires=("week",), uses=("factors",), positive=True),
+           requires=("week",), uses=("factors",), positive=True,
+           batch=Batched(batch_ancova_log, "t test", "log GMR")),
     Method("geometric_mean", "visit", fit_geometric_mean, summarise_geometric_mean,
-           "geometric mean per arm with t interval", requires=("week",), positive=True),
+           "geometric mean per arm with t interval", requires=("week",), positive=True, descriptive=True),
     Method("cox", "time_to_event", fit_cox, summarise_time_to_event,
            "Kaplan-Meier per arm, log-rank test and Cox proportional hazards",
-           uses=("week", "ties", "firth", "factors", "strata")),
+           uses=("week", "ties", "firth", "factors", "strata"),
+           batch=Batched(batch_cox, "likelihood-ratio test", "log HR", lacks=("factors", "strata"))),
     Method("logrank", "time_to_event", fit_logrank, summarise_time_to_event,
-           "Kaplan-Meier per arm and log-rank test", uses=("week", "strata")),
-    Method("km", "time_to_event", fit_km, summarise_time_to_event, "Kaplan-Meier per arm", uses=("week",)),
+           "Kaplan-Meier per arm and log-rank test", uses=("week", "strata"),
+           batch=Batched(batch_logrank, "log-rank test", "log HR (Peto)", lacks=("strata",))),
+    Method("km", "time_to_event", fit_km, summarise_time_to_event, "Kaplan-Meier per arm", uses=("week",),
+           descriptive=True),
     Method("ancova", "visit", fit_ancova, summarise_ancova,
-           "ANCOVA adjusted for baseline: adjusted means and their difference", requires=("week",), uses=("factors",)),
+           "ANCOVA adjusted for baseline: adjusted means and their difference", requires=("week",), uses=("factors",),
+           batch=Batched(batch_ancova, "t test", "difference")),
     Method("responder", "responder", fit_responder, summarise_responder,
            "responders: logistic odds ratio, risk difference and, across strata, Cochran-Mantel-Haenszel",
            requires=("week",), uses=("factors", "strata")),

@@ -13,10 +13,11 @@ from lupustrial.clikit import console
 from lupustrial.errors import LupustrialError
 
 if TYPE_CHECKING:
+    from lupustrial.design.endpoints import DesignedEndpoint
     from lupustrial.design.sweep import CellResult
 
-ENDPOINT_CHOICES = ("all", "ancova", "cox", "both")
-MULTIPLICITY_CHOICES = ("hierarchical", "bonferroni")
+ENDPOINT_KEYWORDS = ("all", "family")
+MULTIPLICITY_CHOICES = ("hierarchical", "bonferroni")  # the keys of lupustrial.design.power.FAMILY
 
 
 def _numbers(option: str, text: str | None, kind: Callable[[str], float]) -> list[float] | None:
@@ -32,12 +33,32 @@ def _numbers(option: str, text: str | None, kind: Callable[[str], float]) -> lis
     return values
 
 
-def shown_endpoints(endpoint: str, multiplicity: str, rules: Sequence[str]) -> list[str]:
-    """Endpoint rules (see :data:`lupustrial.design.power.ENDPOINTS`) the output shows, among the
-    ``rules`` the protocol's endpoints allow; empty when ``endpoint`` asks for one it lacks."""
-    both = f"both/{multiplicity}"
-    wanted = {"all": ["ancova", "cox", both], "ancova": ["ancova"], "cox": ["cox"], "both": [both]}[endpoint]
-    return [e for e in wanted if e in rules]
+def shown_endpoints(selector: str, multiplicity: str, endpoints: Sequence[DesignedEndpoint]) -> list[str]:
+    """The endpoint rules (:func:`lupustrial.design.power.design_rules`) the output shows: for
+    ``all``, every powered endpoint alone, then the ``multiplicity`` rule over them all; for
+    ``family``, that rule alone; else the endpoint whose label or name is ``selector``, alone.
+    What the plan cannot give is refused in one line: an endpoint that is not powered, or
+    ``family`` with one powered endpoint, naming the key (ProtocolError); an unknown selector,
+    naming the option."""
+    from lupustrial.design.power import FAMILY, design_rules
+    from lupustrial.protocol.load import ProtocolError
+
+    rules = design_rules(endpoints)
+    family = FAMILY[multiplicity]
+    if selector == "all":
+        return [r for r in rules if r not in FAMILY.values()] + ([family] if family in rules else [])
+    if selector == "family":
+        if family not in rules:
+            raise ProtocolError(f"key endpoints: --endpoint family needs two powered endpoints, the plan has "
+                                f"{', '.join(rules)}")
+        return [family]
+    match = next((e for e in endpoints if selector in (e.label, e.name)), None)
+    if match is None:
+        raise LupustrialError(f"option --endpoint: {selector!r} is none of {', '.join(ENDPOINT_KEYWORDS)} nor an "
+                              f"endpoint's label or name ({', '.join(e.label for e in endpoints)})")
+    if not match.powered:
+        raise ProtocolError(f"key {match.key}: {match.label} is not powered: {match.reason}")
+    return [match.label]
 
 
 def design(
@@ -52,9 +73,12 @@ def design(
                                      "infusion, e.g. 4,8,12 (default: the protocol's randomisation window)."),
     follow_up: str | None = typer.Option(None, "--follow-up", help="Follow-up after randomisation, weeks "
                                          "(default: the protocol's)."),
-    endpoint: str = typer.Option("all", "--endpoint", help="Primary endpoint shown: ancova, cox, both or all."),
+    endpoint: str = typer.Option("all", "--endpoint", help="What is shown: all (each powered endpoint of the "
+                                 "plan alone, then all together under --multiplicity), family (all together only), "
+                                 "or one endpoint by its label (e.g. DSDNA) or name."),
     multiplicity: str = typer.Option("hierarchical", "--multiplicity",
-                                     help="Rule for --endpoint both: hierarchical (ANCOVA then Cox) or bonferroni."),
+                                     help="Rule for all the powered endpoints together: hierarchical (fixed sequence "
+                                          "in plan order) or bonferroni."),
     workers: int = typer.Option(0, "--workers", min=0, help="Local worker processes (0 = all cores)."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Address of a Dask scheduler to run on."),
     chunk: int = typer.Option(20, "--chunk", min=1, help="Trials per task; results do not depend on it."),
@@ -73,7 +97,7 @@ def design(
     from lupustrial.design.grid import Cell, grid_cells, parse_ratio
     from lupustrial.design.html import write_html
     from lupustrial.design.interim import check_interim
-    from lupustrial.design.power import design_rules
+    from lupustrial.design.power import design_endpoints
     from lupustrial.design.sweep import run_sweep, write_design_json
     from lupustrial.model.parameters import calibrated_draws
     from lupustrial.protocol import load_protocol
@@ -84,8 +108,6 @@ def design(
         raise LupustrialError("option --sizes: give sample sizes of at least 4")
     if not 0 < alpha < 1:
         raise LupustrialError("option --alpha: must be between 0 and 1")
-    if endpoint not in ENDPOINT_CHOICES:
-        raise LupustrialError(f"option --endpoint: {endpoint!r} is not one of {', '.join(ENDPOINT_CHOICES)}")
     if multiplicity not in MULTIPLICITY_CHOICES:
         raise LupustrialError(f"option --multiplicity: {multiplicity!r} is not one of {', '.join(MULTIPLICITY_CHOICES)}")
     if resume and out is None:
@@ -97,13 +119,10 @@ def design(
     base = load_protocol(protocol)
     path = resolve_protocol(protocol)
     try:
-        shown = shown_endpoints(endpoint, multiplicity, design_rules(base))
+        shown = shown_endpoints(endpoint, multiplicity, design_endpoints(base))
         check_interim(base, max(ns))
     except ProtocolError as exc:
         raise ProtocolError(f"{path}: {exc}") from None
-    if not shown:
-        kinds = {"ancova": "an ancova_log endpoint", "cox": "a cox endpoint", "both": "ancova_log and cox endpoints"}
-        raise ProtocolError(f"{path}: key endpoints: --endpoint {endpoint} needs {kinds[endpoint]}")
     cells = grid_cells(base, ratios, _numbers("--start", start, float), _numbers("--follow-up", follow_up, float))
     draws = calibrated_draws() if assurance else None
     runs = (2 if assurance else 1) * (1 if base.interim is None else 2)  # interim looks: a null run for type I error
@@ -135,37 +154,68 @@ def design(
         console.print(f"plots written to {html}")
 
 
-def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed: int, alpha: float) -> None:
-    """Per cell, a power table (and an assurance table); then the smallest N per endpoint and target,
-    simulated vs analytic (and the assurance there); then the effect sizes. Each fits 80 columns:
-    cells never wrap (an 80% row must not read "0.736 ±…"), wide content is split over tables or
-    stacked in lines instead, and a narrow table is widened so that its title does not wrap at
-    every word.
-    """
-    from rich.table import Table
+def _plan_table(endpoints: Sequence[DesignedEndpoint], shown: Sequence[str]) -> None:
+    """The plan's endpoints in plan order, each with the test that powers it or why it is not
+    powered; the caption explains the ``all/`` rule shown."""
+    from lupustrial.design.power import FAMILY, family_text
 
+    table = _table("The plan's endpoints (in plan order) and how each is powered", ["endpoint", "name and test"],
+                   "; ".join(f"{r}: {family_text(r, endpoints)}" for r in shown if r in FAMILY.values()) or None)
+    table.columns[1].no_wrap, table.columns[1].justify = False, "left"
+    for e in endpoints:
+        how = f"{e.analysis}: {e.test}, {e.estimate}" if e.powered else f"not powered: {e.reason}"
+        table.add_row(e.label, f"{e.name}\n{how}")
+    console.print(table)
+
+
+def _column_groups(rules: Sequence[str], width: int = 80) -> list[list[str]]:
+    """``rules`` split over as many power tables as needed for each ("total N", then a
+    "0.736 ± 0.020" column per rule, with rich's borders and padding) to fit ``width``."""
+    first = len("total N") + 4
+    groups: list[list[str]] = [[]]
+    used = first
+    for rule in rules:
+        column = max(len(rule), len("0.000 ± 0.000")) + 3
+        if groups[-1] and used + column > width:
+            groups.append([])
+            used = first
+        groups[-1].append(rule)
+        used += column
+    return groups
+
+
+def _effect_text(estimate: str, value: float) -> str:
+    """A mean estimate as shown: a ratio (exp of a mean log, e.g. "GMR 0.620") or a difference."""
+    if not np.isfinite(value):
+        return "-"
+    return f"{estimate[4:]} {np.exp(value):.3f}" if estimate.startswith("log ") else f"{estimate} {value:.3f}"
+
+
+def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed: int, alpha: float) -> None:
+    """The plan's endpoints; per cell, power tables (and assurance tables); then the smallest N per
+    endpoint and target, simulated vs analytic (and the assurance there); then the effect sizes.
+    Each fits 80 columns: cells never wrap (an 80% row must not read "0.736 ±…"), wide content
+    is split over tables or stacked in lines instead, and a narrow table is widened so that its
+    title does not wrap at every word.
+    """
     from lupustrial.design.power import ANALYTIC_KEY
 
-    def table(title: str, columns: Sequence[str], caption: str | None = None) -> Table:
-        t = Table(title=title, caption=caption, title_justify="left", caption_justify="left", min_width=72)
-        for i, col in enumerate(columns):
-            t.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
-        return t
-
+    _plan_table(results[0].curve.endpoints, shown)
     for r in results:
         runs = [("power", r.curve)] if r.assurance is None else \
             [("power", r.curve), (f"assurance (PoS) over {r.assurance.parameter_sets} posterior draws", r.assurance)]
         for what, curve in runs:
-            power = table(f"{r.cell.key}: {what} ± MC s.e., {trials} trials per N, seed {seed}, "
-                          f"two-sided alpha {alpha:g}", ["total N", *shown])
-            for n in sorted(curve.table["n_total"].unique()):
-                rows = curve.table[curve.table["n_total"] == n].set_index("endpoint")
-                power.add_row(str(n), *(f"{rows.at[e, 'power']:.3f} ± {rows.at[e, 'mc_se']:.3f}" for e in shown))
-            console.print(power)
+            for group in _column_groups(shown):
+                power = _table(f"{r.cell.key}: {what} ± MC s.e., {trials} trials per N, seed {seed}, "
+                               f"two-sided alpha {alpha:g}", ["total N", *group])
+                for n in sorted(curve.table["n_total"].unique()):
+                    rows = curve.table[curve.table["n_total"] == n].set_index("endpoint")
+                    power.add_row(str(n), *(f"{rows.at[e, 'power']:.3f} ± {rows.at[e, 'mc_se']:.3f}" for e in group))
+                console.print(power)
 
-    summary = table("Smallest total N for the target power: simulated (first of --sizes reaching it; in "
-                    "brackets, the same were each power 2 MC s.e. higher or lower) vs analytic at the "
-                    "simulation's own effect sizes", ["endpoint", "target", "simulated", "analytic"], ANALYTIC_KEY)
+    summary = _table("Smallest total N for the target power: simulated (first of --sizes reaching it; in "
+                     "brackets, the same were each power 2 MC s.e. higher or lower) vs analytic at the "
+                     "simulation's own effect sizes", ["endpoint", "target", "simulated", "analytic"], ANALYTIC_KEY)
     for r in results:
         summary.add_row(f"[bold]{r.cell.key}[/]")
         for row in r.summary_rows(shown):
@@ -173,22 +223,28 @@ def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed
         summary.add_section()
     console.print(summary)
     if any(r.assurance is not None for r in results):
-        pos = table("Probability of success: assurance at the smallest simulated N for the target power "
-                    "(PoS there) and smallest N whose assurance reaches the target",
-                    ["endpoint", "target", "PoS there", "N for PoS"])
+        pos = _table("Probability of success: assurance at the smallest simulated N for the target power "
+                     "(PoS there) and smallest N whose assurance reaches the target",
+                     ["endpoint", "target", "PoS there", "N for PoS"])
         for r in results:
             pos.add_row(f"[bold]{r.cell.key}[/]")
             for row in r.summary_rows(shown):
                 pos.add_row(row["endpoint"], row["target"], row["pos_there"], row["n_for_pos"])
             pos.add_section()
         console.print(pos)
-    effects = table("Effect sizes used by the analytic N, from the trials at the largest N: GMR (mean log), "
-                    "residual SD (root-mean variance), HR (mean log, non-monotone fits), pooled event "
-                    "proportion, allocation ratio", ["cell", "GMR", "SD", "HR", "P(event)", "ratio"])
-    for r in results:  # "-": an endpoint the protocol lacks
-        fx = r.curve.effects
-        values = (np.exp(fx["log_gmr"]), fx["resid_sd"], np.exp(fx["log_hr"]), fx["event_probability"])
-        effects.add_row(r.cell.key, *(f"{v:.3f}" if np.isfinite(v) else "-" for v in values), f"{r.curve.ratio:g}")
+    effects = _table("Effect sizes used by the analytic N, from the trials at the largest N: the mean estimate "
+                     "(a ratio: exp of the mean log; HR over the non-monotone fits), residual SD (root-mean "
+                     "variance), pooled event proportion, allocation ratio",
+                     ["endpoint", "effect", "SD", "P(event)", "ratio"])
+    for r in results:  # "-": what the endpoint's method has not
+        effects.add_row(f"[bold]{r.cell.key}[/]")
+        for e in r.curve.endpoints:
+            if e.powered:
+                fx = r.curve.effects[e.label]
+                effects.add_row(e.label, _effect_text(e.estimate, fx["estimate"]),
+                                *(f"{fx[k]:.3f}" if np.isfinite(fx.get(k, np.nan)) else "-"
+                                  for k in ("sd", "event_probability")), f"{r.curve.ratio:g}")
+        effects.add_section()
     console.print(effects)
 
 

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from lupustrial.atomic import atomic_path
 from lupustrial.design.operating import SequentialCurve, design_label
-from lupustrial.design.power import ANALYTIC_KEY, ANALYTIC_METHODS, TARGETS, PowerCurve, analytic_power, has_effects
+from lupustrial.design.power import ANALYTIC, ANALYTIC_FAMILIES, ANALYTIC_KEY, FAMILY, TARGETS, PowerCurve, family_text
 from lupustrial.design.sweep import CellResult
 from lupustrial.report.htmlkit import figure_png
 
@@ -26,6 +26,13 @@ td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><bod
 ({{ methods }}) at the effect sizes the simulation itself produced. Dotted: 80% and 90%.
 {% if assurance %}Right: the probability of success (assurance), power averaged over the
 calibration's posterior draws, on the same trials; dashed, the power at the point estimate.{% endif %}</p>
+<h2>The plan's endpoints</h2>
+<p>In plan order; each powered endpoint is tested by its method's batched twin, equal to the
+method <code>analyze</code> runs. {{ family }}</p>
+<table><tr><th>endpoint</th><th>name</th><th>analysis</th><th>powered by</th></tr>
+{% for e in endpoints %}<tr><td>{{ e.label }}</td><td>{{ e.name }}</td><td>{{ e.analysis }}</td>
+<td>{% if e.powered %}{{ e.test }}, {{ e.estimate }}{% else %}not powered: {{ e.reason }}{% endif %}</td></tr>
+{% endfor %}</table>
 {% for c in cells %}<h2>{{ c.key }}</h2>
 <img alt="power curve, {{ c.key }}" src="data:image/png;base64,{{ c.png }}">
 <table><tr><th>endpoint</th><th>target</th><th>smallest simulated N (range were each power ±2 MC s.e.)</th>
@@ -65,9 +72,10 @@ def power_figure(curve: PowerCurve, shown: Sequence[str], assurance: PowerCurve 
     dodge = 0.008 * (grid[-1] - grid[0])
     _simulated_points(axes[0], curve, shown, dodge, "simulated")
     for i, endpoint in enumerate(shown):
-        if has_effects(curve.effects, endpoint):
-            power = [analytic_power(curve.effects, endpoint, n, curve.alpha, curve.ratio) for n in grid]
-            axes[0].plot(grid, power, color=f"C{i}", lw=1, label=f"{endpoint} ({ANALYTIC_METHODS[endpoint][0]})")
+        if curve.has_analytic(endpoint):
+            power = [curve.analytic_power(endpoint, n) for n in grid]
+            method = ANALYTIC_FAMILIES[ANALYTIC[curve.analysis(endpoint)]][1][0]
+            axes[0].plot(grid, power, color=f"C{i}", lw=1, label=f"{endpoint} ({method})")
     axes[0].set(ylabel="power")
     if assurance is not None:
         _simulated_points(axes[1], assurance, shown, dodge, "assurance")
@@ -156,8 +164,10 @@ def write_html(results: Sequence[CellResult], shown: Sequence[str], name: str, p
             "header": _sequential_header(seq), "rows": _sequential_rows(seq)}
         cells.append({"key": r.cell.key, "png": figure_png(power_figure(r.curve, shown, r.assurance)), "rows": rows,
                       "sequential": sequential})
-    methods = "t test for the ANCOVA, Schoenfeld for the Cox endpoint"
-    page = _PAGE.render(name=name, cells=cells, methods=methods, key=ANALYTIC_KEY,
+    methods = "t test for an ANCOVA, Schoenfeld for a Cox or log-rank endpoint"
+    endpoints = results[0].curve.endpoints
+    page = _PAGE.render(name=name, cells=cells, methods=methods, key=ANALYTIC_KEY, endpoints=endpoints,
+                        family=" ".join(f"{r}: {family_text(r, endpoints)}." for r in shown if r in FAMILY.values()),
                         assurance=any(r.assurance is not None for r in results))
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")

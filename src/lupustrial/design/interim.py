@@ -36,12 +36,15 @@ from functools import lru_cache
 import numpy as np
 from scipy import special, stats
 
-from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
+from lupustrial.analysis.batch import TimeToEventBatch, ancova_gmr_batch, cox_batch
+from lupustrial.design.endpoints import simulated_data
 from lupustrial.design.sequential import GroupSequentialDesign, group_sequential_design
 from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Endpoint, Interim, Protocol
 from lupustrial.simulate.trial import DAYS_PER_MONTH, TrialArrays
 
+#: The analyses a look can make: the Cox score test and the ANCOVA of log values (see above).
+LOOK_ANALYSES = ("cox", "ancova_log")
 #: Statistics of each look, arrays (sizes, looks, trials).
 LOOK_STATISTICS = ("z", "estimate", "information", "randomised", "day")
 #: Statistics of a trial's sample-size re-estimation, arrays (sizes, trials).
@@ -78,17 +81,14 @@ class Timeline:
 
     @classmethod
     def from_arrays(cls, protocol: Protocol, arrays: TrialArrays, endpoint: Endpoint) -> Timeline:
-        """The timeline of simulated trials for ``endpoint`` (a ``cox`` or ``ancova_log`` endpoint)."""
+        """The timeline of simulated trials for ``endpoint`` (one of :data:`LOOK_ANALYSES`)."""
         entry = arrays.enrol_day + arrays.rand_day
+        data = simulated_data(arrays, endpoint)
         common = {"enrol": arrays.enrol_day, "entry": entry, "end": entry + arrays.end_day,
-                  "withdrawn": arrays.withdrawn, "treated": (arrays.arm == 0).astype(float),
-                  "follow_up": protocol.follow_up_weeks * 7}
-        if endpoint.analysis == "cox":
-            return cls(**common, time=arrays.tte_time[endpoint.param],
-                       event=arrays.tte_event[endpoint.param].astype(bool), ties=endpoint.ties)
-        visit = int(np.flatnonzero(arrays.lab_weeks == endpoint.week)[0])
-        return cls(**common, y=arrays.lab_value[endpoint.param][:, :, visit], base=arrays.lab_base[endpoint.param],
-                   factors={name: arrays.factors[name] for name in endpoint.factors}, visit=endpoint.week * 7)
+                  "withdrawn": arrays.withdrawn, "treated": data.treated, "follow_up": protocol.follow_up_weeks * 7}
+        if isinstance(data, TimeToEventBatch):
+            return cls(**common, time=data.time, event=data.event.astype(bool), ties=endpoint.ties)
+        return cls(**common, y=data.value, base=data.baseline, factors=data.factors, visit=endpoint.week * 7)
 
     def patients(self, index: np.ndarray) -> Timeline:
         """The patients ``index`` (trials, m) of each trial (take along the patient axis)."""
@@ -294,6 +294,9 @@ def check_interim(protocol: Protocol, n_max: int) -> None:
     if interim is None:
         return
     key, endpoint = interim_endpoint(protocol)
+    if endpoint.analysis not in LOOK_ANALYSES:
+        raise ProtocolError(f"key interim.endpoint: the looks analyse {' or '.join(LOOK_ANALYSES)} endpoints; "
+                            f"{endpoint.param} is analysed by {endpoint.analysis} ({key})")
     if endpoint.analysis == "cox" and endpoint.factors:
         raise ProtocolError(f"key {key}.factors: the design's Cox model (cox_batch) has the treatment as its only "
                             "covariate; remove the factors or test another endpoint at the looks")

@@ -1,19 +1,21 @@
-"""Power of a trial design by simulation: virtual trials analysed with the batched methods.
+"""Power of a trial design by simulation: virtual trials analysed by the plan's batched methods.
 
-Each virtual trial (model included) is tested on the endpoints the protocol has: the ANCOVA of
-log anti-dsDNA at its visit, adjusted for the endpoint's factors
-(:func:`~lupustrial.analysis.ancova_gmr_batch`), and time to first severe flare (Cox, LR test,
-:func:`~lupustrial.analysis.cox_batch`; unlike Wald's, the LR test stays valid when the
-likelihood is monotone, as small trials often meet). An endpoint is *claimed* when its two-sided
-test is significant *and* the estimate favours the treatment arm. Power is reported for:
+The protocol's plan (``endpoints``) says what is analysed and how, here as in ``analyze``: every
+endpoint the design can power (:mod:`.endpoints`: its method has a batched twin and the simulator
+produces its data) is tested in each virtual trial by its method's twin, e.g. the ANCOVA of log
+anti-dsDNA at its visit adjusted for the endpoint's factors, or time to first severe flare by Cox
+(LR test: unlike Wald's, it stays valid when the likelihood is monotone, as small trials often
+meet). The other endpoints are listed as not powered, with why. An endpoint is *claimed* when its
+two-sided test is significant *and* the estimate favours the treatment arm: lower, as every
+outcome the simulator produces (a titre, a cell count, a hazard of flares) is one the treatment
+is meant to lower. Power is reported for these rules:
 
-- ``ancova`` and ``cox``: that endpoint alone as the primary, at ``alpha``;
-- ``both/bonferroni``: both endpoints, each at ``alpha / 2``;
-- ``both/hierarchical``: fixed sequence, ANCOVA at ``alpha`` and, only if it is claimed, Cox at
-  ``alpha`` (the family-wise error stays at ``alpha``).
-For ``both`` rules, ``power`` is the probability of claiming both endpoints and ``power_any``
-of claiming at least one.
-A protocol with one kind of endpoint has only that endpoint's rule (:func:`design_rules`).
+- each powered endpoint alone, by its label (e.g. ``DSDNA``), at ``alpha``;
+- ``all/bonferroni``: every powered endpoint, each at ``alpha / k``;
+- ``all/hierarchical``: fixed sequence in plan order, each at ``alpha`` once every earlier one is
+  claimed (the family-wise error stays at ``alpha``).
+For the ``all/`` rules, ``power`` is the probability of claiming every endpoint and ``power_any``
+of claiming at least one. A plan with one powered endpoint has only that endpoint's rule.
 
 Common random numbers: each trial is simulated once, at the largest sample size, and the trial
 of size n is its first n enrolled patients. Patients are independent draws and allocation is
@@ -38,47 +40,45 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
 from lupustrial.design import analytic
+from lupustrial.design.endpoints import DesignedEndpoint, plan_endpoints, simulated_data
 from lupustrial.design.execute import Executor, run_chunks
 from lupustrial.design.interim import (Timeline, check_interim, interim_design, interim_endpoint, look_statistics,
                                        null_protocol, simulated_width)
 from lupustrial.design.operating import SequentialCurve, cross_check, sequential_curve
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol.load import ProtocolError
-from lupustrial.protocol.schema import Endpoint, Protocol
+from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.trial import TrialArrays, simulate_arrays
 
-ENDPOINTS = ("ancova", "cox", "both/bonferroni", "both/hierarchical")
+#: The rules over every powered endpoint together, by ``--multiplicity``.
+FAMILY = {"bonferroni": "all/bonferroni", "hierarchical": "all/hierarchical"}
 TARGETS = (0.8, 0.9)
 
 
-def design_endpoints(protocol: Protocol) -> tuple[Endpoint | None, Endpoint | None]:
-    """(ANCOVA endpoint, Cox endpoint): the first of each kind, primary first; None if absent.
-
-    Refuses, naming the key, what the batched analyses would otherwise silently ignore: a Cox
-    endpoint with adjustment factors (``cox_batch`` fits the treatment alone) and ANCOVA factors
-    the population does not define.
-    """
-    plan = protocol.plan()
-    anc = next(iter(plan.keyed("ancova_log")), None)
-    cox = next(iter(plan.keyed("cox")), None)
-    if cox is not None and cox[1].factors:
-        raise ProtocolError(f"key {cox[0]}.factors: the design's Cox model (cox_batch) has the treatment as its "
-                            "only covariate; remove the factors or the endpoint")
-    if anc is not None:
-        unknown = [f for f in anc[1].factors if f not in protocol.population.factors]
-        if unknown:
-            raise ProtocolError(f"key {anc[0]}.factors: {', '.join(unknown)} not in population.factors")
-    return (None if anc is None else anc[1]), (None if cox is None else cox[1])
+def family_text(rule: str, endpoints: Sequence[DesignedEndpoint]) -> str:
+    """What a :data:`FAMILY` rule claims, for legends."""
+    k = sum(e.powered for e in endpoints)
+    return {FAMILY["hierarchical"]: "every powered endpoint claimed, in plan order, each at alpha once every "
+                                    "earlier one is",
+            FAMILY["bonferroni"]: f"every powered endpoint claimed, each at alpha / {k}"}[rule]
 
 
-def design_rules(protocol: Protocol) -> tuple[str, ...]:
-    """The :data:`ENDPOINTS` rules the protocol's endpoints allow (``both`` needs both kinds)."""
-    anc, cox = design_endpoints(protocol)
-    if anc is None:
-        return ("cox",)
-    return ENDPOINTS if cox is not None else ("ancova",)
+def design_endpoints(protocol: Protocol) -> list[DesignedEndpoint]:
+    """Every plan endpoint (:func:`.endpoints.plan_endpoints`); refused, naming the key, when
+    none can be powered (there would be nothing to design)."""
+    endpoints = plan_endpoints(protocol)
+    if not any(e.powered for e in endpoints):
+        raise ProtocolError("key endpoints: no endpoint can be powered ("
+                            + "; ".join(f"{e.label}: {e.reason}" for e in endpoints) + ")")
+    return endpoints
+
+
+def design_rules(endpoints: Sequence[DesignedEndpoint]) -> tuple[str, ...]:
+    """The claim rules of the powered ``endpoints``: each alone, and the :data:`FAMILY` rules
+    when there are two or more."""
+    powered = tuple(e.label for e in endpoints if e.powered)
+    return powered + tuple(FAMILY.values()) if len(powered) > 1 else powered
 
 
 def allocation_ratio(protocol: Protocol) -> float:
@@ -87,37 +87,23 @@ def allocation_ratio(protocol: Protocol) -> float:
     return weights[protocol.arms[0].name] / weights[protocol.arms[1].name]
 
 
-STATISTICS = ("anc_p", "anc_log_ratio", "anc_sigma", "cox_p", "cox_coef", "monotone", "events")
-
-
 def trial_statistics(protocol: Protocol, trials: range, *, seed: int, sizes: Sequence[int],
                      params: ModelParameters | Sequence[ModelParameters] | None = None) -> dict[str, np.ndarray]:
-    """Test statistics of the first n patients of each trial, arrays of shape (sizes, trials).
+    """Test statistics of the first n patients of each trial, arrays of shape (sizes, trials),
+    keyed ``"<label>.<field>"`` per powered endpoint: the fields of its twin's
+    :class:`~lupustrial.analysis.batch.BatchTest` (``p_value``, ``estimate`` and, as the method
+    has them, ``sigma``, ``events``, ``monotone``).
 
-    ``protocol.population.n_patients`` must be at least ``max(sizes)``. An endpoint the
-    protocol lacks leaves its statistics NaN (never claimed).
+    ``protocol.population.n_patients`` must be at least ``max(sizes)``.
     """
-    anc_ep, cox_ep = design_endpoints(protocol)
+    powered = [(d, e) for d, e in zip(design_endpoints(protocol), protocol.endpoints, strict=True) if d.powered]
     arrays = simulate_arrays(protocol, trials, seed, params)
-    treated = (arrays.arm == 0).astype(float)
-    stats = {k: np.full((len(sizes), len(trials)), np.nan) for k in STATISTICS}
-    if anc_ep is not None:
-        visit = int(np.flatnonzero(arrays.lab_weeks == anc_ep.week)[0])
-        y = arrays.lab_value[anc_ep.param][:, :, visit]
-        base = arrays.lab_base[anc_ep.param]
-        factors = {name: arrays.factors[name] for name in anc_ep.factors}
+    stats: dict[str, np.ndarray] = {}
+    for designed, endpoint in powered:
+        data = simulated_data(arrays, endpoint)
         for i, n in enumerate(sizes):
-            sl = np.s_[:, :n]
-            anc = ancova_gmr_batch(y[sl], base[sl], treated[sl], factors={k: v[sl] for k, v in factors.items()},
-                                   mask=np.isfinite(y[sl]))
-            stats["anc_p"][i], stats["anc_log_ratio"][i], stats["anc_sigma"][i] = anc.p_value, anc.log_ratio, anc.sigma
-    if cox_ep is not None:
-        time, event = arrays.tte_time[cox_ep.param], arrays.tte_event[cox_ep.param].astype(float)
-        for i, n in enumerate(sizes):
-            sl = np.s_[:, :n]
-            fit = cox_batch(time[sl], event[sl], treated[sl], ties=cox_ep.ties)
-            stats["cox_p"][i], stats["cox_coef"][i], stats["monotone"][i] = fit.lr_p_value, fit.coef, fit.monotone
-            stats["events"][i] = event[sl].sum(axis=1)
+            for field, values in endpoint.method.batch.fit(endpoint, data.first(n)).arrays().items():
+                stats.setdefault(f"{designed.label}.{field}", np.full((len(sizes), len(trials)), np.nan))[i] = values
     if protocol.interim is not None:
         stats |= _look_statistics(protocol, arrays, sizes)
     return stats
@@ -136,25 +122,24 @@ def _look_statistics(protocol: Protocol, arrays: TrialArrays, sizes: Sequence[in
     return stats
 
 
-def claims(stats: dict[str, np.ndarray], alpha: float, endpoint: str) -> tuple[np.ndarray, np.ndarray]:
-    """(all endpoints claimed, at least one claimed) per size and trial, under an ``ENDPOINTS`` rule."""
+def claims(stats: dict[str, np.ndarray], alpha: float, rule: str,
+           family: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(all endpoints claimed, at least one claimed) per size and trial under ``rule``: one of
+    the powered endpoints' labels ``family`` (in plan order), or a :data:`FAMILY` rule over them."""
 
-    def anc(a: float) -> np.ndarray:
-        return (stats["anc_p"] < a) & (stats["anc_log_ratio"] < 0)  # NaN (not estimable) compares False
+    def claimed(label: str, level: float) -> np.ndarray:  # NaN (not estimable) compares False
+        return (stats[f"{label}.p_value"] < level) & (stats[f"{label}.estimate"] < 0)
 
-    def cox(a: float) -> np.ndarray:
-        return (stats["cox_p"] < a) & (stats["cox_coef"] < 0)
-
-    if endpoint in ("ancova", "cox"):
-        one = anc(alpha) if endpoint == "ancova" else cox(alpha)
+    if rule in family:
+        one = claimed(rule, alpha)
         return one, one
-    if endpoint == "both/bonferroni":
-        a, c = anc(alpha / 2), cox(alpha / 2)
-        return a & c, a | c
-    if endpoint == "both/hierarchical":
-        a = anc(alpha)
-        return a & cox(alpha), a
-    raise ValueError(f"unknown endpoint rule {endpoint!r} (one of {', '.join(ENDPOINTS)})")
+    if rule == FAMILY["bonferroni"]:
+        each = np.stack([claimed(label, alpha / len(family)) for label in family])
+        return each.all(axis=0), each.any(axis=0)
+    if rule == FAMILY["hierarchical"]:
+        sequence = np.logical_and.accumulate(np.stack([claimed(label, alpha) for label in family]), axis=0)
+        return sequence[-1], sequence[0]
+    raise ValueError(f"unknown endpoint rule {rule!r} (one of {', '.join([*family, *FAMILY.values()])})")
 
 
 def _mean(values: np.ndarray) -> float:
@@ -163,85 +148,88 @@ def _mean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
-def simulated_effects(stats: dict[str, np.ndarray], n_max: int) -> dict[str, float]:
-    """Effect sizes for the analytic cross-check, estimated from the trials at the largest size.
+def simulated_effects(stats: dict[str, np.ndarray], n_max: int, labels: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Effect sizes of each powered endpoint for the analytic cross-check, from the trials at the
+    largest size: the mean finite ``estimate`` (log GMR, difference, log HR: monotone Cox fits,
+    ±inf, are left out), the root-mean residual variance ``sd`` (ANCOVA) and the pooled
+    ``event_probability``, the proportion of patients with an event (time to event)."""
+    effects = {}
+    for label in labels:
+        last = {k.split(".", 1)[1]: v[-1] for k, v in stats.items() if k.startswith(f"{label}.")}
+        fx = {"estimate": _mean(last["estimate"])}
+        if "sigma" in last:
+            fx["sd"] = float(np.sqrt(_mean(last["sigma"] ** 2)))
+        if "events" in last:
+            fx["event_probability"] = _mean(last["events"]) / n_max
+        effects[label] = fx
+    return effects
 
-    The mean log GMR and root-mean residual variance of the ANCOVAs; the mean log HR of the Cox
-    fits whose likelihood was not monotone; the pooled proportion of patients with an event.
-    NaN for an endpoint the protocol lacks.
-    """
-    fitted = np.isfinite(stats["cox_coef"][-1]) & (stats["monotone"][-1] == 0)
-    return {
-        "log_gmr": _mean(stats["anc_log_ratio"][-1]),
-        "resid_sd": float(np.sqrt(_mean(stats["anc_sigma"][-1] ** 2))),
-        "log_hr": _mean(stats["cox_coef"][-1][fitted]),
-        "event_probability": _mean(stats["events"][-1]) / n_max,
-    }
 
-
-ANALYTIC_METHODS = {"ancova": ("t", "normal"), "cox": ("schoenfeld", "freedman")}
-#: The simulated effect sizes each endpoint's formulas need.
-ANALYTIC_EFFECTS = {"ancova": ("log_gmr", "resid_sd"), "cox": ("log_hr", "event_probability")}
+#: The analytic formulas of each family: the simulated effects they need, the methods' names.
+ANALYTIC_FAMILIES = {"means": (("estimate", "sd"), ("t", "normal")),
+                     "survival": (("estimate", "event_probability"), ("schoenfeld", "freedman"))}
+#: Which family checks each analysis (a method absent here has no analytic figure).
+ANALYTIC = {"ancova_log": "means", "ancova": "means", "cox": "survival", "logrank": "survival"}
 #: Short labels of the methods in tables, explained by ANALYTIC_KEY.
 ANALYTIC_LABELS = {"t": "t", "normal": "z", "schoenfeld": "S", "freedman": "F"}
-ANALYTIC_KEY = ("t: t test, z: normal approximation (ANCOVA); S: Schoenfeld, F: Freedman (Cox), "
+ANALYTIC_KEY = ("t: t test, z: normal approximation (ANCOVA); S: Schoenfeld, F: Freedman (Cox, log-rank), "
                 "with the required events (ev.)")
 
 
-def has_effects(effects: dict[str, float], endpoint: str) -> bool:
-    """Whether the simulation gave the effect sizes the analytic figures of ``endpoint`` need."""
-    return endpoint in ANALYTIC_EFFECTS and bool(np.isfinite([effects[k] for k in ANALYTIC_EFFECTS[endpoint]]).all())
+def has_effects(effects: dict[str, dict[str, float]], label: str, analysis: str) -> bool:
+    """Whether the simulation gave the effect sizes the analytic figures of the endpoint need."""
+    if analysis not in ANALYTIC or label not in effects:
+        return False
+    needed, _ = ANALYTIC_FAMILIES[ANALYTIC[analysis]]
+    return bool(np.isfinite([effects[label][k] for k in needed]).all())
 
 
-def _analytic(effects: dict[str, float], endpoint: str, method: str, target: float, alpha: float,
+def _analytic(fx: dict[str, float], family: str, method: str, target: float, alpha: float,
               ratio: float) -> tuple[float, float]:
-    """(total N, required events) from the formulas, not rounded; events NaN for the ANCOVA, both
-    NaN when the simulated effects give none (e.g. no effect at all)."""
-    if not has_effects(effects, endpoint):
-        return float("nan"), float("nan")
+    """(total N, required events) from the formulas, not rounded; events NaN for means, both NaN
+    when the simulated effects give none (e.g. no effect at all)."""
     try:
-        if endpoint == "ancova":
-            return analytic.means_sample_size(effects["log_gmr"], effects["resid_sd"], alpha=alpha, power=target,
-                                              ratio=ratio, t_test=method == "t"), float("nan")
-        hazard_ratio = float(np.exp(effects["log_hr"]))
+        if family == "means":
+            return analytic.means_sample_size(fx["estimate"], fx["sd"], alpha=alpha, power=target, ratio=ratio,
+                                              t_test=method == "t"), float("nan")
+        hazard_ratio = float(np.exp(fx["estimate"]))
         common: dict[str, Any] = {"alpha": alpha, "power": target, "ratio": ratio, "method": method}
-        return (analytic.survival_sample_size(hazard_ratio, effects["event_probability"], **common),
+        return (analytic.survival_sample_size(hazard_ratio, fx["event_probability"], **common),
                 analytic.required_events(hazard_ratio, **common))
     except ValueError:
         return float("nan"), float("nan")
 
 
-def analytic_table(effects: dict[str, float], alpha: float, ratio: float,
-                   endpoints: Sequence[str] = tuple(ANALYTIC_METHODS)) -> pd.DataFrame:
-    """Analytic total N (and, for Cox, required events) per endpoint, method and target power."""
+def analytic_table(effects: dict[str, dict[str, float]], alpha: float, ratio: float,
+                   analyses: dict[str, str]) -> pd.DataFrame:
+    """Analytic total N (and, for survival, required events) per endpoint (label -> its analysis
+    in ``analyses``), method and target power; NaN where the simulation gave no effect."""
     rows = []
-    for e in endpoints:
-        for m in ANALYTIC_METHODS.get(e, ()):
+    for label, analysis in analyses.items():
+        if analysis not in ANALYTIC:
+            continue
+        family = ANALYTIC[analysis]
+        for m in ANALYTIC_FAMILIES[family][1]:
             for t in TARGETS:
-                n_total, events = _analytic(effects, e, m, t, alpha, ratio)
-                rows.append({"endpoint": e, "method": m, "target": t, "n_total": n_total, "events": events})
+                n_total, events = _analytic(effects[label], family, m, t, alpha, ratio) \
+                    if has_effects(effects, label, analysis) else (float("nan"), float("nan"))
+                rows.append({"endpoint": label, "method": m, "target": t, "n_total": n_total, "events": events})
     return pd.DataFrame(rows, columns=["endpoint", "method", "target", "n_total", "events"])
-
-
-def analytic_power(effects: dict[str, float], endpoint: str, n_total: float, alpha: float, ratio: float) -> float:
-    """Power of the first method of ``ANALYTIC_METHODS`` (t test; Schoenfeld), for the plot."""
-    if endpoint == "ancova":
-        return analytic.means_power(n_total, effects["log_gmr"], effects["resid_sd"], alpha=alpha, ratio=ratio)
-    return analytic.survival_power(n_total, float(np.exp(effects["log_hr"])), effects["event_probability"],
-                                   alpha=alpha, ratio=ratio)
 
 
 @dataclass(frozen=True)
 class PowerCurve:
     """Simulated power per total sample size and endpoint rule, with the analytic cross-check.
 
-    ``table``: n_total, endpoint, power, power_any, mc_se, monotone_fits; ``analytic``: endpoint,
-    method, target, n_total, events (from ``effects``, the simulation's own effect sizes).
+    ``table``: n_total, endpoint (the rule), power, power_any, mc_se, monotone_fits; ``analytic``:
+    endpoint, method, target, n_total, events (from ``effects``, the simulation's own effect
+    sizes, per powered endpoint's label); ``endpoints``: every plan endpoint, powered or not.
     """
 
     table: pd.DataFrame
     analytic: pd.DataFrame
-    effects: dict[str, float]
+    effects: dict[str, dict[str, float]]
+    endpoints: tuple[DesignedEndpoint, ...]
     n_trials: int
     seed: int
     alpha: float
@@ -256,17 +244,43 @@ class PowerCurve:
         extra = {} if self.sequential is None else {"sequential": self.sequential.to_dict()}
         return {"n_trials": self.n_trials, "seed": self.seed, "alpha": self.alpha, "ratio": self.ratio,
                 "parameter_sets": self.parameter_sets, "assurance": self.parameter_sets > 1,
-                "effects": self.effects, "power": self.table.to_dict(orient="records"),
-                "smallest_n": smallest, "analytic": self.analytic.to_dict(orient="records"), **extra}
+                "endpoints": [e.to_dict() for e in self.endpoints], "effects": self.effects,
+                "power": self.table.to_dict(orient="records"), "smallest_n": smallest,
+                "analytic": self.analytic.to_dict(orient="records"), **extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PowerCurve:
-        effects = {k: float("nan") if v is None else float(v) for k, v in data["effects"].items()}
-        analytic_ = pd.DataFrame(data["analytic"]).astype({"n_total": float, "events": float})
+        effects = {label: {k: float("nan") if v is None else float(v) for k, v in fx.items()}
+                   for label, fx in data["effects"].items()}
+        analytic_ = pd.DataFrame(data["analytic"], columns=["endpoint", "method", "target", "n_total", "events"]
+                                 ).astype({"n_total": float, "events": float})
         sequential = data.get("sequential")
         return cls(pd.DataFrame(data["power"]), analytic_, effects,
+                   tuple(DesignedEndpoint.from_dict(e) for e in data["endpoints"]),
                    int(data["n_trials"]), int(data["seed"]), float(data["alpha"]), float(data["ratio"]),
                    int(data["parameter_sets"]), None if sequential is None else SequentialCurve.from_dict(sequential))
+
+    @property
+    def rules(self) -> list[str]:
+        """The endpoint rules of the table, in its order."""
+        return list(self.table["endpoint"].unique())
+
+    def analysis(self, rule: str) -> str | None:
+        """The analysis of the endpoint a rule tests alone (None for a :data:`FAMILY` rule)."""
+        return next((e.analysis for e in self.endpoints if e.label == rule), None)
+
+    def has_analytic(self, rule: str) -> bool:
+        """Whether ``rule`` is one endpoint with an analytic formula and the effects it needs."""
+        analysis = self.analysis(rule)
+        return analysis is not None and has_effects(self.effects, rule, analysis)
+
+    def analytic_power(self, rule: str, n_total: float) -> float:
+        """Power of the first analytic method of the endpoint (t test; Schoenfeld), for the plot."""
+        fx = self.effects[rule]
+        if ANALYTIC[self.analysis(rule)] == "means":
+            return analytic.means_power(n_total, fx["estimate"], fx["sd"], alpha=self.alpha, ratio=self.ratio)
+        return analytic.survival_power(n_total, float(np.exp(fx["estimate"])), fx["event_probability"],
+                                       alpha=self.alpha, ratio=self.ratio)
 
     def _first_reaching(self, endpoint: str, target: float, margin: float) -> int | None:
         """Smallest simulated N whose power + ``margin`` MC s.e. reaches ``target``; None if none."""
@@ -341,20 +355,25 @@ def mc_se(success: np.ndarray, parameter_sets: int = 1) -> float:
 
 
 def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, alpha: float, ratio: float,
-              parameter_sets: int = 1, rules: Sequence[str] = ENDPOINTS) -> PowerCurve:
-    """Power table of endpoint ``rules`` and analytic figures from the statistics of all trials
-    (sizes, trials). ``monotone_fits`` counts the monotone Cox fits of every rule testing Cox."""
-    n_trials = stats["anc_p"].shape[1]
+              endpoints: Sequence[DesignedEndpoint], parameter_sets: int = 1) -> PowerCurve:
+    """Power table of every rule of the powered ``endpoints`` (:func:`design_rules`) and analytic
+    figures, from the statistics of all trials (sizes, trials). ``monotone_fits`` counts the
+    monotone Cox fits of the endpoints each rule tests."""
+    family = [e.label for e in endpoints if e.powered]
+    n_trials = stats[f"{family[0]}.p_value"].shape[1]
     rows = []
-    for endpoint in rules:
-        every, any_ = claims(stats, alpha, endpoint)
+    for rule in design_rules(endpoints):
+        every, any_ = claims(stats, alpha, rule, family)
+        monotone = [stats[k] for k in (f"{label}.monotone" for label in family if rule in (label, *FAMILY.values()))
+                    if k in stats]
         for i, n_total in enumerate(sizes):
-            rows.append({"n_total": int(n_total), "endpoint": endpoint, "power": float(every[i].mean()),
+            rows.append({"n_total": int(n_total), "endpoint": rule, "power": float(every[i].mean()),
                          "power_any": float(any_[i].mean()), "mc_se": mc_se(every[i], parameter_sets),
-                         "monotone_fits": int(np.nansum(stats["monotone"][i])) if endpoint != "ancova" else 0})
-    effects = simulated_effects(stats, max(sizes))
-    return PowerCurve(pd.DataFrame(rows), analytic_table(effects, alpha, ratio, rules), effects, n_trials, seed,
-                      alpha, ratio, parameter_sets)
+                         "monotone_fits": int(sum(np.nansum(m[i]) for m in monotone))})
+    effects = simulated_effects(stats, max(sizes), family)
+    analyses = {e.label: e.analysis for e in endpoints if e.powered}
+    return PowerCurve(pd.DataFrame(rows), analytic_table(effects, alpha, ratio, analyses), effects, tuple(endpoints),
+                      n_trials, seed, alpha, ratio, parameter_sets)
 
 
 def with_sample_size(protocol: Protocol, n_total: int) -> Protocol:
@@ -405,14 +424,14 @@ def power_curve(protocol: Protocol, sizes: Sequence[int], *, n_trials: int = 100
     sizes = sorted(set(int(n) for n in sizes))
     if sizes[0] < 4:
         raise ValueError("sample sizes must be at least 4")
-    rules = design_rules(protocol)
+    endpoints = design_endpoints(protocol)
     check_interim(protocol, sizes[-1])
     run = partial(_statistics, sizes=sizes, n_trials=n_trials, seed=seed, params=params, chunk=chunk,
                   executor=executor, progress=progress)
     stats = run(protocol)
     sets = 1 if params is None or isinstance(params, ModelParameters) else len(params)
-    curve = summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol), parameter_sets=sets,
-                      rules=rules)
+    curve = summarise(stats, sizes, seed=seed, alpha=alpha, ratio=allocation_ratio(protocol), endpoints=endpoints,
+                      parameter_sets=sets)
     if protocol.interim is None:
         return curve
     null = run(null_protocol(protocol))

@@ -32,7 +32,8 @@ from lupustrial.protocol.schema import Protocol
 from lupustrial.report.json import to_jsonable, write_json
 
 SETTINGS_FILE = "sweep.json"
-CELL_FORMAT = 3  # 2: analytic events and the MC range of the smallest N; 3: interim looks (sequential)
+CELL_FORMAT = 4  # 2: analytic events and the MC range of the smallest N; 3: interim looks (sequential);
+#                  4: every plan endpoint (labels as rules, effects per endpoint, endpoints not powered)
 
 
 @dataclass(frozen=True)
