@@ -39,8 +39,8 @@ OBINUTUZUMAB = Drug(
         q=Param("obi_q", 0.5, "L/day", _FIXTURE), v2=Param("obi_v2", 2.0, "L", _FIXTURE),
         target_ratio=Param("obi_target_ratio", 0.5, "1", _FIXTURE),
     ),
-    CD20Depletion(death_fold=Param("obi_death_fold", 50.0, "1", _FIXTURE),
-                  ec50=Param("obi_ec50", 1.0, "µg/mL", _FIXTURE)),
+    CD20Depletion(kill_rate=Param("obi_kill_rate", 1.0, "1/day", _FIXTURE),
+                  ec50=Param("obi_ec50", 1.0, "µg/mL", _FIXTURE), hill=Param("obi_hill", 1.0, "1", _FIXTURE)),
 )
 REGISTRY: tuple[Drug, ...] = (RITUXIMAB, BELIMUMAB, OBINUTUZUMAB)
 '''
@@ -93,11 +93,11 @@ def test_drug_parameters_are_the_entries_declarations() -> None:
 
 
 def test_a_drug_parameter_outside_its_role_is_refused_by_name() -> None:
-    """Domains come with the role: a bioavailability is a share, a death fold at least 1."""
+    """Domains come with the role: a bioavailability is a share, a killing rate positive."""
     with pytest.raises(lupustrial.errors.LupustrialError, match=r"bel_sc_bioavailability = 1.2 must be in \[0, 1\]"):
         ModelParameters().with_values(bel_sc_bioavailability=1.2)
-    with pytest.raises(lupustrial.errors.LupustrialError, match="rtx_death_fold = 0.5 must be >= 1"):
-        ModelParameters().with_values(rtx_death_fold=0.5)
+    with pytest.raises(lupustrial.errors.LupustrialError, match="rtx_kill_rate = 0 must be > 0"):
+        ModelParameters().with_values(rtx_kill_rate=0.0)
 
 
 def _beat_lupus(protocol_file: str | Path = "beat-lupus") -> tuple:

@@ -64,18 +64,16 @@ class TwoCompartment:
 
 @dataclass(frozen=True)
 class CD20Depletion:
-    """Sigmoid Emax killing of CD20+ B cells: an extra death rate ``kill_rate`` at saturation, half of it
-    at ``ec50``, with Hill coefficient ``hill``; the killing rate's between-patient variability is the
-    depth of depletion."""
+    """Emax killing of CD20+ B cells: an extra death rate ``kill_rate`` at saturation, half of it at
+    ``ec50``; the killing rate's between-patient variability is the depth of depletion."""
 
     kind: ClassVar[str] = "cd20_depletion"
     kill_rate: Param
     ec50: Param
-    hill: Param
 
     @property
     def params(self) -> tuple[Param, ...]:
-        return (self.kill_rate, self.ec50, self.hill)
+        return (self.kill_rate, self.ec50)
 
     @property
     def domains(self) -> dict[str, Domain]:
@@ -170,14 +168,12 @@ RITUXIMAB = Drug(
                                        "(which is measured mostly after depletion)"),
     ),
     CD20Depletion(
-        kill_rate=Param("rtx_kill_rate", (35.0 - 1.0) * 0.02, "1/day", "prior centre derived: (35 − 1) × 0.02/day, "
-                        f"the 35-fold rise of a 0.02/day CD19+ death rate at saturating rituximab, {_PD}",
-                        calibrate=True, omega=0.5, prior=(0.1, 5.0), omega_prior=(0.05, 2.0),
+        kill_rate=Param("rtx_kill_rate", (35.0 - 1.0) * 0.02, "1/day", "derived: (35 − 1) × 0.02/day, the 35-fold "
+                        f"rise of a 0.02/day CD19+ death rate at saturating rituximab, {_PD}; ω fitted",
+                        omega=0.5, omega_prior=(0.05, 2.0),
                         description="extra death rate of CD20+ B cells at saturating rituximab (ω: depth of depletion)"),
         ec50=Param("rtx_ec50", 0.5, "µg/mL", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.05, 20.0),
                    description="rituximab concentration giving half the maximal killing"),
-        hill=Param("rtx_hill", 1.0, "1", ASSUMPTION, calibrate=True, prior=(0.5, 5.0),
-                   description="Hill coefficient of rituximab's killing in concentration"),
     ),
 )
 

@@ -29,7 +29,7 @@ from lupustrial.model.parameters import ModelParameters
 
 ABSENT = -1  # row of a quantity a drug does not have
 # Theta rows of each kind of action, after the drug's PK rows.
-ACTION_ROWS = {"cd20_depletion": ("emax", "ec50", "hill"), "baff_neutralisation": ("kd",)}
+ACTION_ROWS = {"cd20_depletion": ("emax", "ec50"), "baff_neutralisation": ("kd",)}
 
 # The immune system's rows (after every drug's).
 PD_STATES = (
@@ -49,7 +49,7 @@ class Layout:
 
     States: ``depot``, ``central``, ``peripheral`` (mg). Theta: ``v1`` (L), ``k10``, ``k12``,
     ``k21`` (1/day), ``target_ratio`` (τ), ``ka`` (1/day), ``emax`` (1/day), ``ec50`` (µg/mL),
-    ``hill`` (1), ``kd`` (µg/mL); ``ABSENT`` where the drug has none.
+    ``kd`` (µg/mL); ``ABSENT`` where the drug has none.
     """
 
     states: tuple[str, ...]
@@ -65,7 +65,6 @@ class Layout:
     ka: tuple[int, ...]
     emax: tuple[int, ...]
     ec50: tuple[int, ...]
-    hill: tuple[int, ...]
     kd: tuple[int, ...]
 
 
@@ -88,8 +87,7 @@ def layout(drugs: tuple[Drug, ...]) -> Layout:
         return tuple(names.index(f"{d.name}_{suffix}") if f"{d.name}_{suffix}" in names else ABSENT for d in drugs)
 
     return Layout(states, theta, rows(states, "depot_mg"), rows(states, "central_mg"), rows(states, "peripheral_mg"),
-                  *(rows(theta, q) for q in ("v1", "k10", "k12", "k21", "target_ratio", "ka", "emax", "ec50", "hill",
-                                                "kd")))
+                  *(rows(theta, q) for q in ("v1", "k10", "k12", "k21", "target_ratio", "ka", "emax", "ec50", "kd")))
 
 
 N_DRUGS = len(REGISTRY)
@@ -97,7 +95,7 @@ LAYOUT = layout(REGISTRY)
 STATES, THETA = LAYOUT.states, LAYOUT.theta
 DEPOT, CENTRAL, PERIPHERAL = LAYOUT.depot, LAYOUT.central, LAYOUT.peripheral
 V1, K10, K12, K21, TARGET_RATIO, KA = LAYOUT.v1, LAYOUT.k10, LAYOUT.k12, LAYOUT.k21, LAYOUT.target_ratio, LAYOUT.ka
-EMAX, EC50, HILL, KD = LAYOUT.emax, LAYOUT.ec50, LAYOUT.hill, LAYOUT.kd
+EMAX, EC50, KD = LAYOUT.emax, LAYOUT.ec50, LAYOUT.kd
 (B_T, B_N, B_A, B_M, BAFF_T, PB, LLPC, DSDNA, CUMH) = (STATES.index(n) for n in PD_STATES)
 (BAFF_K, BAFF_RHO, BAFF0, B0, TR_K, TR0, NAIVE_K, AUTO_K, N_N0, N_A0, SAT_N, SAT_A,
  MEM_K, MEM0, BAFF_MEMBRANE, PB_K, PB_E, PB_MEM_SHARE, LLPC_K, LLPC_CAP, IGG_K, LLPC_SHARE,
@@ -118,8 +116,7 @@ def _drug_rows(drug: Drug, ind, s_cl: np.ndarray, s_v: np.ndarray) -> dict[str, 
     if pk.depot:
         rows["ka"] = ind(pk.depot.ka.name)
     if drug.action.kind == "cd20_depletion":
-        rows |= {"emax": ind(drug.action.kill_rate.name), "ec50": ind(drug.action.ec50.name),
-                 "hill": ind(drug.action.hill.name)}
+        rows |= {"emax": ind(drug.action.kill_rate.name), "ec50": ind(drug.action.ec50.name)}
     else:
         rows["kd"] = ind(drug.action.kd.name)
     return {f"{name}_{k}": v for k, v in rows.items()}
@@ -230,7 +227,7 @@ def drug_derivatives(
     """Write every drug's dA/dt of patient ``p``; return the three sums the immune system sees.
 
     ``b_rel`` is the B-cell count relative to baseline (target-mediated clearance). Returns
-    ``kill`` (1/day), the total CD20 killing rate Σ Emax·(C/EC50)^h/(1 + (C/EC50)^h); ``f`` (1), the fraction
+    ``kill`` (1/day), the total CD20 killing rate Σ Emax·C/(EC50 + C); ``f`` (1), the fraction
     of BAFF bound by no drug, Π KD/(KD + C) (independent binding); ``bound_k`` (1/day), the rate
     at which drug-bound BAFF leaves with the drugs, Σ k10·(1 − KD/(KD + C)) at each binder's
     linear elimination rate. The sums start at their empty values, so a single drug gives
@@ -251,8 +248,7 @@ def drug_derivatives(
         dy[CENTRAL[d], p] = inflow - (k10_all + k12) * a1 + k21 * a2
         dy[PERIPHERAL[d], p] = k12 * a1 - k21 * a2
         if EMAX[d] != ABSENT:
-            occupancy = (max(conc, 0.0) / th[EC50[d], p]) ** th[HILL[d], p]  # 0 without the drug
-            kill += th[EMAX[d], p] * occupancy / (1.0 + occupancy)
+            kill += th[EMAX[d], p] * conc / (th[EC50[d], p] + conc)
         if KD[d] != ABSENT:
             f_d = free_fraction(conc, th[KD[d], p])
             f *= f_d
