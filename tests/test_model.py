@@ -61,9 +61,10 @@ def test_default_tolerances_match_tight_solve_ivp_to_1e_6(sample: tuple) -> None
 
 
 def test_each_infusion_restarts_the_step_size(sample: tuple) -> None:
-    """At rtol 1e-6 the error stays near rtol (2e-6 measured); carrying the step into infusions gave 2e-4."""
+    """At rtol 1e-6 the error stays near rtol (8e-6 measured, the memory B cells' floor needing atol
+    1e-10); carrying the step into infusions gave 2e-4."""
     pop, dosing, ref = sample
-    assert _relative_error(simulate(pop, dosing, DAYS, rtol=1e-6, atol=1e-9).states, ref).max() < 1e-5
+    assert _relative_error(simulate(pop, dosing, DAYS, rtol=1e-6, atol=1e-10).states, ref).max() < 1e-5
 
 
 def test_sc_dose_matches_tight_solve_ivp() -> None:
@@ -216,7 +217,7 @@ def test_dosing_for_a_patient_outside_the_population_is_refused() -> None:
 
 def test_parameters_round_trip_through_the_calibration_vector() -> None:
     params = ModelParameters()
-    vec = [v * 1.5 for v in params.calibration_vector()]
+    vec = [v * 0.9 for v in params.calibration_vector()]  # 1.5 would push shares such as flare_pb_share past 1
     moved = params.with_vector(vec)
     assert moved.calibration_vector() == vec
     assert params.calibration_vector() != vec  # the default is untouched
@@ -231,7 +232,7 @@ def test_every_parameter_is_sourced_or_an_assumption() -> None:
         assert p.source and p.unit, p.name
         if "assumption" in p.source:
             assert p.prior is not None and p.prior[0] <= p.value <= p.prior[1], p.name
-    assert len(STATES) == 12
+    assert len(STATES) == 14
 
 
 def test_docs_parameter_tables_equal_the_code() -> None:

@@ -102,7 +102,7 @@ def test_unwritable_out_is_one_line_and_status_2(tmp_path, command: str) -> None
 def test_plot_writes_the_qualification_figures(tmp_path) -> None:
     res = runner.invoke(app, ["plot", "--out", str(tmp_path), "--patients", "40"])
     assert res.exit_code == 0, res.output
-    assert len(list(tmp_path.glob("*.png"))) == 5 and "ok" in res.output
+    assert len(list(tmp_path.glob("*.png"))) == 6 and "ok" in res.output
     words = " ".join(res.output.split())
     assert "outside" not in words or "a known miss, docs/qualification.md says why" in words
 
@@ -140,7 +140,7 @@ def test_plot_with_the_prior_set_says_so(tmp_path) -> None:
     res = runner.invoke(app, ["plot", "--out", str(tmp_path), "--patients", "40", "--params", "prior",
                               "--workers", "2"])
     assert res.exit_code == 0, res.output
-    assert "prior parameters" in res.output and len(list(tmp_path.glob("*.png"))) == 5
+    assert "prior parameters" in res.output and len(list(tmp_path.glob("*.png"))) == 6
 
 
 def test_start_day_is_refused_for_placebo(tmp_path) -> None:
@@ -199,9 +199,10 @@ def test_params_file_sets_the_values_it_names(tmp_path) -> None:
 
     from lupustrial.model.parameters import read_parameter_file
 
-    stored = read_parameter_file(resources.files("lupustrial.model") / "calibrated" / "beat_lupus.json")
+    stored = read_parameter_file(resources.files("lupustrial.model") / "calibrated" / "joint.json")
     cal = tmp_path / "cal.json"
-    cal.write_text(json.dumps({"values": {**stored["values"], "rtx_ec50": 2.0}}))
+    cal.write_text(json.dumps({"values": {**stored["values"], "rtx_ec50": 3.0 * stored["values"]["rtx_ec50"]},
+                               "trials": stored["trials"]}))
     moved, calibrated = _simulate(tmp_path, "f", "--params", str(cal)), _simulate(tmp_path, "c")
     assert moved.loc[moved.day == 0].equals(calibrated.loc[calibrated.day == 0])  # the same patients
     late = moved.day == 20

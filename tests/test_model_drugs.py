@@ -14,7 +14,7 @@ import pytest
 
 import lupustrial
 from lupustrial.model import equations
-from lupustrial.model.dosing import IV
+from lupustrial.model.dosing import DosingEvents
 from lupustrial.model.drugs import (
     BELIMUMAB, REGISTRY, RITUXIMAB, CD20Depletion, Drug, TwoCompartment, correlations, find,
 )
@@ -40,7 +40,7 @@ OBINUTUZUMAB = Drug(
         target_ratio=Param("obi_target_ratio", 0.5, "1", _FIXTURE),
     ),
     CD20Depletion(kill_rate=Param("obi_kill_rate", 1.0, "1/day", _FIXTURE),
-                  ec50=Param("obi_ec50", 1.0, "µg/mL", _FIXTURE), hill=Param("obi_hill", 1.0, "1", _FIXTURE)),
+                  ec50=Param("obi_ec50", 1.0, "µg/mL", _FIXTURE)),
 )
 REGISTRY: tuple[Drug, ...] = (RITUXIMAB, BELIMUMAB, OBINUTUZUMAB)
 '''
@@ -198,36 +198,21 @@ def test_a_third_anti_cd20_deepens_depletion(third_drug: dict) -> None:
     assert (ratio <= 1.0 + 1e-9).all() and ratio.min() < 0.5
 
 
-def _before_registry():
-    """tests/reference/model_two_drugs.py, the script that made the fixture with the code before the registry."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("model_two_drugs", Path(__file__).parent / "reference" /
-                                                  "model_two_drugs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_registrys_model_computes_what_the_two_drug_model_did(reference) -> None:
-    """Same patients, same doses: the same states as before the registry, to rounding (bit for bit, measured)."""
-    before, case = _before_registry(), reference("model_two_drugs")
-    assert [n.replace("rtx_", "rituximab_").replace("bel_", "belimumab_") for n in case["state_names"]] \
-        == list(equations.STATES)
-    pop = virtual_population(before.PATIENTS, before.SEED, ModelParameters())
-    got = simulate(pop, before.events(pop.covariates["weight_kg"]), np.array(case["times"])).states
-    np.testing.assert_allclose(got, np.array(case["states"]), rtol=1e-12, atol=0.0)
-
-
-def test_the_protocol_doses_beat_lupus_as_the_fixture_was_dosed() -> None:
-    """The protocol's events for those patients are the fixture's (but for its extra SC dose)."""
-    before = _before_registry()
-    pop = virtual_population(before.PATIENTS, before.SEED, ModelParameters())
-    arm = np.array(["Belimumab"] * len(before.START) + ["Placebo"] * (pop.n - len(before.START)), dtype=object)
-    start = np.concatenate([before.START, np.zeros(pop.n - len(before.START))])
+def test_the_protocol_doses_beat_lupus_as_written_out() -> None:
+    """The protocol's events are the regimen written out by hand: rituximab 1 g over 4.25 h then 3.25 h,
+    belimumab 10 mg/kg over 1 h on days 0, 14, 28, then every 28 to day 336 from each start day."""
+    pop = virtual_population(8, 11, ModelParameters())
+    start_days = [28.0, 35.0, 42.0, 56.0]  # patients 0-3 get belimumab; 4-7 do not
+    arm = np.array(["Belimumab"] * 4 + ["Placebo"] * 4, dtype=object)
+    start = np.concatenate([start_days, np.zeros(4)])
     ours = protocol_dosing(load_protocol("beat-lupus"), pop.covariates["weight_kg"], arm, start, np.full(pop.n, 420.0))
-    theirs = before.events(pop.covariates["weight_kg"])
-    theirs = theirs.take(theirs.route == IV)
+    patients, on, wt = np.arange(8), np.arange(4), pop.covariates["weight_kg"]
+    theirs = DosingEvents.concat([
+        DosingEvents.regimen(patients, "rituximab", np.array([0.0]), 1000.0, infusion_hours=4.25),
+        DosingEvents.regimen(patients, "rituximab", np.array([14.0]), 1000.0, infusion_hours=3.25),
+        DosingEvents.regimen(on, "belimumab", np.array([0.0, 14.0, *np.arange(28.0, 337.0, 28.0)]), 10.0 * wt[on],
+                             start_day=np.array(start_days), infusion_hours=1.0),
+    ])
 
     def rows(ev) -> np.ndarray:
         table = np.column_stack([ev.patient, ev.drug, ev.time, ev.amount_mg, ev.duration_day, ev.route])

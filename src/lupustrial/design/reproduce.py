@@ -181,8 +181,8 @@ def compare(per_trial: pd.DataFrame, figures: list[Figure]) -> list[Comparison]:
         values = per_trial[f.figure].to_numpy(dtype=float)
         values = values[~np.isnan(values)]
         lo, med, hi = (float(np.quantile(values, q)) for q in (0.025, 0.5, 0.975))
-        if f.bound is not None:  # a direction: the typical trial must lie on its side
-            inside = med >= f.published if f.bound == "lower" else med <= f.published
+        if f.bound is not None:  # a direction: the trials' interval must reach its side of the bound
+            inside = hi >= f.published if f.bound == "lower" else lo <= f.published
         else:
             inside = lo <= f.published <= hi
         out.append(Comparison(f.figure, f.statistic, f.published, med, lo, hi, bool(inside), _close(f, med)))

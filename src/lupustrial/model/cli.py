@@ -14,7 +14,7 @@ from lupustrial.atomic import atomic_path
 from lupustrial.clikit import console, new_app, user_errors
 from lupustrial.errors import LupustrialError
 from lupustrial.model.drugs import REGISTRY
-from lupustrial.model.parameters import ModelParameters, default_parameters, parameter_file
+from lupustrial.model.parameters import ModelParameters, calibrated, parameter_file
 from lupustrial.protocol import Arm, Protocol, load_protocol
 
 app = new_app("model", "Mechanistic PK/PD model of rituximab then belimumab.")
@@ -22,32 +22,35 @@ app = new_app("model", "Mechanistic PK/PD model of rituximab then belimumab.")
 COLUMNS = tuple(f"{d.name}_ug_ml" for d in REGISTRY) + (
     "baff_ng_ml", "cd19_cells_ul", "anti_dsdna_iu_ml", "flare_hazard_per_year", "cumulative_flare_hazard")
 
-# --params: the BEAT-LUPUS calibration every simulation uses by default, or the literature/prior
-# table of docs/model.md, so a user can see what calibration changed; or a file of fitted values.
-PARAMETER_SETS: dict[str, Callable[[], ModelParameters]] = {"calibrated": default_parameters, "prior": ModelParameters}
-PARAMS_HELP = ("calibrated (BEAT-LUPUS fit, docs/calibration.md), prior (the table of docs/model.md), or a .json "
-               "file as `lupustrial calibrate` writes it.")
+# --params: the joint calibration every simulation uses by default (with the protocol's population),
+# or the literature/prior table of docs/model.md, so a user can see what calibration changed; or a
+# file of fitted values.
+PARAMETER_SETS: dict[str, Callable[[str], ModelParameters]] = {"calibrated": calibrated,
+                                                               "prior": lambda population: ModelParameters()}
+PARAMS_HELP = ("calibrated (the joint fit, docs/calibration.md, with the protocol's population), prior (the table "
+               "of docs/model.md), or a .json file as `lupustrial calibrate` writes it.")
 PRIOR_SET = "prior: the uncalibrated table of docs/model.md"
 WORKERS_HELP = "Threads sharing the patients (0 = all cores); results do not depend on it."
 # Follow-up cap of --weeks: 20 years, beyond any trial, keeps a typo from asking for terabytes of rows.
 MAX_WEEKS = 1040
 
 
-def parameter_set(name: str) -> ModelParameters:
-    """The parameter set called ``name`` on the command line: a name of ``PARAMETER_SETS`` or a .json file."""
+def parameter_set(name: str, population: str = "beat-lupus") -> ModelParameters:
+    """The parameter set called ``name`` on the command line, with ``population``'s own values: a name
+    of ``PARAMETER_SETS`` or a .json file."""
     if name.lower().endswith(".json"):
-        return parameter_file(Path(name))
+        return parameter_file(Path(name), population)
     if name not in PARAMETER_SETS:
         raise LupustrialError(f"option --params must be {', '.join(PARAMETER_SETS)} or a .json file, not {name!r}")
-    return PARAMETER_SETS[name]()
+    return PARAMETER_SETS[name](population)
 
 
-def parameter_description(name: str) -> dict[str, object]:
+def parameter_description(name: str, population: str = "beat-lupus") -> dict[str, object]:
     """What a results file says about the parameter set ``name`` (see :func:`parameter_set`)."""
     from lupustrial.model.parameters import parameter_provenance
 
     if name == "calibrated":
-        return parameter_provenance()
+        return parameter_provenance(population)
     return {"parameter_set": PRIOR_SET if name == "prior" else f"read from {name}"}
 
 
@@ -109,12 +112,12 @@ def write_parquet(
     if chunk < 1:
         raise LupustrialError(f"option --chunk must be >= 1, not {chunk}")
     days = np.arange(0.0, np.floor(7.0 * weeks) + 1.0)
-    pop = virtual_population(patients, seed, parameter_set(params))
+    pop = virtual_population(patients, seed, parameter_set(params, design.population.calibration))
     dosing = protocol_dosing(design, pop.covariates["weight_kg"], np.full(patients, chosen.name, dtype=object),
                              np.full(patients, start), np.full(patients, days[-1]))
     made = {"lupustrial_version": __version__, "patients": patients, "protocol": design.name, "arm": chosen.name,
             "weeks": weeks, "seed": seed, **({"start_day": start} if chosen.dosing else {}),
-            "parameters": parameter_description(params)}
+            "parameters": parameter_description(params, design.population.calibration)}
     meta = {"lupustrial": json.dumps(made)}  # on the writer's schema, so in the file's footer
     try:
         with atomic_path(out) as tmp:

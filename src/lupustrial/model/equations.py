@@ -40,6 +40,7 @@ PD_THETA = (
     "baff_k", "baff_rho", "baff0", "b0", "tr_k", "tr0", "naive_k", "auto_k", "n_n0", "n_a0", "sat_n", "sat_a",
     "mem_k", "mem0", "baff_membrane", "pb_k", "pb_e", "pb_mem_share", "llpc_k", "llpc_cap", "igg_k", "llpc_share",
     "dsdna0", "dsdna_set", "flare_rate_day", "flare_pb_share",
+    "inv_b0", "inv_baff0", "inv_tr0", "inv_n0", "inv_n_a0", "inv_mem0", "llpc_gain", "inv_cap",
 )
 
 
@@ -99,7 +100,8 @@ EMAX, EC50, KD = LAYOUT.emax, LAYOUT.ec50, LAYOUT.kd
 (B_T, B_N, B_A, B_M, BAFF_T, PB, LLPC, DSDNA, CUMH) = (STATES.index(n) for n in PD_STATES)
 (BAFF_K, BAFF_RHO, BAFF0, B0, TR_K, TR0, NAIVE_K, AUTO_K, N_N0, N_A0, SAT_N, SAT_A,
  MEM_K, MEM0, BAFF_MEMBRANE, PB_K, PB_E, PB_MEM_SHARE, LLPC_K, LLPC_CAP, IGG_K, LLPC_SHARE,
- DSDNA0, DSDNA_SET, FLARE_RATE_DAY, FLARE_PB_SHARE) = (THETA.index(n) for n in PD_THETA)
+ DSDNA0, DSDNA_SET, FLARE_RATE_DAY, FLARE_PB_SHARE,
+ INV_B0, INV_BAFF0, INV_TR0, INV_N0, INV_N_A0, INV_MEM0, LLPC_GAIN, INV_CAP) = (THETA.index(n) for n in PD_THETA)
 T = {name: i for i, name in enumerate(THETA)}
 
 COVARIATES = ("weight_kg", "baseline_baff_ng_ml", "baseline_cd19_cells_ul", "baseline_anti_dsdna_iu_ml")
@@ -175,6 +177,12 @@ def individual_parameters(
         "flare_rate_day": ind("flare_rate") / 365.25,
         "flare_pb_share": typical("flare_pb_share"),
     }
+    # Reciprocals, so the right-hand side multiplies where it would divide (a division costs the
+    # solver's vector lanes several multiplications).
+    cap = rows["llpc_cap"]
+    rows |= {"inv_b0": 1.0 / b0, "inv_baff0": 1.0 / rows["baff0"], "inv_tr0": 1.0 / rows["tr0"],
+             "inv_n0": 1.0 / naive0, "inv_n_a0": 1.0 / rows["n_a0"], "inv_mem0": 1.0 / rows["mem0"],
+             "llpc_gain": cap / (cap - 1.0), "inv_cap": 1.0 / cap}
     return np.stack([np.asarray(rows[name], dtype=float) for name in THETA])
 
 
@@ -268,19 +276,19 @@ def derivatives(y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray)
     """
     for p in range(y.shape[1]):
         b_t, b_n, b_a, b_m = y[B_T, p], y[B_N, p], y[B_A, p], y[B_M, p]
-        b_rel = (b_t + b_n + b_a + b_m) / th[B0, p]
+        b_rel = (b_t + b_n + b_a + b_m) * th[INV_B0, p]
         kill, f, bound_k = drug_derivatives(y, th, rate, dy, p, b_rel)
-        baff_rel = f * y[BAFF_T, p] / th[BAFF0, p]
+        baff_rel = f * y[BAFF_T, p] * th[INV_BAFF0, p]
         # What B cells sense: membrane BAFF, which a soluble-BAFF blocker does not bind, and soluble BAFF.
         sensed = th[BAFF_MEMBRANE, p] + (1.0 - th[BAFF_MEMBRANE, p]) * baff_rel
         rho, kb = th[BAFF_RHO, p], th[BAFF_K, p]
         # Transitional cells leave the marrow at a constant rate and mature in 1/tr_k days; the
         # share surviving the checkpoint into the naive pool depends on the BAFF they sense.
         k_tr, k_nv, k_a, k_m = th[TR_K, p], th[NAIVE_K, p], th[AUTO_K, p], th[MEM_K, p]
-        matured = b_t / th[TR0, p]
-        naive_rel = (b_n + b_a) / (th[N_N0, p] + th[N_A0, p])
+        matured = b_t * th[INV_TR0, p]
+        naive_rel = (b_n + b_a) * th[INV_N0, p]
         pb, llpc = y[PB, p], y[LLPC, p]
-        share, cap = th[LLPC_SHARE, p], th[LLPC_CAP, p]
+        share = th[LLPC_SHARE, p]
         pb_e, psi = th[PB_E, p], th[PB_MEM_SHARE, p]
         dy[B_T, p] = k_tr * th[TR0, p] - (k_tr + kill) * b_t
         dy[B_N, p] = k_nv * th[N_N0, p] * matured * baff_survival(sensed, th[SAT_N, p]) - (k_nv + kill) * b_n
@@ -293,11 +301,11 @@ def derivatives(y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray)
         dy[BAFF_T, p] = kb * th[BAFF0, p] * (1.0 - (1.0 - rho + rho * b_rel) * baff_rel) - bound_k * y[BAFF_T, p]
         # Autoreactive plasmablasts: made from autoreactive naive and memory cells, their survival
         # helped by BAFF (TACI/BCMA).
-        source = (1.0 - psi) * b_a / th[N_A0, p] + psi * b_m / th[MEM0, p]
+        source = (1.0 - psi) * b_a * th[INV_N_A0, p] + psi * b_m * th[INV_MEM0, p]
         dy[PB, p] = th[PB_K, p] * (source - (1.0 + pb_e) / (1.0 + pb_e * sensed) * pb)
         # Long-lived plasma cells settle from plasmablasts into a niche of limited capacity and
         # live on in it whatever today's plasmablasts do.
-        dy[LLPC, p] = th[LLPC_K, p] * (cap / (cap - 1.0) * pb * (1.0 - llpc / cap) - llpc)
+        dy[LLPC, p] = th[LLPC_K, p] * (th[LLPC_GAIN, p] * pb * (1.0 - llpc * th[INV_CAP, p]) - llpc)
         dy[DSDNA, p] = th[IGG_K, p] * (th[DSDNA_SET, p] * ((1.0 - share) * pb + share * llpc) - y[DSDNA, p])
         dy[CUMH, p] = flare_hazard(pb, th[FLARE_RATE_DAY, p], th[FLARE_PB_SHARE, p])
 
