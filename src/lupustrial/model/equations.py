@@ -192,7 +192,7 @@ def flare_hazard(pb: np.ndarray, rate_day: np.ndarray) -> np.ndarray:
     return rate_day * np.maximum(pb, 0.0)
 
 
-@register_jitable  # not inlined by numba, which then warned and kept its loop's sums apart; LLVM inlines it
+@register_jitable  # not inlined by numba (the lanes then did not vectorise); LLVM inlines it
 def drug_derivatives(
     y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray, p: int, b_rel: float
 ) -> tuple[float, float, float]:
