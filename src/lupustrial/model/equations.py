@@ -228,7 +228,7 @@ def baff_survival(baff_rel: float, saturation: float) -> float:
     return (1.0 + saturation) * baff_rel / (saturation + baff_rel)
 
 
-@register_jitable  # not inlined by numba, which then warned and kept its loop's sums apart; LLVM inlines it
+@register_jitable  # not inlined by numba (the lanes then did not vectorise); LLVM inlines it
 def drug_derivatives(
     y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray, p: int, b_rel: float
 ) -> tuple[float, float, float]:
