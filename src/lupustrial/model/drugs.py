@@ -173,7 +173,7 @@ RITUXIMAB = Drug(
                         omega=0.5, omega_prior=(0.05, 2.0),
                         description="extra death rate of CD20+ B cells at saturating rituximab (ω: depth of depletion)"),
         ec50=Param("rtx_ec50", 0.5, "µg/mL", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.05, 20.0),
-                   omega_prior=(0.05, 2.0), description="rituximab concentration giving half the maximal killing"),
+                   description="rituximab concentration giving half the maximal killing"),
     ),
 )
 

@@ -43,7 +43,6 @@ _IMMUNE: tuple[Param, ...] = (
           description="memory share μ of CD19+ B cells at baseline"),
     Param("b_naive_turnover", 0.02, "1/day", "prior centre: CD19+ turnover 0.02/day, paediatric rituximab PD model, "
           "Br J Clin Pharmacol 2019 (PMC6624401)", calibrate=True, omega=0.3, prior=(0.002, 0.05),
-          omega_prior=(0.05, 2.0),
           description="turnover of non-autoreactive naive B cells"),
     Param("b_auto_turnover", 0.05, "1/day", "structure: anergic autoreactive B cells are short-lived and "
           "rescued by excess BAFF (Lesley et al., Immunity 2004;20:441); value " + ASSUMPTION, calibrate=True,
