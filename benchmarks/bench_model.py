@@ -32,11 +32,22 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS threads only contend 
 import numpy as np  # noqa: E402
 
 from lupustrial.model.cli import PARAMETER_SETS, parameter_set  # noqa: E402
-from lupustrial.model.dosing import beat_lupus_dosing  # noqa: E402
+from lupustrial.model.dosing import DosingEvents  # noqa: E402
 from lupustrial.model.reference import simulate_reference  # noqa: E402
 from lupustrial.model.simulate import Trajectories, simulate, simulate_chunks  # noqa: E402
 from lupustrial.model.solver import ATOL, RTOL  # noqa: E402
 from lupustrial.population.virtual import Population, extreme_patients, virtual_population  # noqa: E402
+from lupustrial.protocol import load_protocol, protocol_dosing  # noqa: E402
+
+ARMS = ("Placebo", "Belimumab")  # BEAT-LUPUS's, dosed by its protocol, randomised on day 42
+RANDOMISED = 42.0
+
+
+def arm_dosing(pop: Population, arm: str, last_day: float) -> DosingEvents:
+    """The protocol's dosing of ``arm`` for every patient of ``pop``, up to ``last_day``."""
+    n = pop.n
+    return protocol_dosing(load_protocol("beat-lupus"), pop.covariates["weight_kg"], np.full(n, arm, dtype=object),
+                           np.full(n, RANDOMISED), np.full(n, last_day))
 
 
 def daily_sums(tr: Trajectories) -> dict[str, np.ndarray]:
@@ -54,7 +65,7 @@ def accuracy(pop: Population, arm: str, days: np.ndarray, tolerances: list[tuple
              extreme: int) -> list[float]:
     """Max relative error against solve_ivp(DOP853, rtol 1e-12) at each (rtol, atol), typical and extreme patients."""
     sample = pop.take(np.concatenate([np.arange(typical), extreme_patients(pop, extreme)]))
-    dosing = beat_lupus_dosing(sample.covariates["weight_kg"], arm, 42.0, float(days[-1]))
+    dosing = arm_dosing(sample, arm, float(days[-1]))
     ref = simulate_reference(sample, dosing, days, rtol=1e-12, atol=1e-15)
     return [max_relative_error(simulate(sample, dosing, days, rtol=r, atol=a).states, ref) for r, a in tolerances]
 
@@ -82,17 +93,18 @@ def main() -> None:
         tolerances = [(float(r), float(r) * 1e-3) for r in args.accuracy_only.split(",")]
         print(f"{args.accuracy_sample} typical + {args.accuracy_extreme} extreme of {args.patients} patients, "
               f"{len(days)} days, {args.params} parameters, against solve_ivp(DOP853, rtol 1e-12)")
-        for arm in ("placebo", "belimumab"):
+        for arm in ARMS:
             errors = accuracy(pop, arm, days, tolerances, args.accuracy_sample, args.accuracy_extreme)
             print(f"{arm:9s}: " + " | ".join(f"rtol {r:g}: {e:.1e}" for (r, _), e in zip(tolerances, errors)))
         return
     t0 = time.perf_counter()
-    simulate(pop.take(slice(0, 1)), beat_lupus_dosing(pop.covariates["weight_kg"][:1], "placebo", 42.0, 7.0), days[:8])
+    first = pop.take(slice(0, 1))
+    simulate(first, arm_dosing(first, "Placebo", 7.0), days[:8])
     print(f"first call (compile, or load numba's cache): {time.perf_counter() - t0:.2f} s")
     print(f"{args.patients} patients x {len(days)} days, chunk {args.chunk}, {args.workers} threads, "
           f"rtol {args.rtol:g}, atol {args.atol:g}, {args.params} parameters, {os.cpu_count()} CPUs")
-    for arm in ("placebo", "belimumab"):
-        dosing = beat_lupus_dosing(pop.covariates["weight_kg"], arm, 42.0, float(days[-1]))
+    for arm in ARMS:
+        dosing = arm_dosing(pop, arm, float(days[-1]))
         t0, c0 = time.perf_counter(), time.process_time()
         sums = [daily_sums(tr) for tr in simulate_chunks(pop, dosing, days, chunk=args.chunk, workers=args.workers,
                                                           rtol=args.rtol, atol=args.atol)]
@@ -100,7 +112,7 @@ def main() -> None:
         mean_cd19 = sum(s["cd19_cells_ul"] for s in sums)[-1] / args.patients
 
         sample = pop.take(slice(0, args.anchor_sample))
-        dose_s = beat_lupus_dosing(sample.covariates["weight_kg"], arm, 42.0, float(days[-1]))
+        dose_s = arm_dosing(sample, arm, float(days[-1]))
         t0 = time.perf_counter()
         simulate_reference(sample, dose_s, days, method="RK45", rtol=args.rtol, atol=args.atol)
         loop = (time.perf_counter() - t0) / args.anchor_sample * args.patients

@@ -173,6 +173,6 @@ def test_json_records_provenance(tmp_path: Path) -> None:
     assert data["settings"]["n_trials"] == 10 and data["settings"]["sizes"] == [20, 30]
     digest = hashlib.sha256(json.dumps(data["settings"], sort_keys=True).encode()).hexdigest()
     assert data["settings_hash"] == digest
-    assert data["parameters"]["parameter_set"].startswith("calibrated to beat-lupus") and "fitted" in data["parameters"]
+    assert data["parameters"]["parameter_set"].startswith("joint calibration, population beat-lupus") and "fitted" in data["parameters"]
     smallest = data["cells"][0]["smallest_n"]
     assert {(s["endpoint"], s["target"]) for s in smallest} >= {("DSDNA", 0.8), ("TTSEVFL", 0.9)}

@@ -58,7 +58,7 @@ def test_random_effects_have_their_omegas_and_correlations(big) -> None:
 def test_clearance_scales_with_weight(big) -> None:
     """Typical-value CL × exp(eta) × (WT/70)^0.75: the weight slope on the log scale is 0.75."""
     params = ModelParameters()
-    cl = big.theta[T["bel_k10"]] * big.theta[T["bel_v1"]]
+    cl = big.theta[T["belimumab_k10"]] * big.theta[T["belimumab_v1"]]
     resid = np.log(cl) - big.eta["bel_cl"]
     slope = np.polyfit(np.log(big.covariates["weight_kg"] / params["weight_ref"]), resid, 1)[0]
     assert slope == pytest.approx(params["allometry_cl"], abs=1e-9)

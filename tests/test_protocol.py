@@ -97,3 +97,64 @@ def test_invalid_yaml_and_unknown_name(tmp_path: Path) -> None:
         load_protocol("no-such-trial")
     with pytest.raises(ProtocolError, match="no such protocol file"):
         load_protocol(tmp_path / "missing.yaml")
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(i for i, s in enumerate(text.splitlines(), 1) if fragment in s)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        ("drug: belimumab ", "drug: tabalumab ", "arms[0].dosing[0].drug",
+         "unknown drug 'tabalumab'; the model knows belimumab, rituximab"),
+        ("route: iv\n    days: [0, 14]", "route: sc\n    days: [0, 14]", "background[0].route",
+         "rituximab has no sc route (it has iv)"),
+        ("dose: 1000 ", "dose: -1000 ", "background[0].dose", "Input should be greater than 0"),
+        ("dose: 10 ", "dose: 0 ", "arms[0].dosing[0].dose", "Input should be greater than 0"),
+        ("infusion_hours: [4.25, 3.25]", "infusion_hours: [4.25]", "background[0].infusion_hours",
+         "infusion_hours lists 1 durations for 2 days"),
+    ],
+)
+def test_dosing_the_model_cannot_give_is_one_line_with_file_line_and_key(
+    tmp_path: Path, old: str, new: str, key: str, problem: str
+) -> None:
+    """A drug with no registry entry, a route the drug lacks, a dose <= 0: refused where it is written."""
+    text = resolve_protocol("beat-lupus").read_text()
+    assert text.count(old) == 1
+    text = text.replace(old, new)
+    path = _write(tmp_path, text)
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(path)
+    assert str(info.value) == f"{path}, line {_line_of(text, new.splitlines()[0])}, key {key}: {problem}"
+
+
+def test_infusion_hours_are_one_per_listed_day_and_repeats_take_the_last(tmp_path: Path) -> None:
+    data = _beat_lupus_dict()
+    data["arms"][0]["dosing"][0]["infusion_hours"] = [2, 1.5, 1]
+    bel = load_protocol(_write(tmp_path, data)).arm("Belimumab").dosing[0]
+    hours = bel.dose_hours()
+    assert len(hours) == len(bel.dose_days()) and hours[:3].tolist() == [2, 1.5, 1] and (hours[3:] == 1).all()
+    assert load_protocol("beat-lupus").arm("Belimumab").dosing[0].dose_hours().tolist() == [1.0] * len(hours)
+
+
+def test_beat_lupus_rituximab_infusions_follow_the_label_rate_schedule() -> None:
+    """[4.25, 3.25] h in beat_lupus.yaml: 1 g from 50 (first) or 100 mg/h (later), raised by that step every
+    30 min to 400 mg/h (rituximab label): the schedule delivers the dose in exactly those hours."""
+    rituximab = load_protocol("beat-lupus").background[0]
+    for hours, start_rate in zip(rituximab.dose_hours(), (50.0, 100.0)):
+        steps = np.arange(0.0, hours, 0.5)  # each half hour's rate, the last half hour cut at `hours`
+        rate = np.minimum(start_rate * (1 + np.arange(len(steps))), 400.0)
+        given = (rate * (np.minimum(steps + 0.5, hours) - steps)).sum()
+        assert given == pytest.approx(rituximab.dose) and given - rate[-1] * (hours - steps[-1]) < rituximab.dose
+
+
+def test_a_protocol_without_doses_gives_no_events(tmp_path: Path) -> None:
+    from lupustrial.protocol import protocol_dosing
+
+    data = _beat_lupus_dict()
+    data["background"] = []
+    p = load_protocol(_write(tmp_path, data))
+    ev = protocol_dosing(p, np.array([70.0, 80.0]), np.array(["Placebo", "Placebo"], dtype=object),
+                         np.array([42.0, 42.0]), np.array([400.0, 400.0]))
+    assert len(ev.patient) == 0 and ev.drug.dtype.kind == "i" and ev.time.dtype.kind == "f"

@@ -18,11 +18,14 @@ from typer.testing import CliRunner
 
 from conftest import chromium, needs_chromium, page_images
 from lupustrial.cli import app
-from lupustrial.design.reproduce import Reproduction, published, reproduce
+from lupustrial.design.figures import Figure, published
+from lupustrial.design.reproduce import Reproduction, reproduce
 from lupustrial.report.html import render_report, typical_trial, write_report
 
-#: The figure ids the report promises: five matplotlib PNGs and the CONSORT SVG.
-PNG_FIGURES = ("fig-gm", "fig-km", "fig-hr", "fig-ratio", "fig-trajectories")
+#: The figure ids BEAT-LUPUS's report promises: lab means, Kaplan–Meier, one histogram per main effect
+#: (the % reduction and the hazard ratio), trajectories; and the CONSORT SVG.
+PNG_FIGURES = ("fig-gm", "fig-km", "fig-effect0", "fig-effect1", "fig-trajectories")
+HR = Figure(figure="hazard ratio", statistic="hazard_ratio", treatment="A", reference="B", published=0.3, main=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def test_table_has_a_row_per_published_figure(report: Path, reproduction: Reprod
 
 def test_one_png_per_figure_and_the_consort_svg(report: Path) -> None:
     text = report.read_text(encoding="utf-8")
-    images = re.findall(r'<figure id="(fig-[a-z]+)">\s*<img src="data:image/png;base64,([^"]+)"', text)
+    images = re.findall(r'<figure id="(fig-[a-z0-9]+)">\s*<img src="data:image/png;base64,([^"]+)"', text)
     assert tuple(i for i, _ in images) == PNG_FIGURES
     assert all(base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n") for _, data in images)
     assert re.search(r'<figure id="fig-consort">\s*<svg class="consort"', text)
@@ -62,7 +65,7 @@ def test_one_png_per_figure_and_the_consort_svg(report: Path) -> None:
 
 
 def test_consort_shows_the_typical_trial(report: Path, reproduction: Reproduction) -> None:
-    trial = typical_trial(reproduction.per_trial)
+    trial = typical_trial(reproduction.per_trial, next(f for f in published().figures if f.main))
     counts = [int(n) for n in re.findall(r'data-count="(\d+)"', report.read_text(encoding="utf-8"))]
     rows = reproduction.summaries.consort.set_index(["trial", "arm"]).loc[trial]
     expected = [int(rows.loc[arm, k]) for arm in ("Belimumab", "Placebo")
@@ -75,38 +78,45 @@ def test_consort_shows_the_typical_trial(report: Path, reproduction: Reproductio
     assert gm_caption is not None and f"geometric means of virtual trial {trial} " in gm_caption.group(1)
 
 
+def test_a_three_arm_trial_and_a_cohort_get_every_arm_in_the_flow(tmp_path: Path) -> None:
+    for name, arms in (("bliss-iv", 3), ("rtx-ucl", 1)):
+        text = write_report(reproduce(name, n_trials=3, seed=1, trajectory_patients=10),
+                            tmp_path / f"{name}.html").read_text(encoding="utf-8")
+        assert len(re.findall(r'data-count="(\d+)"', text)) == 4 * arms
+        assert len(_rows(text)) == len(published(name).figures)
+
+
 def test_typical_trial_is_the_hazard_ratio_nearest_the_median() -> None:
-    per_trial = pd.DataFrame({"trial": [1, 2, 3, 4, 5, 6], "hazard_ratio": [np.nan, 0.1, 0.3, np.inf, 0.9, 0.0]})
-    assert typical_trial(per_trial) == 3  # the median of 0.1, 0.3, inf, 0.9, 0
-    ties = pd.DataFrame({"trial": [9, 8, 6, 7], "hazard_ratio": [0.5, 2.0, 1.0, 1.0]})
-    assert typical_trial(ties) == 6
+    def frame(trials: list[int], hrs: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"trial": trials, HR.figure: hrs})
+
+    assert typical_trial(frame([1, 2, 3, 4, 5, 6], [np.nan, 0.1, 0.3, np.inf, 0.9, 0.0]), HR) == 3
+    assert typical_trial(frame([9, 8, 6, 7], [0.5, 2.0, 1.0, 1.0]), HR) == 6
     # The median counts trials without a flare in one arm (HR 0) but such a trial is never typical.
-    zeros = pd.DataFrame({"trial": [1, 2, 3, 4], "hazard_ratio": [0.0, 0.0, 0.0, 0.5]})
-    assert typical_trial(zeros) == 4
-    none = pd.DataFrame({"trial": [4, 2], "hazard_ratio": [np.nan, np.inf]})
-    assert typical_trial(none) == 2
+    assert typical_trial(frame([1, 2, 3, 4], [0.0, 0.0, 0.0, 0.5]), HR) == 4
+    assert typical_trial(frame([4, 2], [np.nan, np.inf]), HR) == 2
 
 
 @given(st.lists(st.sampled_from([0.0, 0.05, 0.3, 0.3, 1.0, 7.0, np.inf, np.nan]), min_size=1, max_size=12),
        st.randoms(use_true_random=False))
 def test_typical_trial_has_an_hr_and_ignores_row_order(hrs: list[float], rnd: random.Random) -> None:
-    per_trial = pd.DataFrame({"trial": np.arange(1, len(hrs) + 1), "hazard_ratio": hrs})
-    chosen = typical_trial(per_trial)
-    hr = per_trial.set_index("trial")["hazard_ratio"]
+    per_trial = pd.DataFrame({"trial": np.arange(1, len(hrs) + 1), HR.figure: hrs})
+    chosen = typical_trial(per_trial, HR)
+    hr = per_trial.set_index("trial")[HR.figure]
     assert chosen in hr.index
     if any(np.isfinite(h) and h > 0 for h in hrs):
         assert np.isfinite(hr[chosen]) and hr[chosen] > 0
     shuffled = per_trial.sample(frac=1.0, random_state=rnd.randrange(2**32))
-    assert typical_trial(shuffled) == chosen
+    assert typical_trial(shuffled, HR) == chosen
 
 
 def test_provenance_is_shown_when_the_reproduction_has_one(report: Path, reproduction: Reproduction) -> None:
     shipped = report.read_text(encoding="utf-8")
-    assert "calibrated to beat-lupus" in shipped and reproduction.provenance["date"] in shipped
+    assert "joint calibration, population beat-lupus" in shipped and reproduction.provenance["date"] in shipped
     provenance = {"date": "2026-11-25", "sd": {"k_baff": 0.125}, "fitted": ["k_baff", "ec50"],
                   "targets": [{"name": "gm_dsdna", "residual": -0.5}, {"name": "hr", "residual": float("nan")}]}
     text = render_report(replace(reproduction, provenance=provenance))
-    assert "calibrated to beat-lupus" not in text
+    assert "joint calibration" not in text
     assert "2026-11-25" in text and "k_baff: 0.125" in text and "k_baff, ec50" in text
     table = re.search(r'<table class="provenance">(.*?)</table>', text, re.S)
     assert table is not None

@@ -10,7 +10,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from lupustrial.cli import app
-from lupustrial.design.reproduce import STATISTICS, Figure, arm_trajectories, compare, published, reproduce
+from lupustrial.design.figures import STATISTICS, Figure, published
+from lupustrial.design.reproduce import arm_trajectories, compare, reproduce
 from lupustrial.protocol import load_protocol
 
 runner = CliRunner()
@@ -25,10 +26,19 @@ def test_published_figures_name_known_statistics() -> None:
 
 def test_compare_uses_central_95_interval() -> None:
     per_trial = pd.DataFrame({"x": np.arange(1001.0)})
-    [c] = compare(per_trial, [Figure(figure="x", statistic="x", published=30.0)])
-    assert (c.median, c.lower, c.upper) == (500.0, 25.0, 975.0) and c.inside
-    [c] = compare(per_trial, [Figure(figure="x", statistic="x", published=980.0)])
+    [c] = compare(per_trial, [Figure(figure="x", statistic="events", arm="A", published=30.0)])
+    assert (c.median, c.lower, c.upper) == (500.0, 25.0, 975.0) and c.inside and c.close is None
+    [c] = compare(per_trial, [Figure(figure="x", statistic="events", arm="A", published=980.0)])
     assert not c.inside
+
+
+def test_a_main_effect_is_close_within_20_percent_or_half_its_ci() -> None:
+    per_trial = pd.DataFrame({"x": np.full(11, 0.4)})
+    hr = dict(figure="x", statistic="hazard_ratio", treatment="A", reference="B", main=True)
+    # 0.4 vs 0.27 is 48% off, but within half the CI 0.07-0.98 on the log scale (half of log(0.27/0.07)).
+    assert compare(per_trial, [Figure(**hr, published=0.27, lower=0.07, upper=0.98)])[0].close
+    assert not compare(per_trial, [Figure(**hr, published=0.27, lower=0.2, upper=0.35)])[0].close
+    assert compare(per_trial, [Figure(**hr, published=0.35)])[0].close  # 14% off
 
 
 def test_reproduce_is_independent_of_workers_and_chunk() -> None:
@@ -45,7 +55,7 @@ def test_cli_writes_comparison_json(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "results.json").read_text())
     assert len(data["comparison"]) == len(published().figures)
     for row in data["comparison"]:
-        assert set(row) == {"figure", "statistic", "published", "median", "lower", "upper", "inside"}
+        assert set(row) == {"figure", "statistic", "published", "median", "lower", "upper", "inside", "close"}
         assert row["lower"] <= row["median"] <= row["upper"]
     result = runner.invoke(app, ["reproduce", "no-such-trial"])
     assert result.exit_code == 2 and "no published trial" in result.output
@@ -81,19 +91,29 @@ def test_lab_means_carry_the_trial_analysis_geometric_means_and_cis() -> None:
     """The report's per-trial GMs and CIs are the ones the trial's own analysis reports."""
     from lupustrial.analysis.trial import analyze_trial
     from lupustrial.data import select_trial, validate_trial
-    from lupustrial.design.reproduce import trial_plan
     from lupustrial.simulate import simulate_chunk
 
     protocol = load_protocol("beat-lupus")
     result = reproduce(n_trials=2, seed=4, workers=1, trajectory_patients=10)
     frames = simulate_chunk(protocol, range(2), 4, None)
     data = validate_trial(frames, {k: Path(k) for k in frames}, Path("simulated"))
-    analysis = analyze_trial(select_trial(data, 2), trial_plan(protocol))
+    analysis = analyze_trial(select_trial(data, 2), protocol.plan().model_copy(update={"safety": None}))
     means = result.summaries.lab_means.set_index(["trial", "param", "visit", "arm"])
     bcells = analysis.first("geometric_mean")
     for gm in bcells.comparison().result.means:
-        arm = gm.arm
-        row = means.loc[(2, "CD19", bcells.endpoint.week, arm)]
+        row = means.loc[(2, "CD19", bcells.endpoint.week, gm.arm)]
         np.testing.assert_allclose([row["gm"], row["lower"], row["upper"]], [gm.geometric_mean, gm.lower, gm.upper],
                                    rtol=1e-12)
         assert row["n"] == gm.n
+
+
+def test_every_component_trial_reproduces_with_all_its_arms(tmp_path: Path) -> None:
+    """A three-arm trial and a single-arm cohort go through the same path and report."""
+    from lupustrial.report.html import write_report
+
+    for name, arms in (("bliss-iv", 3), ("rtx-ucl", 1)):
+        result = reproduce(name, n_trials=3, seed=1, trajectory_patients=10)
+        assert len(result.comparison) == len(published(name).figures)
+        assert result.summaries.consort.groupby("trial").size().eq(arms).all()
+        text = write_report(result, tmp_path / f"{name}.html").read_text()
+        assert published(name).source in text

@@ -185,7 +185,9 @@ def cochran_mantel_haenszel(
         raise AnalysisError(f"stratum {bad!r} has fewer than 2 subjects in the two arms")
     rows, cols = table.sum(axis=1), table.sum(axis=0)
     delta = float((table[0, 0] - rows[0] * cols[0] / n).sum())
-    yates = 0.5 if correct and abs(delta) >= 0.5 else 0.0
+    # R corrects when |delta| >= 0.5; delta is a sum of fractions, so a delta of exactly 0.5 can
+    # round to either side depending on the arms' order: 1e-9 keeps it on R's side of the tie.
+    yates = 0.5 if correct and abs(delta) >= 0.5 - 1e-9 else 0.0
     variance = (rows.prod(axis=0) * cols.prod(axis=0) / (n**2 * (n - 1))).sum()
     a, b, c, d = table[0, 0], table[0, 1], table[1, 0], table[1, 1]
     with np.errstate(divide="ignore", invalid="ignore"):  # R's NaN/Inf when a margin is empty

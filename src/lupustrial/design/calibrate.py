@@ -1,14 +1,15 @@
-"""Calibrate the model's uncertain parameters to BEAT-LUPUS's published figures.
+"""Joint calibration of the model to every trial's published figures at once.
 
-Method (``docs/calibration.md``): simulated minimum distance. A large virtual cohort — the same
-patients given each arm (common random numbers), randomised on a uniform day of the protocol's
-window, dosed as the protocol says, with assay error — yields population versions of the trial's
-published summaries. The distance is the sum of squared differences between simulated and
-published values, each on the scale where the published 95% CI is symmetric and divided by the
-standard error that CI implies. The cohort's draws are fixed by one seed, so the distance is a
-deterministic, piecewise-smooth function of the parameters, which scipy's ``least_squares``
-(trust-region reflective, finite-difference Jacobian, on unbounded transforms of the prior
-ranges) minimises.
+Method (``docs/calibration.md``): simulated minimum distance. For each trial, a large virtual
+cohort is given every arm of the trial's protocol (common random numbers:
+:func:`~lupustrial.simulate.trial.cohort_arrays`), and each published figure's statistic
+(:mod:`lupustrial.design.figures`) is computed on it, with drawn events replaced by their
+expectations. The distance is the sum over all trials of squared differences between simulated
+and published values, each on the scale where the published uncertainty is symmetric and divided
+by the standard error it implies. Drug and immune-system parameters are shared by every trial;
+population parameters (the severe-flare rate) are each trial's own. The cohorts' draws are fixed
+by one seed, so the distance is a deterministic, piecewise-smooth function of the parameters,
+which scipy's ``least_squares`` minimises on unbounded transforms of the prior ranges.
 """
 
 from __future__ import annotations
@@ -17,196 +18,162 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
 from lupustrial import __version__
-from lupustrial.analysis.batch import ancova_gmr_batch, cox_batch
-from lupustrial.design.reproduce import published
-from lupustrial.model.parameters import ModelParameters
-from lupustrial.model.simulate import simulate
-from lupustrial.population.virtual import virtual_population
+from lupustrial.analysis.batch import ancova_gmr_batch
+from lupustrial.design.figures import (
+    Figure, Published, arm_mask, check_figures, log_ci_se, published, statistic, visit_values,
+)
+from lupustrial.model.parameters import (
+    TRIAL_SEP, ModelParameters, read_parameter_file, stored_calibration, trial_settings,
+)
+
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
-from lupustrial.simulate import protocol_dosing
-from lupustrial.simulate.labs import measure
-from lupustrial.simulate.trial import LAB_OUTPUTS
+from lupustrial.simulate.trial import TrialArrays, cohort_arrays
 
 _EDGE = 1e-9
 Z975 = 1.959963984540054  # standard normal 97.5% quantile: the published CIs are 95%
 
-
-@dataclass(frozen=True)
-class Cohort:
-    """Population summaries of one parameter set, on the published figures' scales."""
-
-    gm_dsdna: dict[str, float]  # week-52 geometric mean anti-dsDNA per arm, IU/mL
-    resid_sd: float  # ANCOVA residual SD of log anti-dsDNA
-    p_flare: dict[str, float]  # probability of a severe flare within follow-up, per arm
-    log_hr: float  # Cox log hazard ratio of first severe flare (treatment vs reference)
-    gm_cd19: dict[str, float]  # week-52 geometric mean CD19+, 10^9/L
-    sd_cd19: dict[str, float]  # week-52 SD of log CD19+ between patients, per arm
-
-
-def cohort_summaries(params: ModelParameters, protocol: Protocol, n: int = 500, seed: int = 1) -> Cohort:
-    """Simulate ``n`` virtual patients under each arm and summarise them as the trial was.
-
-    Every arm gets the same patients, randomisation days, assay errors and flare draws, so the
-    arm contrasts carry no between-patient sampling noise.
-    """
-    ss = np.random.SeedSequence(seed)
-    pop_seed, rng_seed = (int(s.generate_state(1)[0]) for s in ss.spawn(2))
-    base = virtual_population(n, pop_seed, params)
-    rng = np.random.default_rng(rng_seed)
-    lo, hi = (round(w * 7) for w in protocol.randomisation.window_weeks)
-    rand_day = rng.integers(lo, hi + 1, n).astype(float)
-    follow = protocol.follow_up_weeks * 7
-    primary_day = rand_day + protocol.plan().by_analysis("ancova_log")[0].week * 7
-    gaps = rng.exponential(1.0, (n, 1))
-    noise_seed = int(rng.integers(2**62))
-    arms = [a.name for a in protocol.arms]
-    grid = np.arange(0.0, hi + follow + 1.0)
-    rows = np.arange(n)
-    res: dict[str, dict[str, np.ndarray]] = {}
-    for arm in arms:
-        dosing = protocol_dosing(protocol, base.covariates["weight_kg"], np.full(n, arm, dtype=object), rand_day,
-                                 rand_day + follow)
-        out = simulate(base, dosing, grid).outputs()
-        labs = {}
-        for param in ("DSDNA", "CD19"):
-            name, factor, _ = LAB_OUTPUTS[param]
-            true = np.column_stack([out[name][:, 0], out[name][rows, primary_day.astype(int)]]) * factor
-            labs[param], _ = measure(true, protocol.labs[param], np.random.default_rng(noise_seed))
-        cum = out["cumulative_flare_hazard"]
-        rel = cum[rows, (rand_day + follow).astype(int)] - cum[rows, rand_day.astype(int)]
-        # First flare time by inversion of the (near-linear over a day) cumulative hazard.
-        flare_day = _first_event(grid, cum, rand_day, follow, gaps[:, 0])
-        res[arm] = {"dsdna": labs["DSDNA"], "cd19": labs["CD19"], "p": 1.0 - np.exp(-rel), "flare_day": flare_day}
-    treat, ref = arms[0], arms[1]
-    y = np.concatenate([res[treat]["dsdna"][:, 1], res[ref]["dsdna"][:, 1]])[None]
-    x0 = np.concatenate([res[treat]["dsdna"][:, 0], res[ref]["dsdna"][:, 0]])[None]
-    g = np.concatenate([np.ones(n), np.zeros(n)])[None]
-    anc = ancova_gmr_batch(y, x0, g)
-    fd = np.concatenate([res[treat]["flare_day"], res[ref]["flare_day"]])
-    event = np.isfinite(fd)
-    fit = cox_batch(np.where(event, fd, follow)[None], event[None].astype(float), g, ties="efron")
-    return Cohort(
-        gm_dsdna={a: float(np.exp(np.log(res[a]["dsdna"][:, 1]).mean())) for a in arms},
-        resid_sd=float(anc.sigma[0]),
-        p_flare={a: float(res[a]["p"].mean()) for a in arms},
-        log_hr=float(fit.coef[0]),
-        gm_cd19={a: float(np.exp(np.log(res[a]["cd19"][:, 1]).mean())) for a in arms},
-        sd_cd19={a: float(np.log(res[a]["cd19"][:, 1]).std(ddof=1)) for a in arms},
-    )
-
-
-def _first_event(grid: np.ndarray, cum: np.ndarray, rand_day: np.ndarray, follow: float,
-                 gap: np.ndarray) -> np.ndarray:
-    """Day after randomisation when H(t) − H(randomisation) first reaches ``gap`` (nan if not in follow-up)."""
-    rows = np.arange(cum.shape[0])
-    rel = cum - cum[rows, rand_day.astype(int)][:, None]
-    hit = rel >= gap[:, None]
-    first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-    ok = first > 0
-    j = np.where(ok, first, 1)
-    h0, h1 = rel[rows, j - 1], rel[rows, j]
-    t = grid[j - 1] + (gap - h0) / np.where(h1 > h0, h1 - h0, 1.0)
-    day = t - rand_day
-    return np.where(ok & (day > 0) & (day <= follow), day, np.nan)
+#: The trials the joint calibration fits, each a protocol with published figures.
+TRIALS = ("beat-lupus", "bliss-iv", "bliss-sc", "rtx-ucl")
 
 
 @dataclass(frozen=True)
 class Target:
-    """One published figure as the calibration sees it: a value and its standard error on a scale."""
+    """One published figure as the calibration sees it: a value and its standard error on a scale.
 
-    name: str
-    figure: str
-    published: float  # on the natural scale
-    scale: str  # "log" or "logit": where the published CI is (near) symmetric
+    ``per_patient`` targets are counts compared as rates: published / ``n`` against the cohort's
+    count over its arm size. ``spread`` targets are between-patient SDs implied by a figure's CI.
+    """
+
+    trial: str
+    figure: Figure
+    label: str
+    published: float  # on the natural scale (a rate for per-patient counts)
+    scale: str  # "log", "logit" or "identity": where the published uncertainty is symmetric
     se: float  # standard error on that scale
+    kind: str = "figure"  # "figure", "per_patient", "resid_sd", "sd_log", "sd", "bound_lower" or "bound_upper"
 
     def transform(self, value: float) -> float:
-        """Value on the target's scale; 0 and 1 (a small cohort with no flare in an arm) are
-        clipped to 1e-9 from the edge, so they give a large finite residual, not an error."""
-        value = min(max(value, _EDGE), 1.0 - _EDGE) if self.scale == "logit" else max(value, _EDGE)
+        """Value on the target's scale; 0 and 1 are clipped 1e-9 from the edge, so a small cohort with
+        no event in an arm gives a large finite residual, not an error."""
+        if self.scale == "identity":
+            return value
         if self.scale == "logit":
+            value = min(max(value, _EDGE), 1.0 - _EDGE)
             return math.log(value / (1.0 - value))
-        return math.log(value)
+        return math.log(max(value, _EDGE))
 
     def residual(self, simulated: float) -> float:
-        """(simulated − published) / SE on the target's scale."""
-        return (self.transform(simulated) - self.transform(self.published)) / self.se
+        """(simulated − published) / SE on the target's scale; 0 on the right side of a bound."""
+        r = (self.transform(simulated) - self.transform(self.published)) / self.se
+        if self.kind == "bound_lower":
+            return min(r, 0.0)
+        return max(r, 0.0) if self.kind == "bound_upper" else r
 
 
-def _log_se(published: float, lower: float, upper: float, q: float = Z975) -> float:
-    """SE on the log scale from a 95% CI: the wider of its two half-widths over ``q``.
+def _figure_target(trial: str, f: Figure) -> Target | None:
+    """The target a figure's own uncertainty gives, or None (a point estimate without one)."""
+    if f.bound is not None:
+        return Target(trial, f, f.figure, f.published, "identity", f.se, f"bound_{f.bound}")
+    if f.statistic == "events" and f.n:
+        return Target(trial, f, f.figure, f.published / f.n, "log", 1.0 / math.sqrt(f.published), "per_patient")
+    if f.statistic in ("proportion_with_event", "proportion_below") and f.n:
+        events = f.published * f.n
+        return Target(trial, f, f.figure, f.published, "logit", math.sqrt(1.0 / events + 1.0 / (f.n - events)))
+    if f.statistic == "percent_reduction":
+        return None  # the adjusted ratio carries the trial's chance baseline imbalance (docs/calibration.md)
+    if f.lower is not None and f.upper is not None:
+        return Target(trial, f, f.figure, f.published, "log", log_ci_se(f.published, f.lower, f.upper))
+    if f.sd is not None and f.n:
+        return Target(trial, f, f.figure, f.published, "identity", f.sd / math.sqrt(f.n))
+    if f.q1 is not None and f.q3 is not None and f.n:
+        sd_log = math.log(f.q3 / f.q1) / 1.3489795003921634  # IQR of a normal, in SDs
+        return Target(trial, f, f.figure, f.published, "log", math.sqrt(math.pi / 2) * sd_log / math.sqrt(f.n))
+    return None
 
-    For a CI symmetric on the log scale (anti-dsDNA, hazard ratio: halves equal to rounding) this
-    is the usual SE. The B-cell CIs are not: belimumab's 0.012 (0.006 to 0.014) has halves 0.69
-    and 0.15, placebo's 0.037 (0.021 to 0.081) 0.57 and 0.78, more than rounding explains (a
-    probable transcription or reporting asymmetry, beat_lupus_published.yaml). The wider half
-    neither lets a short half overweight a target nor depends on which half is wrong.
-    """
-    return max(math.log(upper / published), math.log(published / lower)) / q
 
+def _spread_targets(trial: str, pub: Published) -> list[Target]:
+    """Between-patient spreads the CIs imply, given the numbers analysed.
 
-def targets(protocol: Protocol, name: str = "beat-lupus") -> list[Target]:
-    """The calibration targets, each derived from a published figure and its 95% CI.
-
-    Counts become proportions of the arm's randomised patients (logit scale, SE from the counts).
-    Two targets are spreads between patients, as the published CIs imply them with n1 = n2 = the
-    arm sizes (numbers analysed are unconfirmed): the ANCOVA's residual SD of log anti-dsDNA from
-    the CI of the % reduction, SE(log ratio) = sigma × sqrt(1/n1 + 1/n2); and per arm the SD of
-    log B cells at week 52 from the CI of its geometric mean (a t interval of the mean log count,
-    as the analysis computes it), SE = SD / sqrt(n). Each SD has SE(log SD) = 1/sqrt(2 df).
-    The % reduction itself is not a target: between randomised arms its population value is the
-    ratio of the week-52 geometric means (47/103 = 0.46, a 54% reduction), while the published
-    adjusted ratio (0.30) also carries the trial's chance baseline imbalance (docs/calibration.md).
+    A geometric mean's CI (a t interval of the mean log value) gives the arm's SD of log values,
+    SD = half-width / t × √n; the CI of an ANCOVA's % reduction gives the residual SD, from
+    SE(log ratio) = σ √(1/n₁ + 1/n₂). Each SD has SE(log SD) = 1/√(2 df).
     """
     from scipy.stats import t as student_t
 
-    figs = {f.statistic: f for f in published(name).figures}
-    n_arm = protocol.population.n_patients / len(protocol.arms)
-    out = []
-    for stat in ("gm_dsdna_treatment", "gm_dsdna_reference", "gm_cd19_treatment", "gm_cd19_reference", "hazard_ratio"):
-        f = figs[stat]
-        out.append(Target(stat, f.figure, f.published, "log", _log_se(f.published, f.lower, f.upper)))
-    for stat in ("flares_treatment", "flares_reference"):
-        f = figs[stat]
-        events = f.published
-        out.append(Target(stat, f.figure, events / n_arm, "logit", math.sqrt(1.0 / events + 1.0 / (n_arm - events))))
-    for role, arm in zip(("treatment", "reference"), protocol.arms):
-        f = figs[f"gm_cd19_{role}"]
-        df = n_arm - 1
-        sd = _log_se(f.published, f.lower, f.upper, float(student_t.ppf(0.975, df))) * math.sqrt(n_arm)
-        out.append(Target(f"sd_cd19_{role}", f"SD of log B cells at week 52, {arm.name.lower()} (from the CI of "
-                          "the geometric mean)", sd, "log", 1.0 / math.sqrt(2.0 * df)))
-    f = figs["pct_reduction"]
-    df = 2 * n_arm - 3  # ANCOVA: intercept, arm, log baseline
-    se_log_ratio = _log_se(1.0 - f.published / 100.0, 1.0 - f.upper / 100.0, 1.0 - f.lower / 100.0,
-                           float(student_t.ppf(0.975, df)))
-    out.append(Target("resid_sd", "residual SD of log anti-dsDNA at week 52 (from the CI of the % reduction)",
-                      se_log_ratio / math.sqrt(2.0 / n_arm), "log", 1.0 / math.sqrt(2.0 * df)))
+    out, n_of = [], {}
+    for f in pub.figures:
+        if f.statistic == "mean_ratio" and f.sd is not None and f.n and f.bound is None:
+            out.append(Target(trial, f, f"SD of {f.figure[0].lower()}{f.figure[1:]}", f.sd, "log",
+                              1.0 / math.sqrt(2.0 * (f.n - 1)), "sd"))
+        if f.statistic == "gm" and f.n and f.lower is not None:
+            df = f.n - 1
+            sd = log_ci_se(f.published, f.lower, f.upper, float(student_t.ppf(0.975, df))) * math.sqrt(f.n)
+            out.append(Target(trial, f, f"SD of log {f.param} at week {f.week:g}, {f.arm.lower()} (from the CI of the "
+                              "geometric mean)", sd, "log", 1.0 / math.sqrt(2.0 * df), "sd_log"))
+            n_of[(f.param, f.week, f.arm)] = f.n
+    for f in pub.figures:
+        ns = (n_of.get((f.param, f.week, f.treatment)), n_of.get((f.param, f.week, f.reference)))
+        if f.statistic == "percent_reduction" and f.lower is not None and None not in ns:
+            df = sum(ns) - 3  # ANCOVA: intercept, arm, log baseline
+            se_log_ratio = log_ci_se(1.0 - f.published / 100.0, 1.0 - f.upper / 100.0, 1.0 - f.lower / 100.0,
+                                     float(student_t.ppf(0.975, df)))
+            sigma = se_log_ratio / math.sqrt(1.0 / ns[0] + 1.0 / ns[1])
+            out.append(Target(trial, f, f"residual SD of log {f.param} at week {f.week:g} (from the CI of the % "
+                              "reduction)", sigma, "log", 1.0 / math.sqrt(2.0 * df), "resid_sd"))
     return out
 
 
-def simulated_values(cohort: Cohort, protocol: Protocol) -> dict[str, float]:
-    """The cohort's value of every target, keyed as :func:`targets` names them."""
-    treat, ref = (a.name for a in protocol.arms[:2])
-    return {
-        "gm_dsdna_treatment": cohort.gm_dsdna[treat], "gm_dsdna_reference": cohort.gm_dsdna[ref],
-        "gm_cd19_treatment": cohort.gm_cd19[treat], "gm_cd19_reference": cohort.gm_cd19[ref],
-        "hazard_ratio": math.exp(cohort.log_hr),
-        "flares_treatment": cohort.p_flare[treat], "flares_reference": cohort.p_flare[ref],
-        "sd_cd19_treatment": cohort.sd_cd19[treat], "sd_cd19_reference": cohort.sd_cd19[ref],
-        "resid_sd": cohort.resid_sd,
-    }
+def targets(trial: str) -> list[Target]:
+    """Every calibration target of ``trial``: its figures with published uncertainty, and the spreads."""
+    pub = published(trial)
+    return [t for f in pub.figures if (t := _figure_target(trial, f)) is not None] + _spread_targets(trial, pub)
 
 
-#: Parameters the fit moves; the other ``calibrate=True`` parameters stay at their prior centre
-#: because the published figures do not inform them (docs/calibration.md, identifiability).
-FITTED = ("flare_rate", "baff_survival_auto", "baff_survival_nonauto", "rtx_ec50", "llpc_share", "auto_fraction",
-          "cd19_median", "anti_dsdna_median", "omega.dsdna_drift", "cd19_sdlog")
+def simulated(target: Target, cohort: TrialArrays, protocol: Protocol) -> float:
+    """The cohort's value of ``target``, on the target's natural scale."""
+    f = target.figure
+    if target.kind == "sd":
+        ratio = visit_values(cohort, f.param, f.week) / cohort.lab_base[f.param]
+        return float(ratio[arm_mask(cohort, protocol, f.arm) & np.isfinite(ratio)].std(ddof=1))
+    if target.kind == "sd_log":
+        y = visit_values(cohort, f.param, f.week)
+        return float(np.log(y[arm_mask(cohort, protocol, f.arm) & np.isfinite(y)]).std(ddof=1))
+    if target.kind == "resid_sd":
+        y = visit_values(cohort, f.param, f.week)
+        treated = arm_mask(cohort, protocol, f.treatment)
+        both = (treated | arm_mask(cohort, protocol, f.reference)) & np.isfinite(y)
+        fit = ancova_gmr_batch(np.where(np.isfinite(y), y, 1.0), cohort.lab_base[f.param], treated.astype(float),
+                               mask=both)
+        return float(fit.sigma[0])
+    value = float(statistic(f, cohort, protocol, smooth=True)[0])
+    if target.kind == "per_patient":
+        value /= float(arm_mask(cohort, protocol, f.arm).sum())
+    return value
+
+
+#: Parameters every trial shares that the fit moves; the other ``calibrate=True`` parameters stay at
+#: their prior centre because no published figure informs them (docs/calibration.md, identifiability).
+SHARED = ("omega.rtx_kill_rate", "rtx_ec50", "b_transitional_share", "b_transitional_days", "b_naive_turnover",
+          "b_auto_turnover", "b_memory_turnover", "baff_membrane_share",
+          "auto_fraction", "baff_saturation_nonauto", "baff_saturation_auto", "pb_baff_dependence", "pb_memory_share",
+          "llpc_half_life", "llpc_share", "flare_pb_share", "cd19_median", "anti_dsdna_median", "omega.dsdna_drift",
+          "cd19_sdlog", "bel_kd")
+#: Population parameters each trial with flare figures has for itself.
+PER_TRIAL = ("flare_rate",)
+
+
+def fitted_names(trials: tuple[str, ...] = TRIALS) -> tuple[str, ...]:
+    """The shared names, then ``trial:parameter`` for each trial that has flare figures."""
+    flares = [t for t in trials if any(f.param == "TTSEVFL" and f.statistic != "logrank_p"
+                                       for f in published(t).figures)]
+    return SHARED + tuple(f"{t}{TRIAL_SEP}{p}" for t in flares for p in PER_TRIAL)
 
 
 def _to_unbounded(value: float, prior: tuple[float, float]) -> float:
@@ -220,29 +187,53 @@ def _from_unbounded(u: float, prior: tuple[float, float]) -> float:
     return math.exp(lo + (hi - lo) / (1.0 + math.exp(-u)))
 
 
+@cache
+def _protocol(trial: str) -> Protocol:
+    protocol = load_protocol(published(trial).protocol)
+    check_figures(published(trial), protocol)
+    return protocol
+
+
 @dataclass(frozen=True)
 class Problem:
-    """What a fit needs: the start, which parameters move (in their prior ranges), the targets."""
+    """What a fit needs: the start, which settings move (in their prior ranges), the trials and targets."""
 
     start: ModelParameters
     names: tuple[str, ...]
-    targets: list[Target]
-    protocol: Protocol
+    trials: tuple[str, ...]
     n: int
     seed: int
 
+    @property
+    def targets(self) -> list[Target]:
+        return [t for trial in self.trials for t in targets(trial)]
+
+    def prior(self, name: str) -> tuple[float, float]:
+        return self.start.prior(name.split(TRIAL_SEP)[-1])
+
     def settings_at(self, u: np.ndarray) -> dict[str, float]:
-        return {n: _from_unbounded(float(x), self.start.prior(n)) for n, x in zip(self.names, u)}
+        return {n: _from_unbounded(float(x), self.prior(n)) for n, x in zip(self.names, u)}
 
-    def params_at(self, u: np.ndarray) -> ModelParameters:
-        return self.start.apply(self.settings_at(u))
+    def params_at(self, u: np.ndarray, trial: str) -> ModelParameters:
+        return self.start.apply(trial_settings(self.settings_at(u), trial))
 
-    def u0(self) -> np.ndarray:
-        return np.array([_to_unbounded(self.start.setting(n), self.start.prior(n)) for n in self.names])
+    def u0(self, settings: dict[str, float] | None = None) -> np.ndarray:
+        """The start in the unbounded parameterisation: ``settings`` where given, else ``start``'s values."""
+        settings = settings or {}
+        return np.array([_to_unbounded(settings.get(n, self.start.setting(n.split(TRIAL_SEP)[-1])), self.prior(n))
+                         for n in self.names])
+
+    def simulated(self, u: np.ndarray) -> list[float]:
+        """Every target's simulated value, trial by trial."""
+        out = []
+        for trial in self.trials:
+            protocol = _protocol(trial)
+            cohort = cohort_arrays(protocol, self.n, self.seed, self.params_at(u, trial))
+            out += [simulated(t, cohort, protocol) for t in targets(trial)]
+        return out
 
     def residuals(self, u: np.ndarray) -> np.ndarray:
-        sim = simulated_values(cohort_summaries(self.params_at(u), self.protocol, self.n, self.seed), self.protocol)
-        return np.array([t.residual(sim[t.name]) for t in self.targets])
+        return np.array([t.residual(v) for t, v in zip(self.targets, self.simulated(u))])
 
 
 #: SD of the weak normal prior on each fitted parameter's unbounded transform: logistic(u) with
@@ -253,32 +244,53 @@ PRIOR_SD = 1.8
 
 @dataclass(frozen=True)
 class Calibration:
-    """A fitted parameter set, posterior draws around it, and how it was made."""
+    """A fitted parameter set (shared and per-trial values), posterior draws around it, and how it was made."""
 
-    params: ModelParameters
+    settings: dict[str, float]
     draws: list[dict[str, float]]
     provenance: dict[str, object]
 
+    def params(self, trial: str) -> ModelParameters:
+        return ModelParameters().apply(trial_settings(self.settings, trial))
+
     def to_dict(self) -> dict[str, object]:
-        names = self.provenance["fitted"]
-        return {"values": {n: self.params.setting(n) for n in names}, "draws": self.draws,
-                "provenance": self.provenance}
+        """The stored form (``model/calibrated/joint.json``)."""
+        shared = {k: v for k, v in self.settings.items() if TRIAL_SEP not in k}
+        trials = {t: {k.split(TRIAL_SEP, 1)[1]: v for k, v in self.settings.items() if k.startswith(t + TRIAL_SEP)}
+                  for t in self.provenance["trials"]}
+        return {"values": shared, "trials": trials, "draws": self.draws, "provenance": self.provenance}
 
 
-def calibrate(name: str = "beat-lupus", *, names: tuple[str, ...] = FITTED, n: int = 2000, seed: int = 1,
-              n_draws: int = 200, start: ModelParameters | None = None, max_evaluations: int = 400,
+def _identification(jac: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
+    """Laplace covariance in u and, per parameter, what identifies it: the posterior-to-prior SD
+    ratio and its strongest posterior correlation."""
+    cov = np.linalg.inv(jac.T @ jac)
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    out = {}
+    for i, name in enumerate(names):
+        others = np.abs(np.where(np.arange(len(names)) == i, 0.0, corr[i]))
+        j = int(others.argmax())
+        out[name] = {"posterior_to_prior_sd": float(sd[i] / PRIOR_SD), "strongest_correlation": float(corr[i, j]),
+                     "with": names[j]}
+    return cov, out
+
+
+def calibrate(*, trials: tuple[str, ...] = TRIALS, names: tuple[str, ...] | None = None, n: int = 1000,
+              seed: int = 1, n_draws: int = 200, start: ModelParameters | None = None,
+              start_settings: dict[str, float] | None = None, max_evaluations: int = 400,
               progress: Callable[[int, float], None] | None = None) -> Calibration:
-    """Fit ``names`` to the published figures of trial ``name`` by penalised simulated least squares.
+    """Fit ``names`` to every trial's published figures at once by penalised simulated least squares.
 
-    Returns the maximum a posteriori set and ``n_draws`` draws from the Laplace (Gauss–Newton)
-    approximation of the posterior in the unbounded parameterisation, for probability-of-success
-    calculations. ``progress(evaluations, distance)`` is called after each cohort simulation.
+    Returns the maximum a posteriori settings and ``n_draws`` draws from the Laplace
+    (Gauss–Newton) approximation of the posterior in the unbounded parameterisation, for
+    probability-of-success calculations. ``progress(evaluations, distance)`` is called after each
+    evaluation (one cohort per trial). ``start_settings`` (e.g. a stored calibration's, shared and
+    ``trial:parameter`` keys) starts the search there instead of at ``start``'s values.
     """
     from scipy.optimize import least_squares
 
-    protocol = load_protocol(published(name).protocol)
-    start = start or ModelParameters()
-    problem = Problem(start, names, targets(protocol, name), protocol, n, seed)
+    problem = Problem(start or ModelParameters(), names or fitted_names(trials), trials, n, seed)
     count = [0]
 
     def residuals(u: np.ndarray) -> np.ndarray:
@@ -288,57 +300,67 @@ def calibrate(name: str = "beat-lupus", *, names: tuple[str, ...] = FITTED, n: i
             progress(count[0], float(r @ r))
         return r
 
-    fit = least_squares(residuals, problem.u0(), diff_step=0.05, max_nfev=max_evaluations)
-    precision = fit.jac.T @ fit.jac
-    cov = np.linalg.inv(precision)
+    fit = least_squares(residuals, problem.u0(start_settings), diff_step=0.05, max_nfev=max_evaluations)
+    cov, identification = _identification(fit.jac, problem.names)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     u_draws = rng.multivariate_normal(fit.x, cov, size=n_draws, method="cholesky")
-    fitted = problem.params_at(fit.x)
-    draws = [problem.settings_at(u) for u in u_draws]
-    sim = simulated_values(cohort_summaries(fitted, protocol, n, seed), protocol)
+    sim = problem.simulated(fit.x)
     data_part = fit.fun[: len(problem.targets)]
     provenance = {
-        "trial": name,
         "date": date.today().isoformat(),
         "lupustrial_version": __version__,
         "method": "penalised simulated least squares (scipy least_squares, trust-region reflective), "
                   f"Laplace posterior draws; weak N(0, {PRIOR_SD}²) prior on logit-log transforms",
+        "trials": list(trials),
         "seed": seed,
         "patients_per_arm": n,
         "evaluations": count[0],
         "distance": float(data_part @ data_part),
-        "fitted": list(names),
-        "posterior_sd_log": {k: float(np.std(np.log([d[k] for d in draws]))) for k in names},
-        # ~1: the published figures say nothing about the parameter (its prior decides); << 1: identified.
-        "posterior_to_prior_sd": {k: float(math.sqrt(cov[i, i]) / PRIOR_SD) for i, k in enumerate(names)},
-        "targets": [{"name": t.name, "figure": t.figure, "published": t.published, "scale": t.scale,
-                     "se": t.se, "simulated": sim[t.name], "residual": float(r)}
-                    for t, r in zip(problem.targets, data_part)],
+        "fitted": list(problem.names),
+        "identification": identification,
+        "targets": [{"trial": t.trial, "figure": t.label, "published": t.published, "scale": t.scale, "se": t.se,
+                     "simulated": s, "residual": float(r)}
+                    for t, s, r in zip(problem.targets, sim, data_part)],
     }
-    return Calibration(fitted, draws, provenance)
+    return Calibration(problem.settings_at(fit.x), [problem.settings_at(u) for u in u_draws], provenance)
+
+
+def calibration_settings(start: str) -> dict[str, float]:
+    """Start settings of a fit: ``"shipped"`` (the stored calibration's values, shared and per trial),
+    ``"prior"`` (none: the parameter tables) or the path of a calibration file."""
+    if start == "prior":
+        return {}
+    stored = stored_calibration() if start == "shipped" else read_parameter_file(Path(start))
+    return {**stored["values"], **{f"{t}{TRIAL_SEP}{k}": v for t, vs in stored.get("trials", {}).items()
+                                   for k, v in vs.items()}}
 
 
 def markdown_tables(stored: dict) -> str:
-    """The fitted values and the fit of each target, as ``docs/calibration.md`` shows them.
+    """The fitted values and, one table per trial, the fit of each target, as ``docs/calibration.md`` shows them.
 
     ``stored`` is the JSON form (:meth:`Calibration.to_dict`); a test keeps the page equal to
     the shipped file, so the page cannot drift from what the package uses.
     """
-    prov, values, draws = stored["provenance"], stored["values"], stored["draws"]
+    prov, draws = stored["provenance"], stored["draws"]
     start = ModelParameters()
+    settings = {**stored["values"], **{f"{t}{TRIAL_SEP}{k}": v for t, vs in stored["trials"].items() for k, v in vs.items()}}
     worst = max(abs(t["residual"]) for t in prov["targets"])
-    lines = [f"Fitted with seed {prov['seed']}, {prov['patients_per_arm']:,} virtual patients per arm, "
-             f"{prov['evaluations']} cohort simulations; distance {prov['distance']:.3g} ({len(prov['fitted'])} "
-             f"parameters, {len(prov['targets'])} targets; largest residual {worst:.2f} published SE).", "",
-             "| parameter | fitted | prior range | 90% posterior interval | posterior SD / prior SD |",
-             "|---|---|---|---|---|"]
+    lines = [f"Fitted with seed {prov['seed']}, {prov['patients_per_arm']:,} virtual patients per arm and trial, "
+             f"{prov['evaluations']} evaluations; distance {prov['distance']:.3g} ({len(prov['fitted'])} parameters, "
+             f"{len(prov['targets'])} targets; largest residual {worst:.2f} published SE).", "",
+             "| parameter | fitted | prior range | 90% posterior interval | posterior SD / prior SD | "
+             "strongest posterior correlation |", "|---|---|---|---|---|---|"]
     for name in prov["fitted"]:
-        lo, hi = start.prior(name)
+        lo, hi = start.prior(name.split(TRIAL_SEP)[-1])
         q5, q95 = np.quantile([d[name] for d in draws], [0.05, 0.95])
-        lines.append(f"| `{name}` | {values[name]:.4g} | {lo:g}–{hi:g} | {q5:.3g}–{q95:.3g} | "
-                     f"{prov['posterior_to_prior_sd'][name]:.2f} |")
-    lines += ["", "| target | published | scale | SE | simulated | residual (SE) |", "|---|---|---|---|---|---|"]
-    for t in prov["targets"]:
-        lines.append(f"| {t['figure']} | {t['published']:.4g} | {t['scale']} | {t['se']:.3f} | "
-                     f"{t['simulated']:.4g} | {t['residual']:+.2f} |")
+        ident = prov["identification"][name]
+        lines.append(f"| `{name}` | {settings[name]:.4g} | {lo:g}–{hi:g} | {q5:.3g}–{q95:.3g} | "
+                     f"{ident['posterior_to_prior_sd']:.2f} | {ident['strongest_correlation']:+.2f} with "
+                     f"`{ident['with']}` |")
+    for trial in prov["trials"]:
+        lines += ["", f"**{trial}** ({published(trial).source})", "",
+                  "| target | published | scale | SE | simulated | residual (SE) |", "|---|---|---|---|---|---|"]
+        for t in (t for t in prov["targets"] if t["trial"] == trial):
+            lines.append(f"| {t['figure']} | {t['published']:.4g} | {t['scale']} | {t['se']:.3f} | "
+                         f"{t['simulated']:.4g} | {t['residual']:+.2f} |")
     return "\n".join(lines)

@@ -14,36 +14,23 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from lupustrial.errors import LupustrialError
+from lupustrial.model.drugs import REGISTRY, ROUTES
 
-RITUXIMAB, BELIMUMAB = 0, 1
-DRUGS = {"rituximab": RITUXIMAB, "belimumab": BELIMUMAB}
-IV, SC = 0, 1
-# Infusion lengths of the BEAT-LUPUS regimen (docs/model.md, "Dosing"). Belimumab: over 1 hour
-# (BENLYSTA label). Rituximab: the US label's rate schedule — first infusion from 50 mg/h, then
-# 100 mg/h for later ones, raised by that step every 30 minutes up to 400 mg/h — given at its
-# average rate; that BEAT-LUPUS infused at these rates is an assumption.
-BELIMUMAB_INFUSION_HOURS = 1.0
-RITUXIMAB_FIRST_RATE_MG_H, RITUXIMAB_LATER_RATE_MG_H, RITUXIMAB_MAX_RATE_MG_H = 50.0, 100.0, 400.0
-
-
-def escalated_infusion_hours(dose_mg: float, start_mg_h: float, max_mg_h: float, every_h: float = 0.5) -> float:
-    """Hours to give ``dose_mg`` when the rate starts at ``start_mg_h`` and rises by it every ``every_h`` to a maximum.
-
-    The rituximab label doses by rate, not duration; the model needs the duration.
-    """
-    hours, given, rate = 0.0, 0.0, start_mg_h
-    while given + rate * every_h < dose_mg:
-        given, hours, rate = given + rate * every_h, hours + every_h, min(rate + start_mg_h, max_mg_h)
-    return hours + (dose_mg - given) / rate
+DRUG_INDEX = {d.name: i for i, d in enumerate(REGISTRY)}  # the ``drug`` code of an event
+IV, SC = ROUTES.index("iv"), ROUTES.index("sc")  # the ``route`` code of an event
 
 
 class DosingError(LupustrialError):
-    """Dosing events that the model cannot give (unknown drug, negative dose, SC rituximab)."""
+    """Dosing events that the model cannot give (unknown drug, negative dose, a route the drug lacks)."""
 
 
 @dataclass(frozen=True)
 class DosingEvents:
-    """One row per dose. ``amount_mg`` is the nominal dose; SC bioavailability is the model's."""
+    """One row per dose. ``amount_mg`` is the nominal dose; SC bioavailability is the model's.
+
+    ``drug`` is the drug's place in the registry (:data:`DRUG_INDEX`), ``route`` :data:`IV` or
+    :data:`SC`. Protocols make these (:func:`lupustrial.protocol.dosing.protocol_dosing`).
+    """
 
     patient: np.ndarray
     drug: np.ndarray
@@ -61,8 +48,8 @@ class DosingEvents:
             return
         if np.any(self.patient < 0):
             raise DosingError("dosing patient index must be >= 0")
-        if not np.all(np.isin(self.drug, list(DRUGS.values()))):
-            raise DosingError("dosing drug must be 0 (rituximab) or 1 (belimumab)")
+        if not np.all(np.isin(self.drug, list(DRUG_INDEX.values()))):
+            raise DosingError(f"dosing drug must be one of {dict(enumerate(DRUG_INDEX))}")
         if np.any(self.time < 0) or not np.all(np.isfinite(self.time)):
             raise DosingError("dosing time must be finite and >= 0 (day 0 = first rituximab infusion)")
         if np.any(self.amount_mg < 0):
@@ -72,11 +59,16 @@ class DosingEvents:
             raise DosingError("an IV dose needs a positive infusion duration")
         if np.any(~iv & (self.route != SC)):
             raise DosingError("dosing route must be 0 (IV) or 1 (SC)")
-        if np.any((self.route == SC) & (self.drug == RITUXIMAB)):
-            raise DosingError("SC rituximab is not modelled")
+        for code, drug in enumerate(REGISTRY):
+            if "sc" not in drug.routes and np.any((self.route == SC) & (self.drug == code)):
+                raise DosingError(f"{drug.name} has no sc route (it has {', '.join(drug.routes)})")
 
     @classmethod
     def concat(cls, parts: list[DosingEvents]) -> DosingEvents:
+        """The events of ``parts`` in order (no parts: no events)."""
+        if not parts:
+            return cls(*(np.zeros(0, dtype=float if f in ("time", "amount_mg", "duration_day") else np.int64)
+                         for f in cls.__dataclass_fields__))
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__))
 
     def take(self, rows: np.ndarray) -> DosingEvents:
@@ -89,58 +81,32 @@ class DosingEvents:
         patients: np.ndarray,
         drug: str,
         days: np.ndarray,
-        amount_mg: np.ndarray,
+        amount_mg: np.ndarray | float,
         *,
         start_day: np.ndarray | float = 0.0,
-        infusion_hours: float | None = None,
+        infusion_hours: np.ndarray | float | None = None,
     ) -> DosingEvents:
         """The same dosing days for every patient, shifted by each patient's ``start_day``.
 
-        ``amount_mg`` is per patient (so mg/kg doses are weight × dose); ``infusion_hours``
-        None means SC.
+        ``amount_mg`` is per patient (so mg/kg doses are weight × dose); ``infusion_hours`` is
+        one duration or one per day, None means SC.
         """
-        if drug not in DRUGS:
-            raise DosingError(f"unknown drug {drug!r}; the model knows {sorted(DRUGS)}")
+        if drug not in DRUG_INDEX:
+            raise DosingError(f"unknown drug {drug!r}; the model knows {', '.join(sorted(DRUG_INDEX))}")
         patients = np.asarray(patients, dtype=np.int64)
         days = np.asarray(days, dtype=float)
         start = np.broadcast_to(np.asarray(start_day, dtype=float), patients.shape)
         amount = np.broadcast_to(np.asarray(amount_mg, dtype=float), patients.shape)
+        hours = np.broadcast_to(np.asarray(0.0 if infusion_hours is None else infusion_hours, dtype=float), days.shape)
         n, k = len(patients), len(days)
-        route = SC if infusion_hours is None else IV
         return cls(
             patient=np.repeat(patients, k),
-            drug=np.full(n * k, DRUGS[drug]),
+            drug=np.full(n * k, DRUG_INDEX[drug]),
             time=(start[:, None] + days[None, :]).ravel(),
             amount_mg=np.repeat(amount, k),
-            duration_day=np.full(n * k, 0.0 if infusion_hours is None else infusion_hours / 24.0),
-            route=np.full(n * k, route),
+            duration_day=np.tile(hours / 24.0, n),
+            route=np.full(n * k, SC if infusion_hours is None else IV),
         )
-
-
-def beat_lupus_dosing(
-    weight_kg: np.ndarray, arm: str, belimumab_start_day: np.ndarray | float, until_day: float
-) -> DosingEvents:
-    """BEAT-LUPUS: rituximab 1 g IV days 0 and 14; belimumab 10 mg/kg IV days 0, 14, 28, then q28d.
-
-    Belimumab days count from ``belimumab_start_day`` (randomisation, 4–8 weeks after
-    rituximab; per patient, NaN for a patient who gets none) and stop at ``until_day``
-    (days from the first rituximab infusion).
-    """
-    if arm not in ("belimumab", "placebo"):
-        raise DosingError(f"arm must be belimumab or placebo, not {arm!r}")
-    n = len(weight_kg)
-    patients = np.arange(n)
-    parts = [DosingEvents.regimen(patients, "rituximab", np.array([day]), 1000.0,
-                                   infusion_hours=escalated_infusion_hours(1000.0, rate, RITUXIMAB_MAX_RATE_MG_H))
-             for day, rate in ((0.0, RITUXIMAB_FIRST_RATE_MG_H), (14.0, RITUXIMAB_LATER_RATE_MG_H))]
-    if arm == "belimumab":
-        start = np.broadcast_to(np.asarray(belimumab_start_day, dtype=float), (n,))
-        on = np.isfinite(start)
-        days = np.concatenate([[0.0, 14.0], np.arange(28.0, until_day + 1.0, 28.0)])
-        ev = DosingEvents.regimen(patients[on], "belimumab", days, 10.0 * np.asarray(weight_kg)[on],
-                                  start_day=start[on], infusion_hours=BELIMUMAB_INFUSION_HOURS)
-        parts.append(ev.take(ev.time <= until_day))
-    return DosingEvents.concat(parts)
 
 
 @dataclass(frozen=True)
@@ -148,8 +114,8 @@ class Segments:
     """Per patient, breakpoints and the inputs that hold from each breakpoint to the next.
 
     ``start[i, k]`` is padded with +inf; ``rate[i, k, d]`` (mg/day) is drug d's infusion
-    rate on segment k; ``depot[i, k]`` is the SC amount (mg, after bioavailability) added
-    to the belimumab depot at ``start[i, k]``.
+    rate on segment k; ``depot[i, k, d]`` is the SC amount (mg, after bioavailability) added
+    to drug d's depot at ``start[i, k]`` (d: the drug's place in the registry).
     """
 
     start: np.ndarray
@@ -176,9 +142,10 @@ def patient_chunks(events: DosingEvents, n_patients: int, chunk: int) -> Iterato
         yield replace(part, patient=part.patient - lo)
 
 
-def build_segments(events: DosingEvents, n_patients: int, sc_bioavailability: float) -> Segments:
+def build_segments(events: DosingEvents, n_patients: int, sc_bioavailability: np.ndarray) -> Segments:
     """Turn dose rows into per-patient breakpoints with constant inputs between them.
 
+    ``sc_bioavailability`` holds each drug's fraction of an SC dose that reaches its depot.
     Each patient's inputs are summed from that patient's own rate changes only, so a
     patient's segments do not depend on which other patients share the call.
     """
@@ -190,7 +157,7 @@ def build_segments(events: DosingEvents, n_patients: int, sc_bioavailability: fl
     t = np.concatenate([events.time, events.time[iv] + events.duration_day[iv], np.zeros(n_patients)])
     drug = np.concatenate([events.drug, events.drug[iv], np.zeros(n_patients, dtype=events.drug.dtype)])
     d_rate = np.concatenate([rate, -rate[iv], np.zeros(n_patients)])
-    depot = np.concatenate([np.where(iv, 0.0, events.amount_mg * sc_bioavailability),
+    depot = np.concatenate([np.where(iv, 0.0, events.amount_mg * np.asarray(sc_bioavailability)[events.drug]),
                             np.zeros(iv.sum() + n_patients)])
     order = np.lexsort((t, pat))
     pat, t, drug, d_rate, depot = pat[order], t[order], drug[order], d_rate[order], depot[order]
@@ -203,10 +170,10 @@ def build_segments(events: DosingEvents, n_patients: int, sc_bioavailability: fl
     width = int(counts.max()) + 1
     start = np.full((n_patients, width), np.inf)
     start[pat, pos] = t
-    seg_depot = np.zeros((n_patients, width))
-    np.add.at(seg_depot, (pat, pos), depot)
+    seg_depot = np.zeros((n_patients, width, len(REGISTRY)))
+    np.add.at(seg_depot, (pat, pos, drug), depot)
     # Running rate within each patient; exact zeros restored where infusions cancel.
-    seg_rate = np.zeros((n_patients, width, 2))
+    seg_rate = np.zeros((n_patients, width, len(REGISTRY)))
     np.add.at(seg_rate, (pat, pos, drug), d_rate)
     np.cumsum(seg_rate, axis=1, out=seg_rate)
     scale = np.ones(n_patients)  # each patient's largest rate (at least 1): the zeros' tolerance is the patient's own

@@ -2,7 +2,8 @@
 
 Keeping value, provenance and variability side by side is what lets ``docs/model.md`` be
 checked against the code and lets calibration (issue 5) move exactly the parameters that
-are flagged ``calibrate`` through :meth:`ModelParameters.with_vector`.
+are flagged ``calibrate`` through :meth:`ModelParameters.with_vector`. The drugs' parameters are
+declared with their drug (:mod:`.drugs`); this module adds the immune system's and collects both.
 """
 
 from __future__ import annotations
@@ -13,98 +14,51 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 
 from lupustrial.errors import LupustrialError
+from lupustrial.model.drugs import REGISTRY, correlations
+from lupustrial.model.param import ASSUMPTION, Param
 
-ASSUMPTION = "assumption"  # no source gives the value; the calibrate column says whether a fit may move it
+
 _ALLOMETRY = ASSUMPTION + " (standard allometric exponent; fixed: not identifiable from BEAT-LUPUS)"
 OMEGA = "omega."  # prefix of a between-patient log-SD in a parameter setting
 
-
-@dataclass(frozen=True)
-class Param:
-    """One typical value; ``omega`` is the SD of its log-normal between-patient variability."""
-
-    name: str
-    value: float
-    unit: str
-    source: str
-    calibrate: bool = False
-    omega: float = 0.0
-    prior: tuple[float, float] | None = None
-    description: str = ""
-    omega_prior: tuple[float, float] | None = None  # set when calibration may move ``omega``
-    # Set when calibration fits a value the table does not mark "calibrate": a spread the trial's
-    # published CIs, not a model assumption, decide (docs/calibration.md lists what is fitted).
-    fit_prior: tuple[float, float] | None = None
-
-
-def _two_cpt_from_half_lives(cl: float, vss: float, t_alpha: float, t_beta: float) -> tuple[float, float, float]:
-    """(V1, Q, V2) of a two-compartment model with the given CL, Vss and half-lives.
-
-    The belimumab label reports CL, Vss and both half-lives but not V1/Q/V2; these four
-    fix the three volumes/flows exactly (sum and product of the disposition rates).
-    """
-    a, b = math.log(2) / t_alpha, math.log(2) / t_beta
-    v1 = cl / (a + b - a * b * vss / cl)
-    v2 = vss - v1
-    q = a * b * v2 * v1 / cl
-    return v1, q, v2
-
-
-def _v2_from_terminal(cl: float, v1: float, q: float, t_beta: float) -> float:
-    """V2 that gives the published terminal half-life for given CL, V1 and Q."""
-    beta = math.log(2) / t_beta
-    k10, k12 = cl / v1, q / v1
-    k21 = beta * (k10 + k12 - beta) / (k10 - beta)
-    return q / k21
-
-
-_BEL_V1, _BEL_Q, _BEL_V2 = _two_cpt_from_half_lives(0.215, 5.29, 1.75, 19.4)
-_RTX_Q = 0.3
-_RTX_V2 = _v2_from_terminal(0.257, 2.98, _RTX_Q, 20.2)
-
-_L = "BENLYSTA US label §12.3 [L]"
-_NG = "Ng et al. 2006 (RA), via Br J Clin Pharmacol 2019;85:2002 Table 3"
-_PD = "paediatric rituximab PD model, Br J Clin Pharmacol 2019 (PMC6624401)"
-
-_PARAMS: tuple[Param, ...] = (
-    # --- rituximab PK ---
-    Param("rtx_cl", 0.257, "L/day", _NG, omega=0.3, description="linear clearance (70 kg)"),
-    Param("rtx_v1", 2.98, "L", _NG, omega=0.2, description="central volume (70 kg)"),
-    Param("rtx_q", _RTX_Q, "L/day", ASSUMPTION, calibrate=True, prior=(0.1, 1.0),
-          description="intercompartmental clearance (SLE/RA value not found)"),
-    Param("rtx_v2", _RTX_V2, "L", f"derived: gives t½β 20.2 d of {_NG} with rtx_q", description="peripheral volume"),
-    Param("rtx_target_ratio", 0.2, "1", "structure: Lioger 2017 (CD19 count on k10), same table; value " + ASSUMPTION,
-          calibrate=True, prior=(0.0, 1.0),
-          description="CD20-mediated clearance at baseline B count, as a multiple of linear CL (which is measured mostly after depletion)"),
-    # --- belimumab PK ---
-    Param("bel_cl", 0.215, "L/day", f"{_L}; Struemper 2013 [S13]", omega=0.3, description="clearance (70 kg)"),
-    Param("bel_v1", _BEL_V1, "L", f"derived from CL, Vss 5.29 L, t½ 1.75 d and 19.4 d {_L}", omega=0.2,
-          description="central volume (70 kg)"),
-    Param("bel_q", _BEL_Q, "L/day", f"derived, as bel_v1 {_L}", description="intercompartmental clearance"),
-    Param("bel_v2", _BEL_V2, "L", f"derived, as bel_v1 {_L}", description="peripheral volume"),
-    Param("bel_sc_bioavailability", 0.76, "1", "Yapa & Struemper, SC belimumab population PK (abstract)",
-          description="fraction of an SC dose absorbed"),
-    Param("bel_ka", 0.25, "1/day", ASSUMPTION, calibrate=True, prior=(0.1, 1.0), description="SC absorption rate"),
-    Param("bel_kd", 0.05, "µg/mL", ASSUMPTION, calibrate=True, prior=(0.005, 0.5),
-          description="belimumab–soluble BAFF dissociation constant (rapid equilibrium)"),
+#: Weight scaling shared by every drug's PK.
+_SCALING: tuple[Param, ...] = (
     Param("allometry_cl", 0.75, "1", _ALLOMETRY, prior=(0.5, 1.0), description="weight exponent on CL, Q"),
     Param("allometry_v", 1.0, "1", _ALLOMETRY, prior=(0.5, 1.0), description="weight exponent on V1, V2"),
     Param("weight_ref", 70.0, "kg", ASSUMPTION + " (weight the published CL and V refer to; fixed)", prior=(60.0, 80.0),
           description="reference weight"),
+)
+#: The immune system the drugs act on.
+_IMMUNE: tuple[Param, ...] = (
     # --- B cells ---
-    Param("b_kout", 0.02, "1/day", _PD, omega=0.3, description="CD19+ turnover at baseline BAFF"),
-    Param("rtx_death_fold", 35.0, "1", _PD, calibrate=True, prior=(10.0, 100.0),
-          description="fold increase of B-cell death rate at saturating rituximab"),
-    Param("rtx_ec50", 0.5, "µg/mL", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.05, 20.0),
-          description="rituximab concentration giving half the maximal killing"),
+    Param("b_transitional_share", 0.1, "1", ASSUMPTION + " (transitional B cells are expanded in SLE)",
+          calibrate=True, prior=(0.02, 0.3), description="transitional share τ of CD19+ B cells at baseline"),
+    Param("b_transitional_days", 7.0, "day", ASSUMPTION, calibrate=True, prior=(2.0, 30.0),
+          description="time a transitional B cell spends in blood before the maturation checkpoint"),
+    Param("b_memory_share", 0.3, "1", ASSUMPTION, calibrate=True, prior=(0.1, 0.6),
+          description="memory share μ of CD19+ B cells at baseline"),
+    Param("b_naive_turnover", 0.02, "1/day", "prior centre: CD19+ turnover 0.02/day, paediatric rituximab PD model, "
+          "Br J Clin Pharmacol 2019 (PMC6624401)", calibrate=True, omega=0.3, prior=(0.002, 0.05),
+          description="turnover of non-autoreactive naive B cells"),
+    Param("b_auto_turnover", 0.05, "1/day", "structure: anergic autoreactive B cells are short-lived and "
+          "rescued by excess BAFF (Lesley et al., Immunity 2004;20:441); value " + ASSUMPTION, calibrate=True,
+          prior=(0.005, 0.5), description="turnover of autoreactive naive B cells"),
+    Param("b_memory_turnover", 0.005, "1/day", ASSUMPTION + " (memory B cells outlive naive ones)",
+          calibrate=True, prior=(0.0005, 0.02), description="turnover of memory B cells"),
     Param("auto_fraction", 0.2, "1", ASSUMPTION, calibrate=True, prior=(0.05, 0.5),
-          description="autoreactive share of CD19+ B cells at baseline"),
-    Param("baff_survival_nonauto", 1.0, "1", ASSUMPTION, calibrate=True, prior=(0.2, 5.0),
-          description="BAFF dependence e_n of non-autoreactive B-cell survival"),
-    Param("baff_survival_auto", 4.0, "1", ASSUMPTION + " (autoreactive cells depend more on BAFF)",
-          calibrate=True, prior=(1.0, 20.0), description="BAFF dependence e_a of autoreactive B-cell survival"),
+          description="autoreactive share α of naive B cells at baseline"),
+    Param("baff_saturation_nonauto", 0.3, "1", ASSUMPTION, calibrate=True, prior=(0.02, 3.0),
+          description="BAFF saturation K_n of non-autoreactive survival at the transitional checkpoint"),
+    Param("baff_saturation_auto", 3.0, "1", ASSUMPTION + " (autoreactive cells need more BAFF)",
+          calibrate=True, prior=(0.3, 30.0), description="BAFF saturation K_a of autoreactive survival"),
+    Param("baff_membrane_share", 0.2, "1", "structure: belimumab binds soluble BAFF only (BENLYSTA US label §12.1); "
+          "value " + ASSUMPTION, calibrate=True, prior=(0.01, 0.6),
+          description="share of the BAFF signal B cells sense at baseline that is membrane-bound, out of a soluble-BAFF "
+                      "blocker's reach"),
     # --- BAFF ---
     Param("baff_k", 0.7, "1/day", ASSUMPTION, calibrate=True, prior=(0.1, 5.0),
           description="free BAFF elimination rate at baseline"),
@@ -113,20 +67,30 @@ _PARAMS: tuple[Param, ...] = (
           description="steady-state free BAFF fold-rise F at complete B-cell depletion (ω on F − 1)"),
     # --- plasmablasts, plasma cells, anti-dsDNA ---
     Param("pb_half_life", 4.0, "day", ASSUMPTION, calibrate=True, prior=(1.0, 10.0),
-          description="short-lived plasmablast half-life"),
+          description="short-lived plasmablast half-life at baseline BAFF"),
+    Param("pb_baff_dependence", 1.0, "1", ASSUMPTION + " (BAFF acts on plasmablasts through TACI and BCMA)",
+          calibrate=True, prior=(0.05, 5.0), description="BAFF dependence e_p of plasmablast survival"),
+    Param("pb_memory_share", 0.5, "1", ASSUMPTION, calibrate=True, prior=(0.1, 0.9),
+          description="share ψ of autoreactive plasmablasts made from memory B cells at baseline"),
     Param("llpc_half_life", 200.0, "day", ASSUMPTION, calibrate=True, omega=0.5, prior=(60.0, 1000.0),
           description="long-lived plasma cell half-life"),
     Param("llpc_share", 0.5, "1", ASSUMPTION, calibrate=True, prior=(0.2, 0.9),
-          description="share of anti-dsDNA made by long-lived plasma cells at baseline"),
+          description="share φ of anti-dsDNA made by long-lived plasma cells at baseline"),
+    Param("llpc_niche_capacity", 2.0, "1", ASSUMPTION + " (not identified: calibration.md)", prior=(1.1, 20.0),
+          description="survival-niche capacity Λ of long-lived plasma cells relative to their pre-treatment number"),
     Param("igg_half_life", 21.0, "day", "Morell, Terry, Waldmann, J Clin Invest 1970;49:673 (IgG1)",
           description="anti-dsDNA IgG half-life"),
-    Param("dsdna_drift", 1.0, "1", "1 by definition (the typical patient keeps the pre-rituximab set point); "
-          "ω fitted to the trial's residual SD (docs/calibration.md)", omega=0.5, omega_prior=(0.05, 2.0),
-          description="patient's anti-dsDNA production set point during the trial relative to the pre-rituximab "
+    Param("dsdna_drift", 1.0, "1", "1 by definition (the typical patient keeps the pre-treatment set point); "
+          "ω fitted to the trials' residual SDs (docs/calibration.md)", omega=0.5, omega_prior=(0.05, 2.0),
+          description="patient's anti-dsDNA production set point during the trial relative to the pre-treatment "
                       "titre (natural course, regression to the mean, drivers the model lacks)"),
     # --- flare hazard ---
-    Param("flare_rate", 1.0, "1/year", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.2, 5.0),
-          description="severe-flare hazard at pre-rituximab plasmablast output"),
+    Param("flare_rate", 1.0, "1/year", ASSUMPTION + " (each trial population's own: calibration.md)",
+          calibrate=True, omega=0.5, prior=(0.2, 5.0),
+          description="severe-flare hazard at pre-treatment plasmablast output"),
+    Param("flare_pb_share", 0.8, "1", ASSUMPTION + " (not every flare is driven by autoreactive B cells)",
+          calibrate=True, prior=(0.2, 1.0),
+          description="share of the pre-treatment severe-flare hazard that follows autoreactive plasmablast output"),
 )
 
 #: The virtual population's covariate distributions (used by :mod:`lupustrial.population`).
@@ -147,27 +111,29 @@ COVARIATE_PARAMS: tuple[Param, ...] = (
     Param("baff_cd19_correlation", 0.4, "1", "sign: Carter et al. 2013 (BAFF correlates with CD19+ before rituximab); size " + ASSUMPTION, description="correlation of log BAFF and log CD19+"),
 )
 
-# Correlations between the log-normal random effects (assumptions: positive CL–V
-# correlation is the rule in monoclonal-antibody population PK).
-_CORRELATIONS: dict[tuple[str, str], float] = {
-    ("rtx_cl", "rtx_v1"): 0.4,
-    ("bel_cl", "bel_v1"): 0.4,
-}
-
+#: The parameters that belong to no drug (docs/model.md tables them apart from the drugs').
+SYSTEM_PARAMS: tuple[Param, ...] = _SCALING + _IMMUNE
+# Table order, which is also the order of the random-effect draws (so a seed's patients stay the
+# same): every drug's PK, the weight scaling, every drug's action, the immune system.
+_PARAMS: tuple[Param, ...] = (tuple(p for d in REGISTRY for p in d.pk.params) + _SCALING
+                              + tuple(p for d in REGISTRY for p in d.action.params) + _IMMUNE)
 
 # Where a value has meaning (lower bound, upper bound, lower bound allowed); every other
 # parameter is a rate, volume, half-life, level or SD and must be > 0. Checked on every copy, so
 # a calibration or a caller's ``with_values`` cannot make a patient's equations divide by zero.
 _DOMAINS: dict[str, tuple[float, float, bool]] = {
-    "bel_sc_bioavailability": (0.0, 1.0, True),
+    **{name: domain for d in REGISTRY for name, domain in d.domains.items()},
     "auto_fraction": (0.0, 1.0, False),  # 0 would leave no autoreactive cells to scale plasmablasts by
     "llpc_share": (0.0, 1.0, True),
     "female_fraction": (0.0, 1.0, True),
-    "rtx_target_ratio": (0.0, math.inf, True),
-    "baff_survival_nonauto": (0.0, math.inf, True),
-    "baff_survival_auto": (0.0, math.inf, True),
+    "b_transitional_share": (0.0, 1.0, False),
+    "b_memory_share": (0.0, 1.0, False),
+    "baff_membrane_share": (0.0, 1.0, True),
+    "pb_memory_share": (0.0, 1.0, False),
+    "llpc_niche_capacity": (1.0, math.inf, False),
+    "pb_baff_dependence": (0.0, math.inf, True),
+    "flare_pb_share": (0.0, 1.0, True),
     "baff_fold_rise": (1.0, math.inf, True),
-    "rtx_death_fold": (1.0, math.inf, True),
     "baff_cd19_correlation": (-1.0, 1.0, True),
     "allometry_cl": (-math.inf, math.inf, True),
     "allometry_v": (-math.inf, math.inf, True),
@@ -197,7 +163,7 @@ class ModelParameters:
     """
 
     params: tuple[Param, ...] = _PARAMS
-    correlations: dict[tuple[str, str], float] = field(default_factory=lambda: dict(_CORRELATIONS))
+    correlations: dict[tuple[str, str], float] = field(default_factory=lambda: correlations(REGISTRY))
     covariates: tuple[Param, ...] = COVARIATE_PARAMS
 
     def __post_init__(self) -> None:
@@ -210,6 +176,9 @@ class ModelParameters:
         problems = [m for m in map(_domain_problem, self.all) if m]
         problems += [f"correlation of {a} and {b} = {r:g} must be in [-1, 1]"
                      for (a, b), r in self.correlations.items() if not -1.0 <= r <= 1.0]
+        shares = self["b_transitional_share"] + self["b_memory_share"]
+        if not shares < 1.0:
+            problems.append(f"b_transitional_share + b_memory_share = {shares:g} must be < 1 (the rest is naive)")
         if problems:
             raise LupustrialError("; ".join(problems))
 
@@ -298,46 +267,134 @@ def markdown_table(params: tuple[Param, ...]) -> str:
     return "\n".join(lines)
 
 
-def _calibration_file(name: str) -> dict:
-    """The stored calibration of trial ``name`` (written by ``lupustrial calibrate``)."""
-    path = resources.files("lupustrial.model") / "calibrated" / f"{name.replace('-', '_')}.json"
-    if not path.is_file():
-        raise LupustrialError(f"no calibrated parameter set for {name!r} (expected {path})")
-    return json.loads(path.read_text(encoding="utf-8"))
+class ParameterFileError(LupustrialError):
+    """A parameter file that is not JSON, names an unknown parameter or gives one a value it cannot have."""
+
+
+def _check_settings(base: ModelParameters, settings: object, where: str) -> ModelParameters:
+    """``base`` with ``settings`` (the object at ``where``: file and key) applied; a problem names the key."""
+    if not isinstance(settings, dict):
+        raise ParameterFileError(f"{where}: expected an object of parameter settings (name: number)")
+    try:
+        return base.apply(settings)
+    except (LupustrialError, TypeError, ValueError):  # find the key at fault, one at a time
+        for name, value in settings.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ParameterFileError(f"{where}.{name}: expected a number, got {value!r}") from None
+            try:
+                base.apply({name: value})
+            except LupustrialError as exc:
+                raise ParameterFileError(f"{where}.{name}: {exc}") from None
+        raise
+
+
+#: Separates a trial from a parameter in a per-trial setting, e.g. ``"bliss-iv:flare_rate"``.
+TRIAL_SEP = ":"
+
+
+def trial_settings(settings: Mapping[str, float], trial: str) -> dict[str, float]:
+    """The shared settings and trial ``trial``'s own, as :meth:`ModelParameters.apply` keys.
+
+    Per-trial keys are ``"trial:key"``; other trials' keys are left out.
+    """
+    shared = {k: v for k, v in settings.items() if TRIAL_SEP not in k}
+    own = {k.split(TRIAL_SEP, 1)[1]: v for k, v in settings.items() if k.startswith(trial + TRIAL_SEP)}
+    return {**shared, **own}
+
+
+def read_parameter_file(path: Path | Traversable) -> dict:
+    """A parameter set as ``lupustrial calibrate`` writes it, every setting checked.
+
+    ``values`` maps :meth:`ModelParameters.apply` keys to numbers (the shared values); ``trials``
+    maps each calibrated population to its own values; each of the optional ``draws`` is a set of
+    settings on top (shared keys and ``trial:key`` keys). A problem raises
+    :class:`ParameterFileError` in one line naming the file and the key, e.g.
+    ``cal.json, key values.rtx_cl: model parameter rtx_cl = -1 must be > 0``.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ParameterFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ParameterFileError(f"{path}, line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ParameterFileError(f"{path}: expected a JSON object with the key values")
+    base = _check_settings(ModelParameters(), data.get("values"), f"{path}, key values")
+    trials = data.get("trials", {})
+    if not isinstance(trials, dict):
+        raise ParameterFileError(f"{path}, key trials: expected an object of populations (name: settings)")
+    own = {name: _check_settings(base, values, f"{path}, key trials.{name}") for name, values in trials.items()}
+    draws = data.get("draws", [])
+    if not isinstance(draws, list):
+        raise ParameterFileError(f"{path}, key draws: expected a list of parameter settings")
+    for i, draw in enumerate(draws):
+        if not isinstance(draw, dict):
+            raise ParameterFileError(f"{path}, key draws[{i}]: expected an object of parameter settings")
+        for name, params in (own or {"": base}).items():
+            _check_settings(params, trial_settings(draw, name), f"{path}, key draws[{i}]")
+    return data
+
+
+def parameter_file(path: Path, population: str = "beat-lupus") -> ModelParameters:
+    """The parameter set of a file written by ``lupustrial calibrate``: its shared values and, if it
+    has them, ``population``'s own."""
+    data = read_parameter_file(path)
+    trials = data.get("trials", {})
+    if trials and population not in trials:
+        raise ParameterFileError(f"{path}, key trials: no population {population!r} (it has {', '.join(trials)})")
+    return ModelParameters().apply(data["values"]).apply(trials.get(population, {}))
+
+
+@cache
+def stored_calibration() -> dict:
+    """The stored joint calibration (written by ``lupustrial calibrate``): shared values, each
+    trial's own values, posterior draws and provenance."""
+    return read_parameter_file(resources.files("lupustrial.model") / "calibrated" / "joint.json")
+
+
+def calibrated_trials() -> tuple[str, ...]:
+    """The trial populations the joint calibration fitted."""
+    return tuple(stored_calibration()["trials"])
 
 
 @cache
 def calibrated(name: str = "beat-lupus") -> ModelParameters:
-    """The parameter set calibrated to trial ``name``'s published results (provenance in the file)."""
-    return ModelParameters().apply(_calibration_file(name)["values"])
+    """The jointly calibrated parameter set with trial ``name``'s population (provenance in the file)."""
+    stored = stored_calibration()
+    if name not in stored["trials"]:
+        raise LupustrialError(f"the calibration has no population {name!r}; it has {', '.join(stored['trials'])}")
+    return ModelParameters().apply(stored["values"]).apply(stored["trials"][name])
 
 
 def calibrated_draws(name: str = "beat-lupus") -> list[ModelParameters]:
-    """Posterior draws of the calibrated parameters: the phase-2 uncertainty that assurance integrates over."""
+    """Posterior draws of the calibrated parameters with trial ``name``'s population: the phase-2
+    uncertainty that assurance integrates over."""
     base = calibrated(name)
-    return [base.apply(d) for d in _calibration_file(name)["draws"]]
+    return [base.apply(trial_settings(d, name)) for d in stored_calibration()["draws"]]
 
 
-def calibration_provenance(name: str = "beat-lupus") -> dict:
-    """Date, seed, method, targets and fit error of the stored calibration of ``name``."""
-    return _calibration_file(name)["provenance"]
+def calibration_provenance() -> dict:
+    """Date, seed, method, targets and fit error of the stored joint calibration."""
+    return stored_calibration()["provenance"]
 
 
 def parameter_provenance(name: str = "beat-lupus", params: ModelParameters | None = None) -> dict[str, object]:
     """What a report or results file says about the parameter set a run used.
 
-    ``params is None`` means :func:`default_parameters` (the stored calibration of ``name``);
-    a caller's own set is reported as such, since no provenance travels with it.
+    ``params is None`` means :func:`calibrated` ``(name)``; a caller's own set is reported as
+    such, since no provenance travels with it.
     """
     if params is not None:
         return {"parameter_set": "supplied by the caller"}
-    stored = calibration_provenance(name)
+    stored = calibration_provenance()
     keep = ("date", "method", "seed", "patients_per_arm", "distance")
-    return {"parameter_set": f"calibrated to {name} (src/lupustrial/model/calibrated, docs/calibration.md)",
+    fitted = [k.split(TRIAL_SEP, 1)[-1] for k in stored["fitted"] if TRIAL_SEP not in k or k.startswith(name + TRIAL_SEP)]
+    return {"parameter_set": f"joint calibration, population {name} (src/lupustrial/model/calibrated, "
+                             "docs/calibration.md)",
             **{k: stored[k] for k in keep},
-            "fitted": {k: calibrated(name).setting(k) for k in stored["fitted"]}}
+            "fitted": {k: calibrated(name).setting(k) for k in fitted}}
 
 
 def default_parameters() -> ModelParameters:
-    """What every simulation uses unless told otherwise: the BEAT-LUPUS calibration."""
+    """What every simulation uses unless told otherwise: the joint calibration with BEAT-LUPUS's population."""
     return calibrated("beat-lupus")

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from lupustrial.model.dosing import DosingEvents, build_segments
-from lupustrial.model.equations import A_BD, initial_state, rhs
+from lupustrial.model.equations import ABSENT, DEPOT, initial_state, rhs, sc_bioavailability
 
 if TYPE_CHECKING:  # the population module builds on the model
     from lupustrial.population.virtual import Population
@@ -24,7 +24,7 @@ def simulate_reference(
 ) -> np.ndarray:
     """States (patients × times × states) by solve_ivp, one patient and one segment at a time."""
     times = np.asarray(times, dtype=float)
-    seg = build_segments(dosing, population.n, population.params["bel_sc_bioavailability"])
+    seg = build_segments(dosing, population.n, sc_bioavailability(population.params))
     y0 = initial_state(population.theta)
     out = np.empty((population.n, len(times), y0.shape[0]))
     t_end = float(times[-1])
@@ -34,7 +34,9 @@ def simulate_reference(
         starts = seg.start[i][seg.start[i] < t_end]
         bounds = np.append(starts, t_end)
         for s, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-            y[A_BD] += seg.depot[i, s]
+            for d, row in enumerate(DEPOT):
+                if row != ABSENT:
+                    y[row] += seg.depot[i, s, d]
             out[i, times == a] = y
             rate = seg.rate[i, s][:, None]
             inside = (times > a) & (times < b)

@@ -18,7 +18,7 @@ import numpy as np
 
 from lupustrial.errors import LupustrialError
 from lupustrial.model.dosing import DosingEvents, build_segments, patient_chunks
-from lupustrial.model.equations import OUTPUTS, STATES, initial_state, outputs
+from lupustrial.model.equations import OUTPUTS, STATES, initial_state, outputs, sc_bioavailability
 from lupustrial.model.solver import ATOL, RTOL, submit, task_size
 
 _AHEAD = 2  # chunks queued beyond the one being handed out
@@ -78,7 +78,7 @@ def simulate_chunks(
     times = _check_times(times)
     if chunk < 1 or workers < 1:
         raise LupustrialError(f"chunk and workers must be >= 1, not {chunk} and {workers}")
-    bioavailability = population.params["bel_sc_bioavailability"]
+    bioavailability = sc_bioavailability(population.params)
     task = task_size(min(chunk, population.n), workers)
 
     def start(lo: int, events: DosingEvents, pool: Executor | None) -> Callable[[], Trajectories]:

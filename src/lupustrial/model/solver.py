@@ -35,16 +35,17 @@ from scipy.integrate import RK45
 from lupustrial.errors import LupustrialError
 from lupustrial.model.dosing import Segments
 from lupustrial.model import equations
-from lupustrial.model.equations import A_BD, derivatives
+from lupustrial.model.equations import ABSENT, DEPOT, LAYOUT, N_DRUGS, derivatives
 
 # scipy's RK45 tableau; numba freezes these global arrays into the compiled code.
 _A, _B, _E, _P = RK45.A, RK45.B, RK45.E, RK45.P
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 _ORDER_EXP = -1.0 / 5.0  # error estimator of order 4
-# Default tolerances: trajectories within 1e-6 relative of solve_ivp(DOP853) at rtol 1e-12, measured
-# 2.4e-7 at most over typical and extreme patients (docs/model.md, Solver); rtol 2e-7 reached 5.3e-7
-# for 7% less CPU, too close to 1e-6 for randomly drawn patients.
-RTOL, ATOL = 1e-7, 1e-10
+# Default tolerances: trajectories within 1e-6 relative of solve_ivp(DOP853) at rtol 1e-12 (docs/model.md,
+# Solver). The absolute tolerance is set by the memory B cells, which rituximab drives down a
+# billion-fold: at atol 1e-10 their error reached 4e-6 of their range's 1e-6 floor, at 1e-11 9e-7;
+# the relative one by autoreactive naive cells after an SC dose, 1.4e-6 at rtol 1e-7, 9e-7 at 5e-8.
+RTOL, ATOL = 5e-8, 1e-12
 _LANES = 16  # patients stepped side by side: independent work the CPU overlaps (measured best of 1-64)
 _TASK = 256  # patients per thread task: small enough to balance cheap and costly patients
 
@@ -79,11 +80,17 @@ def _combinations():
 _STAGE, _ERROR = _combinations()  # module globals: numba caches a kernel that calls globals
 
 
+def kernel_key(equations_source: str, layout: equations.Layout) -> str:
+    """What the compiled kernel depends on beyond this file: the equations' source and the drug registry's rows."""
+    return hashlib.sha256((equations_source + repr(layout)).encode()).hexdigest()
+
+
 def _kernel(equations_digest: str):
-    """The compiled integrator, keyed in numba's cache by the source of ``equations``.
+    """The compiled integrator, keyed in numba's cache by :func:`kernel_key`.
 
     numba checks only the defining file for changes; this closure over the digest of
-    equations.py makes an edited right-hand side recompile instead of loading a stale kernel.
+    equations.py and the registry's rows (which numba freezes into the code) makes an edited
+    right-hand side or drug registry recompile instead of loading a stale kernel.
     """
 
     @njit(cache=True, nogil=True, error_model="numpy")
@@ -107,19 +114,27 @@ def _kernel(equations_digest: str):
         err = np.zeros((n_s, n_l))
         k = np.zeros((7, n_s, n_l))
         th = np.ones((theta.shape[0], n_l))
-        r = np.zeros((2, n_l))
+        r = np.zeros((N_DRUGS, n_l))
         t, h, step, seg_end, total = np.zeros(n_l), np.zeros(n_l), np.zeros(n_l), np.zeros(n_l), np.zeros(n_l)
         w = np.empty(7)
         # One lane's copy for its own derivatives at a (re)start: slicing the lane out instead
         # costs reference counts on every call, which the per-step lane loops felt (measured).
-        y1, f1, th1, r1 = np.zeros((n_s, 1)), np.zeros((n_s, 1)), np.ones((theta.shape[0], 1)), np.zeros((2, 1))
+        y1, f1, th1, r1 = np.zeros((n_s, 1)), np.zeros((n_s, 1)), np.ones((theta.shape[0], 1)), np.zeros((N_DRUGS, 1))
         slopes = (k[1], k[2], k[3], k[4], k[5], k[6])  # views taken once: a slice per step is reference-counted
 
         def lane_inputs(p: int) -> None:
             """Lane ``p``'s parameters and infusion rates into th1, r1."""
             for q in range(th.shape[0]):
                 th1[q, 0] = th[q, p]
-            r1[0, 0], r1[1, 0] = r[0, p], r[1, p]
+            for d in range(N_DRUGS):
+                r1[d, 0] = r[d, p]
+
+        def segment_inputs(p: int, i: int, s: int) -> None:
+            """Lane ``p`` (patient ``i``) enters segment ``s``: SC doses into the depots, the infusion rates."""
+            for d in range(N_DRUGS):
+                if DEPOT[d] != ABSENT:
+                    y[DEPOT[d], p] += depot[i, s, d]
+                r[d, p] = rate[i, s, d]
 
         def lane_slope(p: int) -> None:
             """k[0] of lane ``p`` at its current state, inputs and parameters."""
@@ -142,8 +157,7 @@ def _kernel(equations_digest: str):
                         y[m, p] = y0[m, i]
                     for q in range(th.shape[0]):
                         th[q, p] = theta[q, i]
-                    y[A_BD, p] += depot[i, 0]
-                    r[0, p], r[1, p] = rate[i, 0, 0], rate[i, 0, 1]
+                    segment_inputs(p, i, 0)
                     t[p], h[p], seg[p], j[p], steps[p] = 0.0, 0.0, 0, 0, 0  # h = 0: choose a first step
                     while j[p] < n_t and times[j[p]] <= 0.0:
                         for m in range(n_s):
@@ -223,8 +237,7 @@ def _kernel(equations_digest: str):
                         continue
                     if t_new >= end:
                         seg[p] += 1
-                        y[A_BD, p] += depot[i, seg[p]]
-                        r[0, p], r[1, p] = rate[i, seg[p], 0], rate[i, seg[p], 1]
+                        segment_inputs(p, i, seg[p])
                         h[p] = 0.0
                         lane_slope(p)
                 if steps[p] == max_steps:
@@ -233,7 +246,7 @@ def _kernel(equations_digest: str):
     return integrate_patients
 
 
-_integrate_patients = _kernel(hashlib.sha256(inspect.getsource(equations).encode()).hexdigest())
+_integrate_patients = _kernel(kernel_key(inspect.getsource(equations), LAYOUT))
 
 
 class SolverError(LupustrialError):

@@ -2,8 +2,9 @@
 
 A protocol says *what the trial does* (who is enrolled, what each arm receives and when,
 how patients are randomised, when they are seen, what is measured and how it is analysed).
-What the drugs *do* lives in :mod:`lupustrial.model`. Keeping the two apart lets a user write
-a variant design (another start day, a subcutaneous regimen) in YAML alone.
+What the drugs *do* lives in :mod:`lupustrial.model` (its drug registry, against which each
+regimen's drug and route are checked here). Keeping the two apart lets a user write a variant
+design (another start day, a subcutaneous regimen) in YAML alone.
 
 Time conventions, used everywhere in lupustrial:
 - background therapy days count from the first rituximab infusion (day 0);
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from lupustrial.analysis.endpoint_data import READERS
 from lupustrial.analysis.plan import AnalysisPlan, Arms, Endpoint, Safety, unique_names
+from lupustrial.model.drugs import find
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
@@ -31,9 +33,14 @@ class _Strict(BaseModel):
 
 
 class Dosing(_Strict):
-    """One drug's regimen: listed days, optionally repeated at an interval until a day."""
+    """One drug's regimen: listed days, optionally repeated at an interval until a day.
 
-    drug: str = Field(description="drug name as the model knows it, e.g. rituximab, belimumab")
+    The drug and its route are checked against the model's drug registry here, so a protocol
+    naming a drug or route the model lacks is refused at its line.
+    """
+
+    drug: str = Field(description="drug name as the model's registry knows it (lupustrial.model.drugs), "
+                                  "e.g. rituximab, belimumab")
     dose: PositiveFloat
     unit: Literal["mg", "mg/kg"]
     route: Literal["iv", "sc"]
@@ -44,9 +51,32 @@ class Dosing(_Strict):
     until_day: NonNegativeFloat | None = Field(
         default=None, description="last day a repeated dose may be given (inclusive)"
     )
-    infusion_hours: PositiveFloat | None = Field(
-        default=None, description="duration of an IV infusion; required for route iv"
+    infusion_hours: PositiveFloat | list[PositiveFloat] | None = Field(
+        default=None, description="duration of an IV infusion, or one per listed day (repeats take the last); "
+                                  "required for route iv"
     )
+
+    @field_validator("drug")
+    @classmethod
+    def _known_drug(cls, drug: str) -> str:
+        find(drug)
+        return drug
+
+    @field_validator("route")
+    @classmethod
+    def _drug_has_route(cls, route: str, info: ValidationInfo) -> str:
+        drug = info.data.get("drug")  # absent when the drug itself was refused
+        if drug is not None and route not in find(drug).routes:
+            raise ValueError(f"{drug} has no {route} route (it has {', '.join(find(drug).routes)})")
+        return route
+
+    @field_validator("infusion_hours")
+    @classmethod
+    def _one_per_day(cls, hours: float | list[float] | None, info: ValidationInfo) -> float | list[float] | None:
+        days = info.data.get("days")
+        if isinstance(hours, list) and days is not None and len(hours) != len(days):
+            raise ValueError(f"infusion_hours lists {len(hours)} durations for {len(days)} days")
+        return hours
 
     @field_validator("days")
     @classmethod
@@ -74,6 +104,14 @@ class Dosing(_Strict):
             n_more = int(np.floor((self.until_day - days[-1]) / self.every_days + 1e-9))
             days += [days[-1] + self.every_days * (k + 1) for k in range(n_more)]
         return np.asarray(days, dtype=float)
+
+    def dose_hours(self) -> np.ndarray | None:
+        """Infusion hours of each dose of :meth:`dose_days` (repeats take the last listed); None for SC."""
+        if self.infusion_hours is None:
+            return None
+        listed = np.atleast_1d(np.asarray(self.infusion_hours, dtype=float))
+        n = len(self.dose_days())
+        return np.concatenate([np.broadcast_to(listed, (len(self.days),)), np.full(n - len(self.days), listed[-1])])
 
 
 class Arm(_Strict):
@@ -158,6 +196,10 @@ class Population(_Strict):
     n_patients: Annotated[int, Field(gt=1)]
     eligibility: list[str] = Field(default_factory=list, description="criteria, as text")
     age_years: tuple[NonNegativeFloat, NonNegativeFloat] = (18, 120)
+    calibration: str = Field(
+        default="beat-lupus",
+        description="the calibrated population whose trial parameters (flare rate) the patients take",
+    )
     factors: dict[str, Factor] = Field(
         default_factory=dict, description="ADSL column name -> factor definition"
     )
@@ -284,7 +326,7 @@ class Protocol(_Strict):
     background: list[Dosing] = Field(
         description="therapy every patient receives before randomisation (rituximab)"
     )
-    arms: list[Arm] = Field(min_length=2)
+    arms: list[Arm] = Field(min_length=1, description="one arm: a cohort, nobody is randomised")
     randomisation: Randomisation
     visits_weeks: list[NonNegativeFloat] = Field(min_length=1)
     baseline: Literal["pre_rituximab", "randomisation"] = Field(

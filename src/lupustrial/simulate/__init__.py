@@ -2,7 +2,7 @@
 
 from lupustrial.simulate.run import map_chunks, run_trials
 from lupustrial.simulate.settings import AdverseEventTerm, SimulationSettings
-from lupustrial.simulate.trial import LAB_OUTPUTS, check_protocol, protocol_dosing, simulate_chunk
+from lupustrial.simulate.trial import LAB_OUTPUTS, check_protocol, simulate_chunk
 
 __all__ = [
     "LAB_OUTPUTS",
@@ -10,7 +10,6 @@ __all__ = [
     "SimulationSettings",
     "check_protocol",
     "map_chunks",
-    "protocol_dosing",
     "run_trials",
     "simulate_chunk",
 ]

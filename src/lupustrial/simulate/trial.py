@@ -15,15 +15,15 @@ baseline is ``pre_rituximab``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
-from lupustrial.model.dosing import DosingError, DosingEvents
 from lupustrial.model.parameters import ModelParameters, default_parameters
 from lupustrial.model.simulate import simulate
 from lupustrial.population.virtual import Population, virtual_population
+from lupustrial.protocol.dosing import protocol_dosing
 from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Protocol
 from lupustrial.randomise import assign, parse_arms, permuted_blocks_batch
@@ -42,6 +42,8 @@ LAB_OUTPUTS: dict[str, tuple[str, float, str]] = {
     "DSDNA": ("anti_dsdna_iu_ml", 1.0, "IgG anti-dsDNA antibody"),
     "CD19": ("cd19_cells_ul", 1e-3, "CD19+ B cells"),  # 1 cell/µL = 10^-3 × 10^9/L
     "BAFF": ("baff_ng_ml", 1.0, "Serum free BAFF (BLyS)"),
+    "NAIVEB": ("naive_cells_ul", 1e-3, "Naive B cells (CD19+CD27-IgD+)"),
+    "MEMB": ("memory_cells_ul", 1e-3, "Memory B cells (CD19+CD27+)"),
 }
 #: Record order within a dataset (USUBJID begins with the trial number).
 SORT = {"adlb": ["USUBJID", "PARAMCD", "AVISITN"], "adtte": ["USUBJID", "PARAMCD"], "adae": ["USUBJID", "ASTDY"]}
@@ -82,6 +84,8 @@ def check_protocol(protocol: Protocol) -> None:
 
 
 def _randomise(protocol: Protocol, t: int, seed: int, factors: dict[str, np.ndarray], n: int) -> np.ndarray:
+    if len(protocol.arms) == 1:  # a cohort: everyone gets the one arm, nothing is drawn
+        return np.full(n, protocol.arms[0].name, dtype=object)
     rand = protocol.randomisation
     arms = parse_arms(rand.ratio)
     child = np.random.SeedSequence(seed, spawn_key=(t, int(Purpose.RANDOMISATION)))
@@ -125,35 +129,6 @@ def _concat(populations: list[Population]) -> Population:
     )
 
 
-def protocol_dosing(protocol: Protocol, weight_kg: np.ndarray, arm: np.ndarray, rand_day: np.ndarray,
-                    last_day: np.ndarray) -> DosingEvents:
-    """Dosing events of every patient: background therapy from day 0, study drug from randomisation.
-
-    Doses after ``last_day`` (days from the first rituximab infusion) are not given.
-    """
-    n = len(weight_kg)
-    patients = np.arange(n)
-    parts = []
-
-    def add(key: str, idx: np.ndarray, regimen, start: np.ndarray | float) -> None:
-        amount = regimen.dose * (weight_kg[idx] if regimen.unit == "mg/kg" else 1.0)
-        try:
-            ev = DosingEvents.regimen(idx, regimen.drug, regimen.dose_days(), amount, start_day=start,
-                                      infusion_hours=regimen.infusion_hours if regimen.route == "iv" else None)
-        except DosingError as exc:
-            raise ProtocolError(f"key {key}.drug: {exc}") from None
-        keep = ev.time <= last_day[ev.patient]
-        parts.append(DosingEvents(*(getattr(ev, f)[keep] for f in DosingEvents.__dataclass_fields__)))
-
-    for j, regimen in enumerate(protocol.background):
-        add(f"background[{j}]", patients, regimen, 0.0)
-    for i, a in enumerate(protocol.arms):
-        idx = patients[arm == a.name]
-        for j, regimen in enumerate(a.dosing):
-            add(f"arms[{i}].dosing[{j}]", idx, regimen, rand_day[idx])
-    return DosingEvents.concat(parts)
-
-
 Table = dict[str, np.ndarray]
 
 
@@ -175,6 +150,7 @@ class _Outcomes:
     """
 
     severe: np.ndarray  # (n, max_flares) days after randomisation, nan when not observed
+    severe_expected: np.ndarray  # (n,) cumulative severe-flare hazard over each patient's observed time
     moderate: np.ndarray
     lab_weeks: np.ndarray  # (V,) AVISITN, the pre-rituximab sample first when the baseline is that
     lab_days: np.ndarray  # (n, V) days from randomisation
@@ -207,6 +183,7 @@ def _outcomes(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], gri
     rel = np.maximum(cumhaz - cumhaz[rows, rand_idx][:, None], 0.0)
     flare_rng = stream(seed, t, Purpose.FLARES)
     severe = _observed_events(grid, rel, flare_rng.exponential(1.0, (n, settings.max_flares)), trial)
+    severe_expected = rel[rows, (trial.rand_day + trial.end_day).astype(int)]
     moderate = _observed_events(grid, rel * settings.moderate_to_severe,
                                 flare_rng.exponential(1.0, (n, settings.max_flares)), trial)
 
@@ -224,7 +201,7 @@ def _outcomes(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], gri
     all_weeks = np.concatenate([[PRE_RITUXIMAB_VISIT], weeks]) if pre else weeks
     all_days = np.column_stack([-trial.rand_day, np.broadcast_to(visit_day, (n, len(weeks)))]) if pre \
         else np.broadcast_to(visit_day, (n, len(weeks)))
-    return _Outcomes(severe, moderate, all_weeks, all_days, labs)
+    return _Outcomes(severe, severe_expected, moderate, all_weeks, all_days, labs)
 
 
 def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: int,
@@ -439,15 +416,15 @@ class TrialArrays:
     tte_time: dict[str, np.ndarray]
     tte_event: dict[str, np.ndarray]
     factors: dict[str, np.ndarray]
+    severe_count: np.ndarray  # ADSL SEVFLN: severe flares observed
+    severe_expected: np.ndarray  # their expected number, the model's cumulative hazard over the observed time
     enrol_day: np.ndarray
     rand_day: np.ndarray
     end_day: np.ndarray
 
 
-def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets = None,
-                    settings: SimulationSettings | None = None) -> TrialArrays:
-    """Trials ``trials`` as arrays, without building data frames: the fast path for power sweeps."""
-    done = _simulated(protocol, trials, seed, params, settings or SimulationSettings())
+def _arrays(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]]) -> TrialArrays:
+    """Stack each trial's draws and outcomes along the trials axis."""
     names = [a.name for a in protocol.arms]
     lab_value, lab_base, tte_time, tte_event = {}, {}, {}, {}
     for param in protocol.labs:
@@ -464,7 +441,48 @@ def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params
         lab_weeks=done[0][1].lab_weeks,
         lab_value=lab_value, lab_base=lab_base, tte_time=tte_time, tte_event=tte_event,
         factors={name: np.stack([d.factors[name] for d, _ in done]) for name in protocol.population.factors},
+        severe_count=np.stack([np.isfinite(o.severe).sum(axis=1) for _, o in done]),
+        severe_expected=np.stack([o.severe_expected for _, o in done]),
         enrol_day=np.stack([d.enrol_day for d, _ in done]),
         rand_day=np.stack([d.rand_day for d, _ in done]),
         end_day=np.stack([d.end_day for d, _ in done]),
     )
+
+
+def simulate_arrays(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets = None,
+                    settings: SimulationSettings | None = None) -> TrialArrays:
+    """Trials ``trials`` as arrays, without building data frames: the fast path for power sweeps."""
+    return _arrays(protocol, _simulated(protocol, trials, seed, params, settings or SimulationSettings()))
+
+
+def cohort_arrays(protocol: Protocol, n: int, seed: int, params: ModelParameters,
+                  settings: SimulationSettings | None = None) -> TrialArrays:
+    """One virtual cohort of ``n`` patients given every arm in turn: a single "trial" of n × arms.
+
+    Common random numbers: each arm's patients are the same virtual patients, with the same
+    randomisation day, withdrawal, assay errors and flare draws (every stream is keyed by the
+    one trial index), so arm contrasts carry no sampling noise between patients. Calibration
+    reads population summaries from it.
+    """
+    settings = settings or SimulationSettings()
+    check_protocol(protocol)
+    sized = protocol.model_copy(update={"population": protocol.population.model_copy(update={"n_patients": n})})
+    draw = _draw_trial(sized, 0, seed, params)
+    grid = np.arange(0.0, round(protocol.randomisation.window_weeks[1] * 7) + protocol.follow_up_weeks * 7 + 1.0)
+    done = []
+    for arm in protocol.arms:
+        trial = replace(draw, arm=np.full(n, arm.name, dtype=object))
+        dosing = protocol_dosing(protocol, draw.population.covariates["weight_kg"], trial.arm, trial.rand_day,
+                                 trial.rand_day + trial.end_day)
+        outputs = simulate(draw.population, dosing, grid).outputs()
+        done.append((trial, _outcomes(protocol, trial, outputs, grid, seed, settings)))
+    per_arm = _arrays(protocol, done)
+    return TrialArrays(**{f.name: _one_trial(getattr(per_arm, f.name)) if f.name != "lab_weeks"
+                          else per_arm.lab_weeks for f in fields(TrialArrays)})
+
+
+def _one_trial(value: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+    """(arms, patients, ...) arrays, or a dict of them, as (1, arms × patients, ...)."""
+    if isinstance(value, dict):
+        return {k: _one_trial(v) for k, v in value.items()}
+    return value.reshape(1, -1, *value.shape[2:])
