@@ -40,7 +40,8 @@ OBINUTUZUMAB = Drug(
         target_ratio=Param("obi_target_ratio", 0.5, "1", _FIXTURE),
     ),
     CD20Depletion(kill_rate=Param("obi_kill_rate", 1.0, "1/day", _FIXTURE),
-                  ec50=Param("obi_ec50", 1.0, "µg/mL", _FIXTURE)),
+                  ec50=Param("obi_ec50", 1.0, "µg/mL", _FIXTURE),
+                  marrow_share=Param("obi_marrow_share", 0.5, "1", _FIXTURE)),
 )
 REGISTRY: tuple[Drug, ...] = (RITUXIMAB, BELIMUMAB, OBINUTUZUMAB)
 '''

@@ -36,7 +36,7 @@ dose_hours <- function(r) {
 # saturations, killing rate, ...), so that a value reaching the wrong term cannot go unnoticed.
 p <- list(
   rtx_cl = 0.257, rtx_v1 = 2.98, rtx_q = 0.3, rtx_t_beta = 20.2, rtx_target_ratio = 0.2,
-  rtx_kill_rate = 0.55, rtx_ec50 = 0.5,
+  rtx_kill_rate = 0.55, rtx_ec50 = 0.5, rtx_marrow_share = 0.6,
   bel_cl = 0.215, bel_vss = 5.29, bel_t_alpha = 1.75, bel_t_beta = 19.4,
   bel_sc_bioavailability = 0.76, bel_ka = 0.25, bel_kd = 0.05,
   allometry_cl = 0.75, allometry_v = 1.0, weight_ref = 70,
@@ -99,7 +99,7 @@ model <- function(t, y, th) {
       -ka * abd,
       rate_b + ka * abd - (k10b + k12b) * ab1 + k21b * ab2,
       k12b * ab1 - k21b * ab2,
-      kt * bt0 - (kt + kill) * bt,
+      kt * bt0 * kt / (kt + marrow * kill) - (kt + kill) * bt,
       kn * nn0 * (bt / bt0) * r(kn_sat) - (kn + kill) * bn,
       ka_auto * na0 * (bt / bt0) * r(ka_sat) - (ka_auto + kill) * ba,
       km * bm0 * ((bn + ba) / n0) - (km + kill) * bm,
@@ -120,7 +120,7 @@ simulate_patient <- function(pt) {
   n0 <- (1 - p$b_transitional_share - p$b_memory_share) * b0  # naive B cells before treatment
   th <- c(
     v1r = v1r, k10r = p$rtx_cl * scl / v1r, k12r = p$rtx_q * scl / v1r, k21r = p$rtx_q * scl / (rtx_v2 * sv),
-    tm = p$rtx_target_ratio, emax = p$rtx_kill_rate, ec50 = p$rtx_ec50,
+    tm = p$rtx_target_ratio, emax = p$rtx_kill_rate, ec50 = p$rtx_ec50, marrow = p$rtx_marrow_share,
     v1b = v1b, k10b = p$bel_cl * scl / v1b, k12b = bel_q * scl / v1b, k21b = bel_q * scl / (bel_v2 * sv),
     ka = p$bel_ka, kd = p$bel_kd, kb = p$baff_k, rho = 1 - 1 / p$baff_fold_rise, baff0 = pt$baseline_baff_ng_ml,
     b0 = b0, bt0 = p$b_transitional_share * b0, bm0 = p$b_memory_share * b0,

@@ -160,7 +160,7 @@ def simulated(target: Target, cohort: TrialArrays, protocol: Protocol) -> float:
 
 #: Parameters every trial shares that the fit moves; the other ``calibrate=True`` parameters stay at
 #: their prior centre because no published figure informs them (docs/calibration.md, identifiability).
-SHARED = ("omega.rtx_kill_rate", "rtx_ec50", "b_transitional_share", "b_transitional_days", "b_naive_turnover",
+SHARED = ("omega.rtx_kill_rate", "rtx_ec50", "rtx_marrow_share", "b_transitional_share", "b_transitional_days", "b_naive_turnover",
           "b_auto_turnover", "b_memory_turnover", "baff_membrane_share",
           "auto_fraction", "baff_saturation_nonauto", "baff_saturation_auto", "pb_baff_dependence", "pb_memory_share",
           "llpc_half_life", "llpc_share", "flare_pb_share", "cd19_median", "anti_dsdna_median", "omega.dsdna_drift",

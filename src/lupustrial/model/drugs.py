@@ -65,19 +65,25 @@ class TwoCompartment:
 @dataclass(frozen=True)
 class CD20Depletion:
     """Emax killing of CD20+ B cells: an extra death rate ``kill_rate`` at saturation, half of it at
-    ``ec50``; the killing rate's between-patient variability is the depth of depletion."""
+    ``ec50``; the killing rate's between-patient variability is the depth of depletion.
+
+    ``marrow_share`` is the share of that rate which reaches the CD20+ precursors in the marrow
+    (pre-B to immature cells), so that it also thins the supply of new transitional cells; 0 spares
+    the marrow, 1 kills there as in blood.
+    """
 
     kind: ClassVar[str] = "cd20_depletion"
     kill_rate: Param
     ec50: Param
+    marrow_share: Param
 
     @property
     def params(self) -> tuple[Param, ...]:
-        return (self.kill_rate, self.ec50)
+        return (self.kill_rate, self.ec50, self.marrow_share)
 
     @property
     def domains(self) -> dict[str, Domain]:
-        return {}
+        return {self.marrow_share.name: SHARE}
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,12 @@ RITUXIMAB = Drug(
                         description="extra death rate of CD20+ B cells at saturating rituximab (ω: depth of depletion)"),
         ec50=Param("rtx_ec50", 0.5, "µg/mL", ASSUMPTION, calibrate=True, omega=0.5, prior=(0.05, 20.0),
                    description="rituximab concentration giving half the maximal killing"),
+        marrow_share=Param("rtx_marrow_share", 0.5, "1",
+                           "structure: CD20 from the pre-B stage on, marrow B cells partly depleted after "
+                           "rituximab (Rehnberg et al. 2009, Arthritis Res Ther 11:R123; Nakou et al. 2009, "
+                           "Arthritis Res Ther, doi 10.1186/ar2798); value " + ASSUMPTION,
+                           calibrate=True, prior=(0.02, 1.0),
+                           description="share of rituximab's killing rate that reaches CD20+ marrow precursors"),
     ),
 )
 

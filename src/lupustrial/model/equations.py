@@ -29,7 +29,7 @@ from lupustrial.model.parameters import ModelParameters
 
 ABSENT = -1  # row of a quantity a drug does not have
 # Theta rows of each kind of action, after the drug's PK rows.
-ACTION_ROWS = {"cd20_depletion": ("emax", "ec50"), "baff_neutralisation": ("kd",)}
+ACTION_ROWS = {"cd20_depletion": ("emax", "ec50", "marrow"), "baff_neutralisation": ("kd",)}
 
 # The immune system's rows (after every drug's).
 PD_STATES = (
@@ -50,7 +50,7 @@ class Layout:
 
     States: ``depot``, ``central``, ``peripheral`` (mg). Theta: ``v1`` (L), ``k10``, ``k12``,
     ``k21`` (1/day), ``target_ratio`` (τ), ``ka`` (1/day), ``emax`` (1/day), ``ec50`` (µg/mL),
-    ``kd`` (µg/mL); ``ABSENT`` where the drug has none.
+    ``marrow`` (share of the killing in the marrow), ``kd`` (µg/mL); ``ABSENT`` where the drug has none.
     """
 
     states: tuple[str, ...]
@@ -66,6 +66,7 @@ class Layout:
     ka: tuple[int, ...]
     emax: tuple[int, ...]
     ec50: tuple[int, ...]
+    marrow: tuple[int, ...]
     kd: tuple[int, ...]
 
 
@@ -88,7 +89,7 @@ def layout(drugs: tuple[Drug, ...]) -> Layout:
         return tuple(names.index(f"{d.name}_{suffix}") if f"{d.name}_{suffix}" in names else ABSENT for d in drugs)
 
     return Layout(states, theta, rows(states, "depot_mg"), rows(states, "central_mg"), rows(states, "peripheral_mg"),
-                  *(rows(theta, q) for q in ("v1", "k10", "k12", "k21", "target_ratio", "ka", "emax", "ec50", "kd")))
+                  *(rows(theta, q) for q in ("v1", "k10", "k12", "k21", "target_ratio", "ka", "emax", "ec50", "marrow", "kd")))
 
 
 N_DRUGS = len(REGISTRY)
@@ -96,7 +97,7 @@ LAYOUT = layout(REGISTRY)
 STATES, THETA = LAYOUT.states, LAYOUT.theta
 DEPOT, CENTRAL, PERIPHERAL = LAYOUT.depot, LAYOUT.central, LAYOUT.peripheral
 V1, K10, K12, K21, TARGET_RATIO, KA = LAYOUT.v1, LAYOUT.k10, LAYOUT.k12, LAYOUT.k21, LAYOUT.target_ratio, LAYOUT.ka
-EMAX, EC50, KD = LAYOUT.emax, LAYOUT.ec50, LAYOUT.kd
+EMAX, EC50, MARROW, KD = LAYOUT.emax, LAYOUT.ec50, LAYOUT.marrow, LAYOUT.kd
 (B_T, B_N, B_A, B_M, BAFF_T, PB, LLPC, DSDNA, CUMH) = (STATES.index(n) for n in PD_STATES)
 (BAFF_K, BAFF_RHO, BAFF0, B0, TR_K, TR0, NAIVE_K, AUTO_K, N_N0, N_A0, SAT_N, SAT_A,
  MEM_K, MEM0, BAFF_MEMBRANE, PB_K, PB_E, PB_MEM_SHARE, LLPC_K, LLPC_CAP, IGG_K, LLPC_SHARE,
@@ -118,7 +119,8 @@ def _drug_rows(drug: Drug, ind, s_cl: np.ndarray, s_v: np.ndarray) -> dict[str, 
     if pk.depot:
         rows["ka"] = ind(pk.depot.ka.name)
     if drug.action.kind == "cd20_depletion":
-        rows |= {"emax": ind(drug.action.kill_rate.name), "ec50": ind(drug.action.ec50.name)}
+        rows |= {"emax": ind(drug.action.kill_rate.name), "ec50": ind(drug.action.ec50.name),
+                 "marrow": ind(drug.action.marrow_share.name)}
     else:
         rows["kd"] = ind(drug.action.kd.name)
     return {f"{name}_{k}": v for k, v in rows.items()}
@@ -231,17 +233,18 @@ def baff_survival(baff_rel: float, saturation: float) -> float:
 @register_jitable  # not inlined by numba (the lanes then did not vectorise); LLVM inlines it
 def drug_derivatives(
     y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray, p: int, b_rel: float
-) -> tuple[float, float, float]:
-    """Write every drug's dA/dt of patient ``p``; return the three sums the immune system sees.
+) -> tuple[float, float, float, float]:
+    """Write every drug's dA/dt of patient ``p``; return the four sums the immune system sees.
 
     ``b_rel`` is the B-cell count relative to baseline (target-mediated clearance). Returns
-    ``kill`` (1/day), the total CD20 killing rate Σ Emax·C/(EC50 + C); ``f`` (1), the fraction
+    ``kill`` (1/day), the total CD20 killing rate Σ Emax·C/(EC50 + C); ``marrow_kill`` (1/day), the
+    part of it that reaches CD20+ marrow precursors, Σ m·Emax·C/(EC50 + C); ``f`` (1), the fraction
     of BAFF bound by no drug, Π KD/(KD + C) (independent binding); ``bound_k`` (1/day), the rate
     at which drug-bound BAFF leaves with the drugs, Σ k10·(1 − KD/(KD + C)) at each binder's
     linear elimination rate. The sums start at their empty values, so a single drug gives
     exactly its own terms.
     """
-    kill, f, bound_k = 0.0, 1.0, 0.0
+    kill, marrow_kill, f, bound_k = 0.0, 0.0, 1.0, 0.0
     for d in range(N_DRUGS):  # constant trip count and rows: unrolled, absent branches dropped
         a1, a2 = y[CENTRAL[d], p], y[PERIPHERAL[d], p]
         conc = a1 / th[V1[d], p]
@@ -256,12 +259,14 @@ def drug_derivatives(
         dy[CENTRAL[d], p] = inflow - (k10_all + k12) * a1 + k21 * a2
         dy[PERIPHERAL[d], p] = k12 * a1 - k21 * a2
         if EMAX[d] != ABSENT:
-            kill += th[EMAX[d], p] * conc / (th[EC50[d], p] + conc)
+            kill_d = th[EMAX[d], p] * conc / (th[EC50[d], p] + conc)
+            kill += kill_d
+            marrow_kill += th[MARROW[d], p] * kill_d
         if KD[d] != ABSENT:
             f_d = free_fraction(conc, th[KD[d], p])
             f *= f_d
             bound_k += k10 * (1.0 - f_d)
-    return kill, f, bound_k
+    return kill, marrow_kill, f, bound_k
 
 
 @register_jitable(inline="always")  # inlined, numba can vectorize it over lanes (~20% faster)
@@ -271,26 +276,27 @@ def derivatives(y: np.ndarray, th: np.ndarray, rate: np.ndarray, dy: np.ndarray)
     Rows are states/parameters, columns patients. One loop over patients with scalar code
     inside: numba turns it into vector instructions over the solver's lanes of patients,
     with no temporary arrays, and numpy callers run the same code. The drugs' PK comes first
-    (:func:`drug_derivatives`); the immune system reads the drugs through its three sums only
+    (:func:`drug_derivatives`); the immune system reads the drugs through its four sums only
     and gives them the B-cell ratio.
     """
     for p in range(y.shape[1]):
         b_t, b_n, b_a, b_m = y[B_T, p], y[B_N, p], y[B_A, p], y[B_M, p]
         b_rel = (b_t + b_n + b_a + b_m) * th[INV_B0, p]
-        kill, f, bound_k = drug_derivatives(y, th, rate, dy, p, b_rel)
+        kill, marrow_kill, f, bound_k = drug_derivatives(y, th, rate, dy, p, b_rel)
         baff_rel = f * y[BAFF_T, p] * th[INV_BAFF0, p]
         # What B cells sense: membrane BAFF, which a soluble-BAFF blocker does not bind, and soluble BAFF.
         sensed = th[BAFF_MEMBRANE, p] + (1.0 - th[BAFF_MEMBRANE, p]) * baff_rel
         rho, kb = th[BAFF_RHO, p], th[BAFF_K, p]
-        # Transitional cells leave the marrow at a constant rate and mature in 1/tr_k days; the
-        # share surviving the checkpoint into the naive pool depends on the BAFF they sense.
+        # Transitional cells leave the marrow at a constant rate, less those of their CD20+ marrow
+        # precursors (a stage as long as theirs) that anti-CD20 kills there, and mature in 1/tr_k
+        # days; the share surviving the checkpoint into the naive pool depends on the BAFF they sense.
         k_tr, k_nv, k_a, k_m = th[TR_K, p], th[NAIVE_K, p], th[AUTO_K, p], th[MEM_K, p]
         matured = b_t * th[INV_TR0, p]
         naive_rel = (b_n + b_a) * th[INV_N0, p]
         pb, llpc = y[PB, p], y[LLPC, p]
         share = th[LLPC_SHARE, p]
         pb_e, psi = th[PB_E, p], th[PB_MEM_SHARE, p]
-        dy[B_T, p] = k_tr * th[TR0, p] - (k_tr + kill) * b_t
+        dy[B_T, p] = k_tr * th[TR0, p] * k_tr / (k_tr + marrow_kill) - (k_tr + kill) * b_t
         dy[B_N, p] = k_nv * th[N_N0, p] * matured * baff_survival(sensed, th[SAT_N, p]) - (k_nv + kill) * b_n
         # Autoreactive (anergic) naive cells live days to weeks, on BAFF.
         dy[B_A, p] = k_a * th[N_A0, p] * matured * baff_survival(sensed, th[SAT_A, p]) - (k_a + kill) * b_a
