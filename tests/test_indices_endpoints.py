@@ -118,7 +118,7 @@ class TestLLDAS:
         res = lldas(visit(), visit(pga=1.1, pred=7.6, maintenance_ok=False))
         assert res.reasons == (
             "PGA 1.1 > 1",
-            "prednisone 7.6 mg/day > 7.5",
+            "prednisone 7.6 mg/day not ≤ 7.5",
             "immunosuppression not at standard maintenance doses",
         )
 
@@ -132,7 +132,7 @@ class TestDORIS:
 
     def test_boundaries(self) -> None:
         assert doris(visit(pga=0.5)).reasons == ("PGA 0.5 not < 0.5",)
-        assert doris(visit(pred=5.5)).reasons == ("prednisone 5.5 mg/day > 5",)
+        assert doris(visit(pred=5.5)).reasons == ("prednisone 5.5 mg/day not ≤ 5",)
         assert doris(visit(stable_ok=False)).responder is False
 
     def test_clinical_activity(self) -> None:
