@@ -1,10 +1,13 @@
 # Independent R implementation of the lupustrial.indices derivation, run on the bundled
 # example visits (src/lupustrial/indices/examples/visits.csv). Writes indices_example.json:
 # per-visit SLEDAI-2K (30- and 10-day laboratory windows), clinical SLEDAI, numeric
-# BILAG-2004, time to first severe / moderate-or-severe flare, and responder flags.
+# BILAG-2004, time to first severe / moderate-or-severe flare, every flare counted with its
+# follow-up, responder flags (with MCR) and the percent of observed time in LLDAS.
 # Rules: Gladman 2002 (SLEDAI-2K), Yee 2010 (BILAG numeric), flares = new grade vs previous
-# visit, Furie 2009 (SRI), Wallace 2014 (BICLA), Franklyn 2016 (LLDAS), van Vollenhoven 2021
-# (DORIS) -- see docs/indices.md. Run from the repository root:
+# visit, Furie 2009 (SRI), Wallace 2014 (BICLA), Franklyn 2016 / Oon 2019 (LLDAS), van Vollenhoven
+# 2021 (DORIS), Shipa 2023 (MCR), Golder 2019 (time in LLDAS) -- see docs/indices.md.
+# Laboratory records labelled with a visit's AVISITN belong to it; others count for a visit
+# when day - window < lab day <= day + 3. Run from the repository root:
 #   Rscript tests/reference/indices_reference.R
 library(jsonlite)
 
@@ -26,11 +29,13 @@ lab_hit <- function(p, x, lo, hi) {
          C3 = x < lo, C4 = x < lo, CH50 = x < lo, DSDNA = x > hi)
 }
 
-items_at <- function(rows, sublabs, day, window) {
+items_at <- function(rows, sublabs, a, visitns, day, window, by_visit) {
   it <- setNames(rep(NA, length(weights)), names(weights))
   rec <- rows[rows$PARAMCD %in% names(weights), ]
   it[rec$PARAMCD] <- rec$AVAL == 1
-  w <- sublabs[sublabs$ADY > day - window & sublabs$ADY <= day, ]
+  near <- sublabs$ADY > day - window & sublabs$ADY <= day + 3
+  keep <- if (by_visit) sublabs$AVISITN == a | (!sublabs$AVISITN %in% visitns & near) else near
+  w <- sublabs[keep, ]
   for (i in seq_len(nrow(w))) {
     code <- lab_item[[w$PARAMCD[i]]]
     if (code %in% rec$PARAMCD) next
@@ -47,7 +52,7 @@ flare_level <- function(before, after) {
   max(lev)
 }
 
-scores <- list(); tte <- list(); rsp <- list()
+scores <- list(); tte <- list(); rsp <- list(); counts <- list(); ltime <- list()
 for (s in sort(unique(v$USUBJID))) {
   sub <- v[v$USUBJID == s, ]
   sublabs <- sub[sub$PARAMCD %in% labs, ]
@@ -57,14 +62,15 @@ for (s in sort(unique(v$USUBJID))) {
     rows <- clin[clin$AVISITN == a, ]
     day <- max(rows$ADY)
     val <- function(p) { r <- rows$AVAL[rows$PARAMCD == p]; if (length(r)) r else NA }
-    it30 <- items_at(rows, sublabs, day, 30)
-    it10 <- items_at(rows, sublabs, day, 10)
+    it30 <- items_at(rows, sublabs, a, unique(clin$AVISITN), day, 30, TRUE)
+    it10 <- items_at(rows, sublabs, a, unique(clin$AVISITN), day, 10, FALSE)
     g <- setNames(rows$AVALC[match(domains, rows$PARAMCD)], domains)
     vis[[length(vis) + 1]] <- list(
       avisitn = a, day = day, items = it30, grades = g,
       sledai = if (anyNA(it30)) NA else sum(weights[names(it30)][it30]),
       sledai10 = if (anyNA(it10)) NA else sum(weights[names(it10)][it10]),
-      csledai = sum(weights[names(it30)][it30 & !names(it30) %in% serology]),
+      csledai = if (anyNA(it30[!names(it30) %in% serology])) NA else
+        sum(weights[names(it30)][it30 & !names(it30) %in% serology]),
       bilag = sum(gscore[g]), pga = val("PGA"), pred = val("PREDDOSE"), maint = val("MAINTOK") == 1,
       stable = val("STABLEOK") == 1, fail = val("TRTFAIL") == 1, haem = val("HAEMOLYS") == 1)
     x <- vis[[length(vis)]]
@@ -79,6 +85,11 @@ for (s in sort(unique(v$USUBJID))) {
     tte[[length(tte) + 1]] <- list(USUBJID = s, PARAMCD = p[1],
                                    AVAL = if (length(ev)) days[ev[1]] else max(days), CNSR = as.integer(!length(ev)))
   }
+  for (p in list(c("NSEVFL", 3), c("NMODFL", 2), c("NMILDFL", 1))) {
+    counts[[length(counts) + 1]] <- list(USUBJID = s, PARAMCD = p[1], AVAL = sum(lev == as.numeric(p[2]) & days >= 1),
+                                         FUDAYS = max(days[days >= 1]))
+  }
+  in_lldas <- c(); gap <- c()
   base <- vis[[1]]
   for (i in seq_along(vis)[-1]) {
     cur <- vis[[i]]; prev <- vis[[i - 1]]
@@ -94,14 +105,22 @@ for (s in sort(unique(v$USUBJID))) {
     out$LLDAS <- cur$sledai <= 4 && !any(present %in% major) && !cur$haem &&
       !(cur$grades[["BLGGI"]] %in% c("A", "B", "C")) && all(present %in% names(prev$items)[prev$items]) &&
       cur$pga <= 1 && cur$pred <= 7.5 && cur$maint
+    worse <- any((cur$grades == "A" & prev$grades != "A") | (cur$grades == "B" & prev$grades %in% c("C", "D", "E")))
+    out$LLDAS <- out$LLDAS && !worse
     out$DORIS <- cur$csledai == 0 && cur$pga < 0.5 && cur$pred <= 5 && cur$stable
+    no_dna <- sum(weights[names(cur$items)][cur$items & names(cur$items) != "DNA"])
+    out$MCR <- !any(cur$grades %in% c("A", "B")) && cur$pred <= 7.5 && no_dna <= 2
+    in_lldas <- c(in_lldas, out$LLDAS); gap <- c(gap, cur$day - prev$day)
     for (e in names(out)) {
       rsp[[length(rsp) + 1]] <- list(USUBJID = s, AVISITN = cur$avisitn, PARAMCD = e,
                                      AVALC = if (out[[e]]) "Y" else "N")
     }
   }
+  ltime[[length(ltime) + 1]] <- list(USUBJID = s, LLDASPCT = 100 * sum(gap[in_lldas]) / sum(gap),
+                                     LLDASPCT_VISITS = 100 * mean(in_lldas))
 }
 
 bind <- function(x) do.call(rbind, lapply(x, as.data.frame, stringsAsFactors = FALSE))
-write_json(list(scores = bind(scores), adtte = bind(tte), adrsp = bind(rsp)),
+write_json(list(scores = bind(scores), adtte = bind(tte), adrsp = bind(rsp), counts = bind(counts),
+                lldas_time = bind(ltime)),
            "tests/reference/indices_example.json", digits = NA, na = "string", auto_unbox = TRUE)

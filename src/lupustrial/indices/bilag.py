@@ -47,6 +47,11 @@ FLARE_RULES: dict[str, tuple[Flare, str]] = {
 }
 
 
+def missing_domains(grades: Mapping[str, str | None]) -> tuple[str, ...]:
+    """Domains not graded, in :data:`DOMAINS` order (a visit's BILAG may be partly recorded)."""
+    return tuple(d for d in DOMAINS if grades.get(d) is None)
+
+
 def check_grades(grades: Mapping[str, str]) -> dict[str, str]:
     """All nine domains graded A–E; a missing domain is an :class:`IncompleteAssessment`."""
     unknown = sorted(set(grades) - set(DOMAINS))
@@ -55,7 +60,7 @@ def check_grades(grades: Mapping[str, str]) -> dict[str, str]:
     bad = {d: g for d, g in grades.items() if g is not None and g not in GRADES}
     if bad:
         raise ValueError(f"BILAG-2004 grades must be one of A-E, got {bad}")
-    missing = tuple(d for d in DOMAINS if grades.get(d) is None)
+    missing = missing_domains(grades)
     if missing:
         raise IncompleteAssessment(f"BILAG-2004 domain(s) not graded: {', '.join(missing)}", missing)
     return {d: grades[d] for d in DOMAINS}
@@ -108,3 +113,12 @@ def new_grades(baseline: Mapping[str, str], current: Mapping[str, str]) -> tuple
     new_a = [d for d in DOMAINS if after[d] == "A" and before[d] != "A"]
     new_b = [d for d in DOMAINS if after[d] == "B" and before[d] in "CDE"]
     return new_a, new_b
+
+
+def new_activity(previous: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """Domains that worsened to A or B since ``previous`` (a severe or moderate flare's domains).
+
+    LLDAS's "no new lupus disease activity" as Oon et al. 2019 operationalised it with BILAG.
+    """
+    flare = bilag_flare(previous, current)
+    return [d for d, s in flare.domains.items() if s >= Flare.MODERATE]

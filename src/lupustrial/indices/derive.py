@@ -1,88 +1,88 @@
-"""From an ADQS-style visits table to ADTTE flare times and per-visit responder flags.
+"""From an ADQS-style visits table to ADTTE flare times, flare counts and per-visit responder flags.
 
 A trial's statistician gets item-level visit data (one row per subject, visit and item) and
-needs the flare endpoint and the responder tables; this module does that derivation so it is
-the same, tested code every time. Input vocabulary (PARAMCD) and output layout:
-docs/indices.md. Every input problem is a :class:`DataError` naming file, row and column.
+needs the flare endpoints and the responder tables; this module does that derivation so it is
+the same, tested code every time. Input vocabulary (PARAMCD, or SDTM QSTESTCD) and output
+layout: docs/indices.md. A malformed value is a :class:`DataError` naming file, row and column;
+a visit that cannot be scored (a missing item, no baseline, a second visit on one day) only
+makes that visit's endpoints "not evaluable", with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lupustrial.atomic import atomic_path
 from lupustrial.errors import DataError
-from lupustrial.indices.bilag import DOMAINS, GRADES, Flare, FlareResult, bilag_flare, bilag_score
-from lupustrial.indices.endpoints import Assessment, Response, bicla, doris, lldas, sri
+from lupustrial.indices.bilag import GRADES, bilag_score, missing_domains
+from lupustrial.indices.endpoints import Assessment, Response, bicla, doris, lldas, mcr, sri, time_in_state
+from lupustrial.indices.flares import (
+    ADTTE_COLUMNS,
+    COUNT_COLUMNS,
+    RECURRENT_COLUMNS,
+    recurrent_flares,
+    time_to_flare,
+)
+from lupustrial.indices.qs import QS_CODES, translate_codes
 from lupustrial.indices.sledai import (
     BY_CODE,
     LAB_DESCRIPTOR,
     NEEDS_LOWER_LIMIT,
     NEEDS_UPPER_LIMIT,
+    SEROLOGICAL,
     LabThresholds,
-    SledaiScore,
-    lab_descriptor,
-    sledai2k,
 )
+from lupustrial.indices.visits import BILAG_PARAMS, FLAG_PARAMS, LabWindow, Visit, subject_visits
 
 EXAMPLE_VISITS = Path(__file__).parent / "examples" / "visits.csv"
 
-BILAG_PARAMS: dict[str, str] = dict(
-    zip(
-        ("BLGCONS", "BLGMUCO", "BLGNEURO", "BLGMUSC", "BLGCARD", "BLGGI", "BLGOPHT", "BLGRENAL", "BLGHAEM"),
-        DOMAINS,
-        strict=True,
-    )
-)
-FLAG_PARAMS: dict[str, str] = {
-    "MAINTOK": "maintenance_ok",
-    "STABLEOK": "stable_ok",
-    "TRTFAIL": "treatment_failure",
-    "HAEMOLYS": "haemolysis",
-}
 # Visit-level numeric parameters with their allowed range.
 NUMERIC_PARAMS: dict[str, tuple[float, float]] = {"PGA": (0.0, 3.0), "PREDDOSE": (0.0, np.inf)}
 REQUIRED_COLUMNS = ("USUBJID", "AVISITN", "ADY", "PARAMCD", "AVAL")
 
-TTE_PARAMS: dict[str, tuple[str, Flare]] = {
-    "TTSEVFL": ("Time to first severe BILAG-2004 flare (days)", Flare.SEVERE),
-    "TTMODFL": ("Time to first moderate or severe BILAG-2004 flare (days)", Flare.MODERATE),
-}
 SRI_LEVELS = (4, 5, 6, 7, 8)
 RESPONSE_PARAMS: dict[str, str] = {
     **{f"SRI{k}": f"SLE Responder Index SRI-{k}" for k in SRI_LEVELS},
     "BICLA": "BILAG-based Composite Lupus Assessment responder",
     "LLDAS": "Lupus Low Disease Activity State",
     "DORIS": "DORIS 2021 remission",
+    "MCR": "Major clinical response (BEAT-LUPUS)",
 }
-ADTTE_COLUMNS = ["USUBJID", "PARAMCD", "PARAM", "AVAL", "CNSR", "STARTDT", "ADT", "EVNTDESC", "CNSDTDSC"]
+LLDAS_PARAMS: dict[str, str] = {
+    "LLDASPCT": "Percent of observed follow-up in LLDAS",
+    "LLDASEVR": "Ever in LLDAS after baseline",
+    "LLDAS50": "In LLDAS for at least 50% of observed follow-up",
+}
 ADRSP_COLUMNS = ["USUBJID", "AVISITN", "ADY", "PARAMCD", "PARAM", "AVALC", "REASON"]
 SCORE_COLUMNS = ["USUBJID", "AVISITN", "ADY", "PARAMCD", "PARAM", "AVAL", "MISSING"]
-
-
-@dataclass
-class Visit:
-    """One subject's visit: its study day, date and what the composite endpoints need."""
-
-    avisitn: float
-    day: int
-    first_row: int
-    date: pd.Timestamp | None
-    assessment: Assessment
+LLDAS_COLUMNS = ["USUBJID", "PARAMCD", "PARAM", "AVAL", "AVALC", "NASSESS", "OBSERVED", "BASIS"]
+OUTPUT_FILES: dict[str, str] = {
+    "adtte": "adtte.csv",
+    "adrsp": "adrsp.csv",
+    "scores": "adqs_indices.csv",
+    "recurrent": "adflare.csv",
+    "counts": "adflcnt.csv",
+    "lldas_time": "adlldas.csv",
+}
 
 
 @dataclass(frozen=True)
 class Derived:
-    """The derived tables: ADTTE (flare times), responder flags, and per-visit index scores."""
+    """The derived tables: ADTTE (first flare), responder flags, index scores, every flare as
+    recurrent-event intervals, flare counts with follow-up, and time in LLDAS per subject."""
 
     adtte: pd.DataFrame
     adrsp: pd.DataFrame
     scores: pd.DataFrame
+    recurrent: pd.DataFrame
+    counts: pd.DataFrame
+    lldas_time: pd.DataFrame
 
 
 def read_visits(path: str | Path) -> pd.DataFrame:
@@ -145,13 +145,55 @@ def _validate(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     if unknown.any():
         i = unknown[unknown].index[0]
         raise chk.fail(f"unknown PARAMCD {df.loc[i, 'PARAMCD']!r} (see docs/indices.md)", i, "PARAMCD")
-    df["AVISITN"] = chk.numeric("AVISITN", df.index)
-    df["ADY"] = chk.numeric("ADY", df.index, integer=True).astype(int)
+    _check_visit_keys(chk)
+    _check_values(chk)
+    labs = df["PARAMCD"].isin(LAB_DESCRIPTOR)
+    chk.check_range(df.loc[labs, "AVAL"], 0.0, np.inf, "AVAL", "a laboratory value")
+    for params, column in ((NEEDS_LOWER_LIMIT, "ANRLO"), (NEEDS_UPPER_LIMIT, "ANRHI")):
+        rows = df.index[df["PARAMCD"].isin(params)]
+        if len(rows) and column not in df.columns:
+            raise DataError(f"{sorted(params)} need the laboratory's {column} column", file=source, column=column)
+        if len(rows):
+            chk.numeric(column, rows)  # the tests that need the limit must have a numeric one
+            df[column] = pd.to_numeric(df[column], errors="coerce")
+    if "ADT" in df.columns:
+        dates = pd.to_datetime(df["ADT"], errors="coerce", format="ISO8601")
+        bad = dates.isna() & df["ADT"].notna()
+        if bad.any():
+            i = bad[bad].index[0]
+            raise chk.fail(f"ADT must be an ISO 8601 date, got {df.loc[i, 'ADT']!r}", i, "ADT")
+        df["ADT"] = dates
+    dup = df[~labs].duplicated(["USUBJID", "AVISITN", "PARAMCD"])
+    if dup.any():
+        i = dup[dup].index[0]
+        raise chk.fail(f"{df.loc[i, 'PARAMCD']} recorded twice at this visit", i, "PARAMCD")
+    return df
 
+
+def _check_visit_keys(chk: _Checker) -> None:
+    """ADY an integer; AVISITN a number (optional on laboratory rows, matched by day then).
+
+    A visit is unscheduled (_UNSCHED) when its AVISITN is not an integer (ADaM's convention,
+    e.g. 4.01) or its AVISIT text starts with "UNSCHED".
+    """
+    df = chk.df
+    labs = df["PARAMCD"].isin(LAB_DESCRIPTOR)
+    keyed = df.index[~labs | df["AVISITN"].notna()]
+    df["AVISITN"] = pd.Series(np.nan, index=df.index).where(~df.index.isin(keyed), chk.numeric("AVISITN", keyed))
+    df["ADY"] = chk.numeric("ADY", df.index, integer=True).astype(int)
+    unscheduled = df["AVISITN"] % 1 != 0
+    if "AVISIT" in df.columns:
+        unscheduled |= df["AVISIT"].fillna("").astype(str).str.strip().str.upper().str.startswith("UNSCHED")
+    df["_UNSCHED"] = unscheduled & df["AVISITN"].notna()
+
+
+def _check_values(chk: _Checker) -> None:
+    """BILAG-2004 grades A–E in AVALC; AVAL numeric elsewhere, 0/1 for flags, in range for PGA and dose."""
+    df = chk.df
     grade = df["PARAMCD"].isin(BILAG_PARAMS)
     if grade.any():
         if "AVALC" not in df.columns:
-            raise DataError("BILAG-2004 grades need an AVALC column", file=source, column="AVALC")
+            raise DataError("BILAG-2004 grades need an AVALC column", file=chk.source, column="AVALC")
         letters = df.loc[grade, "AVALC"].fillna("").astype(str).str.strip().str.upper()
         bad = ~letters.isin(list(GRADES))
         if bad.any():
@@ -169,183 +211,104 @@ def _validate(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     for param, (lo, hi) in NUMERIC_PARAMS.items():
         rows = df["PARAMCD"] == param
         chk.check_range(df.loc[rows, "AVAL"], lo, hi, "AVAL", param)
-    labs = df["PARAMCD"].isin(LAB_DESCRIPTOR)
-    chk.check_range(df.loc[labs, "AVAL"], 0.0, np.inf, "AVAL", "a laboratory value")
-    for params, column in ((NEEDS_LOWER_LIMIT, "ANRLO"), (NEEDS_UPPER_LIMIT, "ANRHI")):
-        rows = df.index[df["PARAMCD"].isin(params)]
-        if len(rows) and column not in df.columns:
-            raise DataError(f"{sorted(params)} need the laboratory's {column} column", file=source, column=column)
-        if len(rows):
-            chk.numeric(column, rows)  # the tests that need the limit must have a numeric one
-            df[column] = pd.to_numeric(df[column], errors="coerce")
-    if "ADT" in df.columns:
-        dates = pd.to_datetime(df["ADT"], errors="coerce", format="ISO8601")
-        bad = dates.isna() & df["ADT"].notna()
-        if bad.any():
-            i = bad[bad].index[0]
-            raise chk.fail(f"ADT must be an ISO 8601 date, got {df.loc[i, 'ADT']!r}", i, "ADT")
-        df["ADT"] = dates
-    visit_level = df[~labs]
-    dup = visit_level.duplicated(["USUBJID", "AVISITN", "PARAMCD"])
-    if dup.any():
-        i = dup[dup].index[0]
-        raise chk.fail(f"{df.loc[i, 'PARAMCD']} recorded twice at this visit", i, "PARAMCD")
-    return df
 
 
-def _sledai_items(
-    visit_rows: pd.DataFrame, labs: pd.DataFrame, day: int, window_days: int, thresholds: LabThresholds
-) -> dict[str, bool | None]:
-    """Descriptor flags at a visit: recorded flags win; raw labs in the window decide the rest.
-
-    A recorded flag carries the clinician's attribution (e.g. "exclude drug causes"), which a
-    raw value cannot, so a laboratory value only fills a descriptor the visit left unrecorded.
-    """
-    items: dict[str, bool | None] = {c: None for c in BY_CODE}
-    recorded = visit_rows[visit_rows["PARAMCD"].isin(BY_CODE)]
-    items.update({p: bool(v) for p, v in zip(recorded["PARAMCD"], recorded["AVAL"], strict=True)})
-    explicit = set(recorded["PARAMCD"])
-    in_window = labs[(labs["ADY"] > day - window_days) & (labs["ADY"] <= day)]
-    for row in in_window.itertuples(index=False):
-        code = LAB_DESCRIPTOR[row.PARAMCD]
-        if code in explicit:
-            continue
-        hit = lab_descriptor(
-            row.PARAMCD,
-            row.AVAL,
-            lower_limit=getattr(row, "ANRLO", None),
-            upper_limit=getattr(row, "ANRHI", None),
-            thresholds=thresholds,
-        )
-        items[code] = bool(items[code]) or hit
-    return items
+NO_BASELINE = Response(None, ("not evaluable: no baseline visit",))
+NO_PREVIOUS = Response(None, ("not evaluable: no previous assessment",))
+EndpointRule = Callable[[Assessment | None, Assessment | None, Assessment, Mapping[str, Any]], Response]
 
 
-def _visits(
-    subject: pd.DataFrame, source: str, window_days: int, thresholds: LabThresholds
-) -> list[Visit]:
-    """The subject's assessment visits in AVISITN order, each scored."""
-    labs = subject[subject["PARAMCD"].isin(LAB_DESCRIPTOR)]
-    clinical = subject[~subject["PARAMCD"].isin(LAB_DESCRIPTOR)]
-    visits: list[Visit] = []
-    for avisitn, rows in clinical.groupby("AVISITN", sort=True):
-        day = int(rows["ADY"].max())
-        if visits and day <= visits[-1].day:
-            i = rows["ADY"].idxmax()
-            raise DataError(
-                f"visit AVISITN {avisitn:g} is on study day {day}, not after the previous visit's day "
-                f"{visits[-1].day}",
-                file=source,
-                row=int(rows.loc[i, "_ROW"]),
-                column="ADY",
-            )
-        value = dict(zip(rows["PARAMCD"], rows["AVAL"], strict=True))
-        sledai = None
-        if rows["PARAMCD"].isin(BY_CODE).any():
-            items = _sledai_items(rows, labs, day, window_days, thresholds)
-            sledai = sledai2k(items, partial=True)
-        grade_rows = rows[rows["PARAMCD"].isin(BILAG_PARAMS)]
-        grades = {BILAG_PARAMS[p]: g for p, g in zip(grade_rows["PARAMCD"], grade_rows["AVALC"], strict=True)}
-        missing = [p for p, d in BILAG_PARAMS.items() if d not in grades]
-        if grades and missing:
-            raise DataError(
-                f"BILAG-2004 incomplete at visit AVISITN {avisitn:g}: {', '.join(missing)} not graded",
-                file=source,
-                row=int(grade_rows["_ROW"].iloc[0]),
-                column="PARAMCD",
-            )
-        flags = {name: (bool(value[p]) if p in value else None) for p, name in FLAG_PARAMS.items()}
-        dated = rows[rows["ADY"] == day]["ADT"].dropna() if "ADT" in rows.columns else pd.Series(dtype=object)
-        visits.append(
-            Visit(
-                avisitn=float(avisitn),
-                day=day,
-                first_row=int(rows["_ROW"].min()),
-                date=dated.iloc[0] if len(dated) else None,
-                assessment=Assessment(
-                    sledai=sledai,
-                    bilag=grades or None,
-                    pga=value.get("PGA"),
-                    prednisone_mg=value.get("PREDDOSE"),
-                    **flags,
-                ),
-            )
-        )
-    return visits
+def _against_baseline(rule: Callable[..., Response], **fixed: object) -> EndpointRule:
+    """An endpoint defined as change from baseline: not evaluable without a baseline visit."""
+
+    def apply(base: Assessment | None, prev: Assessment | None, cur: Assessment, options: Mapping[str, Any]) -> Response:
+        return NO_BASELINE if base is None else rule(base, cur, **fixed, **options)
+
+    return apply
 
 
-def _iso(date: pd.Timestamp | None) -> str:
-    return "" if date is None else date.date().isoformat()
-
-
-def _time_to_flare(usubjid: str, visits: list[Visit]) -> list[dict[str, object]]:
-    """TTSEVFL and TTMODFL records: the first qualifying flare on or after day 1, else censored."""
-    graded = [(v, v.assessment.bilag) for v in visits if v.assessment.bilag is not None]
-    flares: list[tuple[Visit, FlareResult]] = [
-        (cur, bilag_flare(before, after))
-        for (_, before), (cur, after) in zip(graded, graded[1:], strict=False)
-        if cur.day >= 1
-    ]
-    after_start = [v for v, _ in graded if v.day >= 1]
-    last = after_start[-1] if after_start else None
-    start = next((v.date - pd.Timedelta(days=v.day - 1) for v in visits if v.day >= 1 and v.date is not None), None)
-    records = []
-    for paramcd, (param, severity) in TTE_PARAMS.items():
-        event = next(((v, f) for v, f in flares if f.severity >= severity), None)
-        at = event[0] if event else last
-        records.append(
-            {
-                "USUBJID": usubjid,
-                "PARAMCD": paramcd,
-                "PARAM": param,
-                "AVAL": at.day if at else 1,
-                "CNSR": 0 if event else 1,
-                "STARTDT": _iso(start),
-                "ADT": _iso(at.date if at else start),
-                "EVNTDESC": event[1].describe() if event else "",
-                "CNSDTDSC": "" if event else (
-                    "last BILAG-2004 assessment" if last else "no BILAG-2004 assessment on or after day 1"
-                ),
-            }
-        )
-    return records
-
-
-ENDPOINTS: dict[str, Callable[[Assessment, Assessment, Assessment], Response]] = {
-    **{f"SRI{k}": (lambda base, prev, cur, k=k: sri(base, cur, reduction=k)) for k in SRI_LEVELS},
-    "BICLA": lambda base, prev, cur: bicla(base, cur),
-    "LLDAS": lambda base, prev, cur: lldas(prev, cur),
-    "DORIS": lambda base, prev, cur: doris(cur),
+ENDPOINTS: dict[str, EndpointRule] = {
+    **{f"SRI{k}": _against_baseline(sri, reduction=k) for k in SRI_LEVELS},
+    "BICLA": _against_baseline(bicla),
+    "LLDAS": lambda base, prev, cur, options: NO_PREVIOUS if prev is None else lldas(prev, cur, **options),
+    "DORIS": lambda base, prev, cur, options: doris(cur, **options),
+    "MCR": lambda base, prev, cur, options: mcr(cur, **options),
 }
 
 
-def _responders(usubjid: str, visits: list[Visit], baseline_visit: float, source: str) -> list[dict[str, object]]:
-    """One row per post-baseline visit and endpoint; LLDAS compares with the visit before."""
-    base = next((v for v in visits if v.avisitn == baseline_visit), None)
-    if base is None:
-        raise DataError(
-            f"subject {usubjid} has no baseline visit (AVISITN {baseline_visit:g})",
-            file=source,
-            row=visits[0].first_row if visits else None,
-            column="AVISITN",
-        )
-    rows = []
-    later = [v for v in visits if v.avisitn > baseline_visit]
-    for prev, cur in zip([base, *later], later, strict=False):
-        for paramcd, rule in ENDPOINTS.items():
-            result = rule(base.assessment, prev.assessment, cur.assessment)
-            rows.append(
-                {
-                    "USUBJID": usubjid,
-                    "AVISITN": cur.avisitn,
-                    "ADY": cur.day,
-                    "PARAMCD": paramcd,
-                    "PARAM": RESPONSE_PARAMS[paramcd],
-                    "AVALC": result.avalc,
-                    "REASON": "; ".join(result.reasons),
-                }
+@dataclass(frozen=True)
+class VisitResult:
+    """One post-baseline scheduled visit, the assessment it is compared with, and its responses."""
+
+    visit: Visit
+    previous: Visit | None
+    responses: dict[str, Response]
+
+
+def _evaluate(
+    visits: list[Visit], baseline_visit: float, options: Mapping[str, Mapping[str, Any]]
+) -> list[VisitResult]:
+    """Every endpoint at every scheduled visit after baseline; LLDAS compares with the visit before.
+
+    ``options`` maps an endpoint ("SRI" for all SRI-k, "BICLA", "LLDAS", "DORIS", "MCR") to
+    keyword arguments of its rule. A skipped visit is not evaluable, with the reason.
+    """
+    base = next((v for v in visits if v.avisitn == baseline_visit and not v.skipped), None)
+    previous = base
+    results = []
+    for v in visits:
+        if not v.scheduled or v.avisitn <= baseline_visit:
+            continue
+        if v.skipped:
+            skipped = Response(None, (f"not evaluable: {v.skipped}",))
+            results.append(VisitResult(v, None, dict.fromkeys(ENDPOINTS, skipped)))
+            continue
+        responses = {
+            code: rule(
+                base.assessment if base else None,
+                previous.assessment if previous else None,
+                v.assessment,
+                options.get("SRI" if code.startswith("SRI") else code, {}),
             )
-    return rows
+            for code, rule in ENDPOINTS.items()
+        }
+        results.append(VisitResult(v, previous, responses))
+        previous = v
+    return results
+
+
+def _responder_rows(usubjid: str, results: list[VisitResult]) -> list[dict[str, object]]:
+    """adrsp rows: one per visit and endpoint, with the reasons for non-response."""
+    return [
+        {
+            "USUBJID": usubjid,
+            "AVISITN": r.visit.avisitn,
+            "ADY": r.visit.day,
+            "PARAMCD": code,
+            "PARAM": RESPONSE_PARAMS[code],
+            "AVALC": response.avalc,
+            "REASON": "; ".join(response.reasons),
+        }
+        for r in results
+        for code, response in r.responses.items()
+    ]
+
+
+def _lldas_time(usubjid: str, results: list[VisitResult], basis: str) -> list[dict[str, object]]:
+    """Percent of observed follow-up in LLDAS, ever in LLDAS, and LLDAS for at least half of it."""
+    states = [(float(r.visit.day - r.previous.day) if r.previous else 0.0, r.responses["LLDAS"]) for r in results]
+    t = time_in_state(states, basis=basis)
+    common = {"USUBJID": usubjid, "NASSESS": t.assessed, "OBSERVED": t.observed, "BASIS": basis}
+
+    def yn(flag: bool | None) -> str:
+        return "" if flag is None else ("Y" if flag else "N")
+
+    values = {
+        "LLDASPCT": (np.nan if t.percent is None else t.percent, ""),
+        "LLDASEVR": (np.nan, yn(t.ever)),
+        "LLDAS50": (np.nan, yn(None if t.percent is None else t.percent >= 50.0)),
+    }
+    return [common | {"PARAMCD": c, "PARAM": LLDAS_PARAMS[c], "AVAL": a, "AVALC": ac} for c, (a, ac) in values.items()]
 
 
 def _scores(usubjid: str, visits: list[Visit]) -> list[dict[str, object]]:
@@ -355,23 +318,18 @@ def _scores(usubjid: str, visits: list[Visit]) -> list[dict[str, object]]:
         base = {"USUBJID": usubjid, "AVISITN": v.avisitn, "ADY": v.day}
         s = v.assessment.sledai
         if s is not None:
-            clinical_missing = [c for c in s.missing if not BY_CODE[c].serological]
-            clinical_total = sum(BY_CODE[c].weight for c in s.present if not BY_CODE[c].serological)
-            for paramcd, param, total, missing in (
-                ("SLEDAI2K", "SLEDAI-2K total score", s.total, list(s.missing)),
-                ("CSLEDAI", "Clinical SLEDAI (SLEDAI-2K without serology)", clinical_total, clinical_missing),
+            clinical = s.excluding(SEROLOGICAL)
+            for paramcd, param, score in (
+                ("SLEDAI2K", "SLEDAI-2K total score", s),
+                ("CSLEDAI", "Clinical SLEDAI (SLEDAI-2K without serology)", clinical),
             ):
-                rows.append(
-                    base
-                    | {"PARAMCD": paramcd, "PARAM": param, "AVAL": np.nan if missing else total,
-                       "MISSING": " ".join(missing)}
-                )
-        if v.assessment.bilag is not None:
-            rows.append(
-                base
-                | {"PARAMCD": "BILAGNUM", "PARAM": "BILAG-2004 numeric score", "AVAL": bilag_score(v.assessment.bilag),
-                   "MISSING": ""}
-            )
+                rows.append(base | {"PARAMCD": paramcd, "PARAM": param,
+                                    "AVAL": score.total if score.complete else np.nan, "MISSING": " ".join(score.missing)})
+        grades = v.assessment.bilag
+        if grades is not None:
+            missing = [p for p, d in BILAG_PARAMS.items() if d in missing_domains(grades)]
+            rows.append(base | {"PARAMCD": "BILAGNUM", "PARAM": "BILAG-2004 numeric score",
+                                "AVAL": np.nan if missing else bilag_score(grades), "MISSING": " ".join(missing)})
     return rows
 
 
@@ -380,31 +338,42 @@ def derive(
     *,
     source: str = "visits",
     window_days: int = 30,
+    forward_days: int = 3,
+    match_labs_by_visit: bool = True,
     baseline_visit: float = 0,
     thresholds: LabThresholds = LabThresholds(),
+    endpoint_options: Mapping[str, Mapping[str, Any]] | None = None,
+    lldas_basis: str = "time",
+    codes: Mapping[str, str] = QS_CODES,
 ) -> Derived:
-    """Derive ADTTE flare times, responder flags and index scores from a visits table.
+    """Derive flare times, every flare, flare counts, responder flags, index scores and time in LLDAS.
 
-    ``window_days`` is the SLEDAI-2K look-back for raw laboratory values (30 days for
-    SLEDAI-2K as validated by Touma 2010; 10 days in SELENA usage). ``source`` names the
-    file in error messages.
+    ``window_days`` is the SLEDAI-2K look-back for laboratory values (30 days: Touma 2010;
+    10 in SELENA usage) and ``forward_days`` the days after the visit a sample still counts;
+    a laboratory record labelled with a visit's AVISITN belongs to that visit
+    (``match_labs_by_visit``). ``endpoint_options`` passes thresholds to the endpoint rules,
+    e.g. ``{"DORIS": {"prednisone_inclusive": False}}``; ``lldas_basis`` is "time" or
+    "visits"; ``codes`` maps SDTM QSTESTCD to PARAMCD. ``source`` names the file in errors.
     """
-    if window_days < 1:
-        raise ValueError("window_days must be at least 1")
-    df = _validate(visits, source)
-    tte: list[dict[str, object]] = []
-    rsp: list[dict[str, object]] = []
-    scores: list[dict[str, object]] = []
+    if window_days < 1 or forward_days < 0:
+        raise ValueError("window_days must be at least 1 and forward_days at least 0")
+    df = _validate(translate_codes(visits, codes), source)
+    window = LabWindow(lookback_days=window_days, forward_days=forward_days, by_visit=match_labs_by_visit)
+    tables: dict[str, list[dict[str, object]]] = {name: [] for name in OUTPUT_FILES}
     for usubjid, subject in df.groupby("USUBJID", sort=True):
-        subject_visits = _visits(subject, source, window_days, thresholds)
-        tte += _time_to_flare(str(usubjid), subject_visits)
-        rsp += _responders(str(usubjid), subject_visits, baseline_visit, source)
-        scores += _scores(str(usubjid), subject_visits)
-    return Derived(
-        adtte=pd.DataFrame(tte, columns=ADTTE_COLUMNS),
-        adrsp=pd.DataFrame(rsp, columns=ADRSP_COLUMNS),
-        scores=pd.DataFrame(scores, columns=SCORE_COLUMNS),
-    )
+        sid = str(usubjid)
+        subject_list = subject_visits(subject, window=window, thresholds=thresholds, baseline_visit=baseline_visit)
+        results = _evaluate(subject_list, baseline_visit, endpoint_options or {})
+        intervals, counts = recurrent_flares(sid, subject_list)
+        tables["adtte"] += time_to_flare(sid, subject_list)
+        tables["adrsp"] += _responder_rows(sid, results)
+        tables["scores"] += _scores(sid, subject_list)
+        tables["recurrent"] += intervals
+        tables["counts"] += counts
+        tables["lldas_time"] += _lldas_time(sid, results, lldas_basis)
+    columns = {"adtte": ADTTE_COLUMNS, "adrsp": ADRSP_COLUMNS, "scores": SCORE_COLUMNS,
+               "recurrent": RECURRENT_COLUMNS, "counts": COUNT_COLUMNS, "lldas_time": LLDAS_COLUMNS}
+    return Derived(**{name: pd.DataFrame(rows, columns=columns[name]) for name, rows in tables.items()})
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -413,10 +382,10 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_derived(derived: Derived, out_dir: str | Path) -> dict[str, Path]:
-    """Write adtte.csv, adrsp.csv and adqs_indices.csv into ``out_dir`` (created if needed)."""
+    """Write the six tables (names in :data:`OUTPUT_FILES`) into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"adtte": out / "adtte.csv", "adrsp": out / "adrsp.csv", "scores": out / "adqs_indices.csv"}
+    paths = {name: out / filename for name, filename in OUTPUT_FILES.items()}
     for name, path in paths.items():
         _write_csv(getattr(derived, name), path)
     return paths

@@ -1,4 +1,4 @@
-"""Composite SLE endpoints: SRI-k, BICLA, LLDAS and DORIS 2021 remission.
+"""Composite SLE endpoints: SRI-k, BICLA, LLDAS, DORIS 2021 remission and major clinical response.
 
 Each endpoint compares an assessment with a reference visit (baseline, or the previous visit
 for LLDAS's "no new features") and says why a patient is not a responder, so a responder
@@ -9,11 +9,11 @@ sources: docs/indices.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from lupustrial.indices.bilag import ACTIVE, DOMAINS, new_grades
-from lupustrial.indices.sledai import BY_CODE, SledaiScore
+from lupustrial.indices.bilag import ACTIVE, DOMAINS, missing_domains, new_activity, new_grades
+from lupustrial.indices.sledai import BY_CODE, SEROLOGICAL, SledaiScore
 
 # Floating-point slack for comparisons made exactly at a threshold (e.g. PGA 2.3 - 2.0).
 EPS = 1e-9
@@ -59,13 +59,18 @@ class Response:
 
 
 def _need(**inputs: object) -> Response | None:
-    """'Not evaluable' naming every input that is missing or incomplete, else None."""
+    """'Not evaluable' naming every input that is missing or incomplete, else None.
+
+    A partly graded BILAG-2004 (a mapping) names its ungraded domains.
+    """
     missing = []
     for name, value in inputs.items():
         if value is None:
             missing.append(name)
         elif isinstance(value, SledaiScore) and not value.complete:
             missing.append(f"{name} items {', '.join(value.missing)}")
+        elif isinstance(value, Mapping) and missing_domains(value):
+            missing.append(f"{name} domain(s) {', '.join(missing_domains(value))}")
     return Response(None, tuple(f"not evaluable: {m} missing" for m in missing)) if missing else None
 
 
@@ -154,6 +159,12 @@ def bicla(
     return _verdict(reasons + _no_worsening(baseline, visit, pga_worsening, max_new_b))
 
 
+def _prednisone_reason(dose: float, limit: float, inclusive: bool) -> list[str]:
+    """The glucocorticoid criterion: dose ≤ limit (``inclusive``) or < limit."""
+    within = dose <= limit + EPS if inclusive else dose < limit - EPS
+    return [] if within else [f"prednisone {dose:g} mg/day not {'≤' if inclusive else '<'} {limit:g}"]
+
+
 def lldas(
     previous: Assessment,
     visit: Assessment,
@@ -162,15 +173,17 @@ def lldas(
     max_pga: float = 1.0,
     max_prednisone_mg: float = 7.5,
 ) -> Response:
-    """Lupus Low Disease Activity State (Franklyn 2016), all five criteria.
+    """Lupus Low Disease Activity State (Franklyn 2016, criterion 2 as Oon 2019).
 
-    "No new features" compares SLEDAI-2K descriptors with the ``previous`` assessment;
+    "No new lupus disease activity compared with the previous assessment" (Oon 2019) is no
+    SLEDAI-2K descriptor new since ``previous`` and no BILAG-2004 domain newly A or B;
     gastrointestinal activity is read from the BILAG-2004 gastrointestinal domain (A–C).
     """
     missing = _need(
         sledai=visit.sledai,
         previous_sledai=previous.sledai,
         bilag=visit.bilag,
+        previous_bilag=previous.bilag,
         haemolysis=visit.haemolysis,
         pga=visit.pga,
         prednisone_mg=visit.prednisone_mg,
@@ -178,7 +191,7 @@ def lldas(
     )
     if missing:
         return missing
-    assert visit.sledai and previous.sledai and visit.bilag  # narrowed by _need
+    assert visit.sledai and previous.sledai and visit.bilag and previous.bilag  # narrowed by _need
     assert visit.pga is not None and visit.prednisone_mg is not None
     reasons = []
     if visit.sledai.total > max_sledai:
@@ -193,35 +206,98 @@ def lldas(
     new = [BY_CODE[c].label for c in visit.sledai.present if c not in previous.sledai.present]
     if new:
         reasons.append(f"new features since previous assessment: {', '.join(new)}")
+    worse = new_activity(previous.bilag, visit.bilag)
+    if worse:
+        reasons.append(f"new BILAG-2004 activity since previous assessment: {', '.join(worse)}")
     if visit.pga > max_pga + EPS:
         reasons.append(f"PGA {visit.pga:g} > {max_pga:g}")
-    if visit.prednisone_mg > max_prednisone_mg + EPS:
-        reasons.append(f"prednisone {visit.prednisone_mg:g} mg/day > {max_prednisone_mg:g}")
+    reasons += _prednisone_reason(visit.prednisone_mg, max_prednisone_mg, inclusive=True)
     if not visit.maintenance_ok:
         reasons.append("immunosuppression not at standard maintenance doses")
     return _verdict(reasons)
 
 
-def doris(visit: Assessment, *, max_pga: float = 0.5, max_prednisone_mg: float = 5.0) -> Response:
+def doris(
+    visit: Assessment,
+    *,
+    max_pga: float = 0.5,
+    max_prednisone_mg: float = 5.0,
+    prednisone_inclusive: bool = True,
+) -> Response:
     """DORIS 2021 remission on treatment (van Vollenhoven 2021), irrespective of serology.
 
-    Clinical SLEDAI (SLEDAI-2K without complement and DNA binding) 0, PGA < 0.5, prednisone
-    at most 5 mg/day, and antimalarials, immunosuppressants and biologics stable.
+    Clinical SLEDAI (SLEDAI-2K without complement and DNA binding) 0, PGA < ``max_pga``,
+    prednisone ≤ ``max_prednisone_mg`` (< when not ``prednisone_inclusive``: the paper says
+    both), antimalarials, immunosuppressants and biologics stable. Serology is not needed, so
+    its absence never makes DORIS "not evaluable".
     """
-    missing = _need(
-        sledai=visit.sledai, pga=visit.pga, prednisone_mg=visit.prednisone_mg, stable_ok=visit.stable_ok
-    )
+    clinical = visit.sledai.excluding(SEROLOGICAL) if visit.sledai is not None else None
+    missing = _need(sledai=clinical, pga=visit.pga, prednisone_mg=visit.prednisone_mg, stable_ok=visit.stable_ok)
     if missing:
         return missing
-    assert visit.sledai and visit.pga is not None and visit.prednisone_mg is not None  # narrowed by _need
+    assert clinical and visit.pga is not None and visit.prednisone_mg is not None  # narrowed by _need
     reasons = []
-    clinical = [BY_CODE[c].label for c in visit.sledai.present if not BY_CODE[c].serological]
-    if clinical:
-        reasons.append(f"clinical SLEDAI > 0: {', '.join(clinical)}")
+    if clinical.present:
+        reasons.append(f"clinical SLEDAI > 0: {', '.join(BY_CODE[c].label for c in clinical.present)}")
     if visit.pga >= max_pga - EPS:
         reasons.append(f"PGA {visit.pga:g} not < {max_pga:g}")
-    if visit.prednisone_mg > max_prednisone_mg + EPS:
-        reasons.append(f"prednisone {visit.prednisone_mg:g} mg/day > {max_prednisone_mg:g}")
+    reasons += _prednisone_reason(visit.prednisone_mg, max_prednisone_mg, prednisone_inclusive)
     if not visit.stable_ok:
         reasons.append("antimalarial/immunosuppressant/biologic doses not stable")
     return _verdict(reasons)
+
+
+def mcr(
+    visit: Assessment,
+    *,
+    max_sledai: int = 2,
+    max_prednisone_mg: float = 7.5,
+    ignore: frozenset[str] = frozenset({"DNA"}),
+) -> Response:
+    """BEAT-LUPUS major clinical response (Shipa 2023): every BILAG-2004 domain C or better,
+    prednisolone ≤ 7.5 mg/day and SLEDAI-2K ≤ 2 not counting anti-dsDNA (``ignore``).
+    """
+    sledai = visit.sledai.excluding(ignore) if visit.sledai is not None else None
+    missing = _need(sledai=sledai, bilag=visit.bilag, prednisone_mg=visit.prednisone_mg)
+    if missing:
+        return missing
+    assert sledai and visit.bilag and visit.prednisone_mg is not None  # narrowed by _need
+    reasons = []
+    active = [f"{d} {visit.bilag[d]}" for d in DOMAINS if visit.bilag[d] in "AB"]
+    if active:
+        reasons.append(f"BILAG-2004 A or B: {', '.join(active)}")
+    if sledai.total > max_sledai:
+        reasons.append(f"SLEDAI-2K without {'/'.join(sorted(ignore))} {sledai.total} > {max_sledai}")
+    reasons += _prednisone_reason(visit.prednisone_mg, max_prednisone_mg, inclusive=True)
+    return _verdict(reasons)
+
+
+@dataclass(frozen=True)
+class TimeInState:
+    """Share of a subject's observed time (or assessed visits) in a state, e.g. LLDAS."""
+
+    percent: float | None
+    ever: bool | None
+    assessed: int
+    observed: float
+
+
+def time_in_state(states: Sequence[tuple[float, Response]], *, basis: str = "time") -> TimeInState:
+    """Percent of follow-up in the state from ``(weight, response)`` per assessed visit.
+
+    ``basis="time"`` weighs each visit by the days since the assessment before it (the state
+    at a visit stands for the interval it closes: Golder 2019's "observed time");
+    ``basis="visits"`` weighs every visit 1. Visits not evaluable count in neither numerator
+    nor denominator; with none evaluable the percent is None.
+    """
+    if basis not in ("time", "visits"):
+        raise ValueError(f"basis must be 'time' or 'visits', got {basis!r}")
+    rated = [(w if basis == "time" else 1.0, r.responder) for w, r in states if r.responder is not None]
+    observed = sum(w for w, _ in rated)
+    in_state = sum(w for w, yes in rated if yes)
+    return TimeInState(
+        percent=100.0 * in_state / observed if observed > 0 else None,
+        ever=any(yes for _, yes in rated) if rated else None,
+        assessed=len(rated),
+        observed=observed,
+    )

@@ -52,6 +52,7 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor("LEUKOP", "leukopenia", 1, "haematological"),
 )
 BY_CODE: dict[str, Descriptor] = {d.code: d for d in DESCRIPTORS}
+SEROLOGICAL = frozenset(d.code for d in DESCRIPTORS if d.serological)
 MAX_SCORE = sum(d.weight for d in DESCRIPTORS)
 
 
@@ -144,6 +145,17 @@ class SledaiScore:
     @property
     def complete(self) -> bool:
         return not self.missing
+
+    def excluding(self, codes: frozenset[str]) -> SledaiScore:
+        """The score without ``codes``, so that a rule ignoring them (clinical SLEDAI leaves out
+        serology; MCR leaves out anti-dsDNA) is not made partial by their absence."""
+        present = tuple(c for c in self.present if c not in codes)
+        return SledaiScore(
+            total=sum(BY_CODE[c].weight for c in present),
+            present=present,
+            missing=tuple(c for c in self.missing if c not in codes),
+            clinical=self.clinical or SEROLOGICAL <= codes,
+        )
 
 
 def sledai2k(
