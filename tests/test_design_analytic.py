@@ -1,4 +1,5 @@
-"""Analytic sample sizes equal R rpact (tests/reference/design_rpact.R)."""
+"""Analytic sample sizes equal R rpact (tests/reference/design_rpact.R) and, for counts, Zhu and
+Lakkis's formula written afresh in R (tests/reference/design_counts.R)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lupustrial.design.analytic import (event_probability, means_power, means_sample_size, required_events,
+from lupustrial.design.analytic import (counts_power, counts_sample_size, event_probability, means_power,
+                                        means_sample_size, rates_power, rates_sample_size, required_events,
                                         survival_power, survival_sample_size)
 from lupustrial.design.power import analytic_table
 
 REF = json.loads((Path(__file__).parent / "reference" / "design_rpact.json").read_text())
+COUNTS = json.loads((Path(__file__).parent / "reference" / "design_counts.json").read_text())
+
+
+@pytest.mark.parametrize("case", COUNTS["counts"], ids=lambda c: "-".join(f"{v:g}" for v in list(c.values())[:7]))
+def test_counts_equal_zhu_lakkis(case: dict) -> None:
+    common = {"dispersion": case["dispersion"], "exposure": case["exposure"], "alpha": case["alpha"],
+              "ratio": case["ratio"]}
+    n = counts_sample_size(case["rate_control"], case["rate_ratio"], power=case["power"], **common)
+    assert n == pytest.approx(case["n_total"], rel=1e-6)
+    assert counts_power(100, case["rate_control"], case["rate_ratio"], **common) == pytest.approx(
+        case["power_at_100"], rel=1e-6)
+    assert counts_power(n, case["rate_control"], case["rate_ratio"], **common) == pytest.approx(case["power"], abs=1e-9)
+
+
+@pytest.mark.parametrize("case", COUNTS["rates"], ids=lambda c: f"{c['pi1']}-{c['pi2']}-r{c['ratio']}-a{c['alpha']}")
+def test_rates_equal_rpact(case: dict) -> None:
+    common = {"alpha": case["alpha"], "ratio": case["ratio"]}
+    n = rates_sample_size(case["pi1"], case["pi2"], power=case["power"], **common)
+    assert n == pytest.approx(case["n_total"], rel=1e-6)
+    assert rates_power(n, case["pi1"], case["pi2"], **common) == pytest.approx(case["power"], abs=1e-9)
 
 
 @pytest.mark.parametrize("case", REF["survival"], ids=lambda c: f"{c['method']}-hr{c['hazard_ratio']}-r{c['ratio']}")
