@@ -101,3 +101,32 @@ def test_design_output_events_equal_rpact(case: dict) -> None:
     row = table[(table["method"] == case["method"]) & (table["target"] == case["power"])].iloc[0]
     assert row["events"] == pytest.approx(case["events"], rel=1e-6)
     assert row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)
+
+
+@pytest.mark.parametrize("analysis", ["negative_binomial", "poisson"])
+def test_design_output_counts_equal_zhu_lakkis(analysis: str) -> None:
+    """The N the design prints for a count endpoint is the reference's, from the simulated effects: the
+    log rate ratio, control rate, mean exposure and (negative binomial) dispersion; Poisson: none."""
+    cases = [c for c in COUNTS["counts"] if c["power"] in (0.8, 0.9) and (c["dispersion"] > 0) == (
+        analysis == "negative_binomial")][:8]
+    for case in cases:
+        fx = {"estimate": np.log(case["rate_ratio"]), "control_rate": case["rate_control"],
+              "treatment_rate": case["rate_control"] * case["rate_ratio"], "exposure": case["exposure"]}
+        if analysis == "negative_binomial":
+            fx["dispersion"] = case["dispersion"]
+        table = analytic_table({"SEVFLN": fx}, case["alpha"], case["ratio"], {"SEVFLN": analysis})
+        row = table[table["target"] == case["power"]].iloc[0]
+        assert row["method"] == "zhu_lakkis" and np.isnan(row["events"])
+        assert row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)
+
+
+def test_design_output_responders_equal_rpact() -> None:
+    """A responder endpoint's N is rpact's getSampleSizeRates at the arms' simulated proportions."""
+    for case in COUNTS["rates"]:
+        fx = {"estimate": 0.5, "treatment_rate": case["pi1"], "control_rate": case["pi2"]}
+        table = analytic_table({"SRI4": fx}, case["alpha"], case["ratio"], {"SRI4": "responder"})
+        row = table[table["target"] == case["power"]].iloc[0]
+        assert row["method"] == "normal_rates" and row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)
+    missing = analytic_table({"SRI4": {"estimate": 0.5, "treatment_rate": np.nan, "control_rate": 0.4}}, 0.05, 1.0,
+                             {"SRI4": "responder"})
+    assert missing["n_total"].isna().all()  # no finite proportion: no figure
