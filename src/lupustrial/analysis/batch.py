@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -631,17 +631,19 @@ def logrank_batch(time: ArrayLike, event: ArrayLike, treated: ArrayLike, *,
 
 # --- what a method's batched twin reads and returns (lupustrial.analysis.methods.Batched) ----------
 
-def _first(data: Any, n: int) -> Any:
-    """``data`` (a dataclass of (trials, patients) arrays, ``factors`` a dict of them) with its
-    first ``n`` patients of every trial."""
-    cut = {f.name: getattr(data, f.name) for f in fields(data)}
-    cut = {k: {name: v[:, :n] for name, v in value.items()} if isinstance(value, dict) else value[:, :n]
-           for k, value in cut.items()}
-    return replace(data, **cut)
+class _Patients:
+    """A dataclass of many trials' (trials, patients) arrays (``factors`` a dict of them)."""
+
+    def first(self, n: int) -> Self:
+        """The first ``n`` patients of every trial."""
+        cut = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        cut = {k: {name: v[:, :n] for name, v in value.items()} if isinstance(value, dict) else value[:, :n]
+               for k, value in cut.items()}
+        return replace(self, **cut)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
-class VisitBatch:
+class VisitBatch(_Patients):
     """Many trials' values at an endpoint's visit, (trials, patients) arrays: ``value`` and
     ``baseline`` (nan: none, the patient is not analysed, as a subject without the record),
     ``treated`` 1 for the treatment arm and 0 for the reference, ``mask`` True for a real
@@ -653,13 +655,9 @@ class VisitBatch:
     mask: np.ndarray
     factors: dict[str, np.ndarray]
 
-    def first(self, n: int) -> VisitBatch:
-        """The first ``n`` patients of every trial."""
-        return _first(self, n)
-
 
 @dataclass(frozen=True)
-class TimeToEventBatch:
+class TimeToEventBatch(_Patients):
     """Many trials' times to event, (trials, patients) arrays: ``time`` (days), ``event`` 1/0,
     ``treated`` 1/0 and ``mask`` as in :class:`VisitBatch`."""
 
@@ -668,13 +666,9 @@ class TimeToEventBatch:
     treated: np.ndarray
     mask: np.ndarray
 
-    def first(self, n: int) -> TimeToEventBatch:
-        """The first ``n`` patients of every trial."""
-        return _first(self, n)
-
 
 @dataclass(frozen=True)
-class ResponderBatch:
+class ResponderBatch(_Patients):
     """Many trials' responses at an endpoint's visit, (trials, patients) arrays: ``response`` 1/0
     (nan: not evaluable, the patient is not analysed, as a record left out of ADRS), ``treated``,
     ``mask`` and ``factors`` as in :class:`VisitBatch`. A simulator's (trials, patients) array of
@@ -685,13 +679,9 @@ class ResponderBatch:
     mask: np.ndarray
     factors: dict[str, np.ndarray]
 
-    def first(self, n: int) -> ResponderBatch:
-        """The first ``n`` patients of every trial."""
-        return _first(self, n)
-
 
 @dataclass(frozen=True)
-class CountBatch:
+class CountBatch(_Patients):
     """Many trials' event counts over follow-up, (trials, patients) arrays: ``count`` (events,
     whole numbers >= 0) observed over ``exposure_years`` (> 0; days / 365.25), ``treated``,
     ``mask`` and ``factors`` as in :class:`VisitBatch` (every real patient is analysed)."""
@@ -701,10 +691,6 @@ class CountBatch:
     treated: np.ndarray
     mask: np.ndarray
     factors: dict[str, np.ndarray]
-
-    def first(self, n: int) -> CountBatch:
-        """The first ``n`` patients of every trial."""
-        return _first(self, n)
 
 
 @dataclass(frozen=True)
