@@ -224,18 +224,20 @@ def _theta_ml(y: np.ndarray, mu: np.ndarray, valid: np.ndarray, active: np.ndarr
     whether the single fit accepts it: every step finite, theta not negative)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = valid.sum(axis=1) / np.where(valid, (y / mu - 1) ** 2, 0.0).sum(axis=1)
-    delta, running = np.ones_like(theta), active.copy()
+    delta, running, active = np.ones_like(theta), active.copy(), active.copy()
     for _ in range(1, limit):
         running &= np.abs(delta) > np.finfo(float).eps ** 0.25
-        if not running.any():
+        steps = np.flatnonzero(running)  # only these: trigamma is most of the cost
+        if not steps.size:
             break
-        t0 = np.abs(theta)
+        t0 = np.abs(theta[steps])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            score, info = (np.where(valid, v, 0.0).sum(axis=1) for v in theta_terms(t0[:, None], y, mu))
+            score, info = (np.where(valid[steps], v, 0.0).sum(axis=1)
+                           for v in theta_terms(t0[:, None], y[steps], mu[steps]))
             step = score / info
-        diverged = running & ~np.isfinite(step)
-        active, running = active & ~diverged, running & ~diverged
-        theta, delta = np.where(running, t0 + step, theta), np.where(running, step, delta)
+        finite = np.isfinite(step)
+        active[steps[~finite]] = running[steps[~finite]] = False
+        theta[steps[finite]], delta[steps[finite]] = t0[finite] + step[finite], step[finite]
     return theta, active & ~(theta < 0)
 
 
