@@ -1,4 +1,5 @@
-"""Analytic sample sizes equal R rpact (tests/reference/design_rpact.R)."""
+"""Analytic sample sizes equal R rpact (tests/reference/design_rpact.R) and, for counts, Zhu and
+Lakkis's formula written afresh in R (tests/reference/design_counts.R)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lupustrial.design.analytic import (event_probability, means_power, means_sample_size, required_events,
+from lupustrial.design.analytic import (counts_power, counts_sample_size, event_probability, means_power,
+                                        means_sample_size, rates_power, rates_sample_size, required_events,
                                         survival_power, survival_sample_size)
 from lupustrial.design.power import analytic_table
 
 REF = json.loads((Path(__file__).parent / "reference" / "design_rpact.json").read_text())
+COUNTS = json.loads((Path(__file__).parent / "reference" / "design_counts.json").read_text())
+
+
+@pytest.mark.parametrize("case", COUNTS["counts"], ids=lambda c: "-".join(f"{v:g}" for v in list(c.values())[:7]))
+def test_counts_equal_zhu_lakkis(case: dict) -> None:
+    common = {"dispersion": case["dispersion"], "exposure": case["exposure"], "alpha": case["alpha"],
+              "ratio": case["ratio"]}
+    n = counts_sample_size(case["rate_control"], case["rate_ratio"], power=case["power"], **common)
+    assert n == pytest.approx(case["n_total"], rel=1e-6)
+    assert counts_power(100, case["rate_control"], case["rate_ratio"], **common) == pytest.approx(
+        case["power_at_100"], rel=1e-6)
+    assert counts_power(n, case["rate_control"], case["rate_ratio"], **common) == pytest.approx(case["power"], abs=1e-9)
+
+
+@pytest.mark.parametrize("case", COUNTS["rates"], ids=lambda c: f"{c['pi1']}-{c['pi2']}-r{c['ratio']}-a{c['alpha']}")
+def test_rates_equal_rpact(case: dict) -> None:
+    common = {"alpha": case["alpha"], "ratio": case["ratio"]}
+    n = rates_sample_size(case["pi1"], case["pi2"], power=case["power"], **common)
+    assert n == pytest.approx(case["n_total"], rel=1e-6)
+    assert rates_power(n, case["pi1"], case["pi2"], **common) == pytest.approx(case["power"], abs=1e-9)
 
 
 @pytest.mark.parametrize("case", REF["survival"], ids=lambda c: f"{c['method']}-hr{c['hazard_ratio']}-r{c['ratio']}")
@@ -79,3 +101,32 @@ def test_design_output_events_equal_rpact(case: dict) -> None:
     row = table[(table["method"] == case["method"]) & (table["target"] == case["power"])].iloc[0]
     assert row["events"] == pytest.approx(case["events"], rel=1e-6)
     assert row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)
+
+
+@pytest.mark.parametrize("analysis", ["negative_binomial", "poisson"])
+def test_design_output_counts_equal_zhu_lakkis(analysis: str) -> None:
+    """The N the design prints for a count endpoint is the reference's, from the simulated effects: the
+    log rate ratio, control rate, mean exposure and (negative binomial) dispersion; Poisson: none."""
+    cases = [c for c in COUNTS["counts"] if c["power"] in (0.8, 0.9) and (c["dispersion"] > 0) == (
+        analysis == "negative_binomial")][:8]
+    for case in cases:
+        fx = {"estimate": np.log(case["rate_ratio"]), "control_rate": case["rate_control"],
+              "treatment_rate": case["rate_control"] * case["rate_ratio"], "exposure": case["exposure"]}
+        if analysis == "negative_binomial":
+            fx["dispersion"] = case["dispersion"]
+        table = analytic_table({"SEVFLN": fx}, case["alpha"], case["ratio"], {"SEVFLN": analysis})
+        row = table[table["target"] == case["power"]].iloc[0]
+        assert row["method"] == "zhu_lakkis" and np.isnan(row["events"])
+        assert row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)
+
+
+def test_design_output_responders_equal_rpact() -> None:
+    """A responder endpoint's N is rpact's getSampleSizeRates at the arms' simulated proportions."""
+    for case in COUNTS["rates"]:
+        fx = {"estimate": 0.5, "treatment_rate": case["pi1"], "control_rate": case["pi2"]}
+        table = analytic_table({"SRI4": fx}, case["alpha"], case["ratio"], {"SRI4": "responder"})
+        row = table[table["target"] == case["power"]].iloc[0]
+        assert row["method"] == "normal_rates" and row["n_total"] == pytest.approx(case["n_total"], rel=1e-6)
+    missing = analytic_table({"SRI4": {"estimate": 0.5, "treatment_rate": np.nan, "control_rate": 0.4}}, 0.05, 1.0,
+                             {"SRI4": "responder"})
+    assert missing["n_total"].isna().all()  # no finite proportion: no figure

@@ -119,7 +119,7 @@ def test_endpoints_the_design_cannot_power(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["design", str(path), *FAST])
     assert bad.exit_code == 2, bad.output
     assert (f"{path}: key endpoints: no endpoint can be powered (CD19: geometric_mean is descriptive (no test); "
-            "SRI4: responder has no batched twin") in " ".join(bad.output.split()), bad.output
+            "SRI4: the design takes no responder data from the simulator") in " ".join(bad.output.split()), bad.output
 
 
 def test_ancova_adjusts_for_the_endpoint_factors(tmp_path: Path) -> None:

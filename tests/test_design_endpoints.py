@@ -38,17 +38,21 @@ def test_every_method_with_a_twin_is_powered() -> None:
         {"name": "flare-free", "param": "TTSEVFL", "analysis": "km"},
         {"name": "anti-dsDNA over time", "param": "DSDNA", "analysis": "mmrm", "week": 52},
         {"name": "flares", "param": "SEVFLN", "analysis": "negative_binomial", "dataset": "adsl",
-         "exposure": "TRTDURD"})
+         "exposure": "TRTDURD"},
+        {"name": "flares, Poisson", "param": "SEVFLN", "analysis": "poisson", "dataset": "adsl", "exposure": "DAYS"},
+        {"name": "SRI-4", "param": "SRI4", "analysis": "responder", "week": 52})
     reasons = {e.label: e.reason for e in plan_endpoints(protocol)}
     assert reasons == {
         "DSDNA ancova_log w52": None, "TTMODFL": None, "CD19": None,
         "TTSEVFL cox": "its strata: the batched cox takes none", "TTSEVFL km": "km is descriptive (no test)",
         "DSDNA mmrm w52": "mmrm has no batched twin; the design takes no repeated data from the simulator (a lab "
-                          "value at a visit, or a time to first flare)",
-        "SEVFLN": "negative_binomial has no batched twin; the design takes no count data from the simulator"
-                  " (a lab value at a visit, or a time to first flare)"}
+                          "value at a visit, a time to first flare, or the count of severe flares)",
+        "SEVFLN negative_binomial": None,
+        "SEVFLN poisson": "the simulator counts only severe flares (SEVFLN) over TRTDURD",
+        "SRI4": "the design takes no responder data from the simulator (a lab value at a visit, a time to first "
+                "flare, or the count of severe flares)"}
     curve = power_curve(protocol, [30], n_trials=8, seed=4)
-    powered = ["DSDNA ancova_log w52", "TTMODFL", "CD19"]
+    powered = ["DSDNA ancova_log w52", "TTMODFL", "CD19", "SEVFLN negative_binomial"]
     assert curve.rules == [*powered, "all/bonferroni", "all/hierarchical"]
     assert set(curve.analytic["endpoint"]) == set(powered)  # t/z for both ANCOVAs, Schoenfeld/Freedman for log-rank
     schoenfeld = curve.analytic_lines("TTMODFL", 0.8)[0]
@@ -56,6 +60,10 @@ def test_every_method_with_a_twin_is_powered() -> None:
     assert set(curve.effects["CD19"]) == {"estimate", "sd"} and set(curve.effects["TTMODFL"]) == {
         "estimate", "event_probability"}
     assert np.isfinite(curve.effects["TTMODFL"]["estimate"])
+    flares = curve.effects["SEVFLN negative_binomial"]  # rates per patient-year, follow-up in years
+    assert set(flares) == {"estimate", "control_rate", "treatment_rate", "exposure", "dispersion"}
+    assert 0 < flares["control_rate"] < 5 and 0 < flares["exposure"] <= 1.5
+    assert curve.analytic_lines("SEVFLN negative_binomial", 0.8)[0].startswith("ZL ")
 
 
 @pytest.mark.parametrize("analysis", ["cox", "logrank"])

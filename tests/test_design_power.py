@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from lupustrial.analysis import ancova_gmr, cox
+from lupustrial.analysis.ae import DAYS_PER_YEAR
+from lupustrial.analysis.counts import negative_binomial
 from lupustrial.cli import app
 from lupustrial.design.analytic import required_events
 from lupustrial.design.power import claims, power_curve, trial_statistics, with_sample_size
+from lupustrial.errors import AnalysisError
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol import load_protocol
 from lupustrial.simulate import simulate_chunk
@@ -56,6 +59,8 @@ def test_endpoint_rules() -> None:
     family = ["A", "C"]
     assert claims(stats, 0.05, "A", family)[0].tolist() == [[True, True, False, False, True]]
     assert claims(stats, 0.05, "C", family)[0].tolist() == [[True, True, True, True, False]]
+    # a response endpoint: the treatment's benefit is a higher estimate (log OR > 0)
+    assert claims(stats, 0.05, "A", family, higher={"A"})[0].tolist() == [[False, False, False, True, False]]
     every, any_ = claims(stats, 0.05, "all/bonferroni", family)  # each at 0.025
     assert every.tolist() == [[True, False, False, False, False]]
     assert any_.tolist() == [[True, True, True, True, True]]
@@ -148,3 +153,23 @@ def test_assurance_is_power_averaged_over_sets() -> None:
     # MC s.e. with the sets as clusters: C/(C - 1) sum_k (y_k - m_k p)^2 / T^2, here C = 2 sets of m = 5 trials
     y = np.array([claims(parts[k], 0.05, "TTSEVFL", family)[0][0, k::2].sum() for k in range(2)])
     assert cox_row["mc_se"] == pytest.approx(np.sqrt(2 * np.sum((y - 5 * expected) ** 2)) / 10)
+
+
+def test_severe_flare_counts_equal_the_adsl_negative_binomial() -> None:
+    """The simulated SEVFLN over TRTDURD, fitted by the twin, equals ``negative_binomial`` on ADSL."""
+    base = with_sample_size(load_protocol("beat-lupus"), 40)
+    protocol = base.model_validate({**base.model_dump(), "endpoints": [
+        {"name": "severe flares", "param": "SEVFLN", "analysis": "negative_binomial", "dataset": "adsl"}]})
+    trials = range(0, 3)
+    stats = trial_statistics(protocol, trials, seed=5, sizes=[40])
+    adsl = simulate_chunk(protocol, trials, 5)["adsl"]
+    for t in trials:
+        rows = adsl[adsl["TRIALID"] == t + 1]
+        try:
+            fit = negative_binomial(rows["SEVFLN"], rows["TRTDURD"] / DAYS_PER_YEAR, rows["TRT01P"],
+                                    treatment="Belimumab", reference="Placebo")
+        except AnalysisError:
+            assert np.isnan(stats["SEVFLN.p_value"][0, t])
+            continue
+        assert stats["SEVFLN.p_value"][0, t] == pytest.approx(fit.p_value, rel=1e-8)
+        assert stats["SEVFLN.estimate"][0, t] == pytest.approx(fit.log_rate_ratio, rel=1e-8)

@@ -19,15 +19,16 @@ dropped: its ``estimable`` is False and its results are NaN.
 
 The raw-scale ANCOVA (:func:`ancova_batch`) shares the log one's least squares, and
 :func:`logrank_batch` is survdiff's test. The registered methods' batched twins
-(:class:`lupustrial.analysis.methods.Batched`) read :class:`VisitBatch` or
-:class:`TimeToEventBatch` and return a :class:`BatchTest`.
+(:class:`lupustrial.analysis.methods.Batched`) read :class:`VisitBatch`,
+:class:`TimeToEventBatch`, :class:`ResponderBatch` or :class:`CountBatch` and return a
+:class:`BatchTest`; the logistic and count models' twins are in :mod:`.batch_glm`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -630,17 +631,19 @@ def logrank_batch(time: ArrayLike, event: ArrayLike, treated: ArrayLike, *,
 
 # --- what a method's batched twin reads and returns (lupustrial.analysis.methods.Batched) ----------
 
-def _first(data: Any, n: int) -> Any:
-    """``data`` (a dataclass of (trials, patients) arrays, ``factors`` a dict of them) with its
-    first ``n`` patients of every trial."""
-    cut = {f.name: getattr(data, f.name) for f in fields(data)}
-    cut = {k: {name: v[:, :n] for name, v in value.items()} if isinstance(value, dict) else value[:, :n]
-           for k, value in cut.items()}
-    return replace(data, **cut)
+class _Patients:
+    """A dataclass of many trials' (trials, patients) arrays (``factors`` a dict of them)."""
+
+    def first(self, n: int) -> Self:
+        """The first ``n`` patients of every trial."""
+        cut = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        cut = {k: {name: v[:, :n] for name, v in value.items()} if isinstance(value, dict) else value[:, :n]
+               for k, value in cut.items()}
+        return replace(self, **cut)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
-class VisitBatch:
+class VisitBatch(_Patients):
     """Many trials' values at an endpoint's visit, (trials, patients) arrays: ``value`` and
     ``baseline`` (nan: none, the patient is not analysed, as a subject without the record),
     ``treated`` 1 for the treatment arm and 0 for the reference, ``mask`` True for a real
@@ -652,13 +655,9 @@ class VisitBatch:
     mask: np.ndarray
     factors: dict[str, np.ndarray]
 
-    def first(self, n: int) -> VisitBatch:
-        """The first ``n`` patients of every trial."""
-        return _first(self, n)
-
 
 @dataclass(frozen=True)
-class TimeToEventBatch:
+class TimeToEventBatch(_Patients):
     """Many trials' times to event, (trials, patients) arrays: ``time`` (days), ``event`` 1/0,
     ``treated`` 1/0 and ``mask`` as in :class:`VisitBatch`."""
 
@@ -667,9 +666,31 @@ class TimeToEventBatch:
     treated: np.ndarray
     mask: np.ndarray
 
-    def first(self, n: int) -> TimeToEventBatch:
-        """The first ``n`` patients of every trial."""
-        return _first(self, n)
+
+@dataclass(frozen=True)
+class ResponderBatch(_Patients):
+    """Many trials' responses at an endpoint's visit, (trials, patients) arrays: ``response`` 1/0
+    (nan: not evaluable, the patient is not analysed, as a record left out of ADRS), ``treated``,
+    ``mask`` and ``factors`` as in :class:`VisitBatch`. A simulator's (trials, patients) array of
+    one response parameter (e.g. SRI-4 at week 52, nan after withdrawal) is ``response`` as is."""
+
+    response: np.ndarray
+    treated: np.ndarray
+    mask: np.ndarray
+    factors: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class CountBatch(_Patients):
+    """Many trials' event counts over follow-up, (trials, patients) arrays: ``count`` (events,
+    whole numbers >= 0) observed over ``exposure_years`` (> 0; days / 365.25), ``treated``,
+    ``mask`` and ``factors`` as in :class:`VisitBatch` (every real patient is analysed)."""
+
+    count: np.ndarray
+    exposure_years: np.ndarray
+    treated: np.ndarray
+    mask: np.ndarray
+    factors: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -677,14 +698,21 @@ class BatchTest:
     """A batched twin's test of each trial, arrays (T,): the two-sided ``p_value`` and the
     ``estimate`` of treatment vs reference on the method's scale (its ``Batched.estimate``:
     log GMR, difference, log HR), negative when the treatment arm is lower; nan where the
-    single fit would refuse, ±inf where a Cox likelihood is monotone. Where the method has them:
-    the residual SD ``sigma`` (ANCOVA), the ``events`` and the ``monotone`` flag (Cox)."""
+    single fit would refuse, ±inf where a Cox or logistic likelihood is monotone. Where the method
+    has them: the residual SD ``sigma`` (ANCOVA), the ``events`` and the ``monotone`` flag (Cox);
+    each arm's crude ``control_rate`` and ``treatment_rate`` (proportion responding, or events
+    per patient-year), the mean ``exposure`` in years per patient and the negative binomial
+    ``dispersion`` 1 / theta (counts)."""
 
     p_value: np.ndarray
     estimate: np.ndarray
     sigma: np.ndarray | None = None
     events: np.ndarray | None = None
     monotone: np.ndarray | None = None
+    control_rate: np.ndarray | None = None
+    treatment_rate: np.ndarray | None = None
+    exposure: np.ndarray | None = None
+    dispersion: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The fields the method has, by name."""

@@ -44,6 +44,8 @@ Model = Literal["negative_binomial", "poisson"]
 
 #: ``glm.control()`` defaults, which ``glm.nb`` also uses for its alternation.
 EPSILON, MAXIT = 1e-8, 25
+THETA_DIVERGES = ("theta's maximum-likelihood estimate runs off to infinity (the counts show no overdispersion; "
+                  "R's theta.ml fails too): the Poisson model fits them")
 
 
 @dataclass(frozen=True)
@@ -98,30 +100,46 @@ class CountResult:
         return dataclasses.asdict(self)
 
 
+def nb_loglik_terms(theta: float | np.ndarray, mu: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each count's term of MASS ``glm.nb``'s log-likelihood at means ``mu`` and shape ``theta``
+    (arrays broadcasting together, e.g. (trials, patients) with ``theta`` (trials, 1))."""
+    return (special.gammaln(theta + y) - special.gammaln(theta) - special.gammaln(y + 1)
+            + theta * np.log(theta) + y * np.log(mu + (y == 0)) - (theta + y) * np.log(theta + mu))
+
+
 def _nb_loglik(theta: float, mu: np.ndarray, y: np.ndarray) -> float:
     """MASS ``glm.nb``'s log-likelihood of counts ``y`` at means ``mu`` and shape ``theta``."""
-    return float(np.sum(
-        special.gammaln(theta + y) - special.gammaln(theta) - special.gammaln(y + 1)
-        + theta * np.log(theta) + y * np.log(mu + (y == 0)) - (theta + y) * np.log(theta + mu)
-    ))
+    return float(np.sum(nb_loglik_terms(theta, mu, y)))
+
+
+def theta_terms(theta: float | np.ndarray, y: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each count's term of theta's score and information (``theta.ml``'s sums) at ``theta``,
+    arrays broadcasting as in :func:`nb_loglik_terms`."""
+    score = (special.digamma(theta + y) - special.digamma(theta) + np.log(theta) + 1
+             - np.log(theta + mu) - (y + theta) / (mu + theta))
+    info = (-special.polygamma(1, theta + y) + special.polygamma(1, theta) - 1 / theta
+            + 2 / (mu + theta) - (y + theta) / (mu + theta) ** 2)
+    return score, info
 
 
 def theta_ml(y: np.ndarray, mu: np.ndarray, limit: int = MAXIT) -> tuple[float, float, str | None]:
     """MASS ``theta.ml``: Newton's method for theta at fixed means, from the moment estimate.
 
     Stops when a step is below eps^(1/4) (about 1.2e-4) or after ``limit`` - 1 steps; the SE
-    is 1 / sqrt(information) at the last theta a step was taken *from*, as in MASS.
+    is 1 / sqrt(information) at the last theta a step was taken *from*, as in MASS. A step that
+    is not finite (theta running off to infinity: counts without overdispersion) is an error,
+    as in R, where the next step's NaN stops ``theta.ml``.
     Returns (theta, SE, warning or None).
     """
     t0 = y.size / float(np.sum((y / mu - 1) ** 2))
     it, delta, info = 0, 1.0, np.nan
     while (it := it + 1) < limit and abs(delta) > np.finfo(float).eps ** 0.25:
         t0 = abs(t0)
-        score = np.sum(special.digamma(t0 + y) - special.digamma(t0) + np.log(t0) + 1
-                       - np.log(t0 + mu) - (y + t0) / (mu + t0))
-        info = float(np.sum(-special.polygamma(1, t0 + y) + special.polygamma(1, t0) - 1 / t0
-                            + 2 / (mu + t0) - (y + t0) / (mu + t0) ** 2))
-        delta = float(score) / info
+        score_terms, info_terms = theta_terms(t0, y, mu)
+        score, info = float(np.sum(score_terms)), float(np.sum(info_terms))
+        if not (info and np.isfinite(score / info)):
+            raise AnalysisError(THETA_DIVERGES)
+        delta = score / info
         t0 += delta
     warning = None
     if t0 < 0:

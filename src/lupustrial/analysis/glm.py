@@ -49,7 +49,11 @@ class Family:
     variance: Callable[[Array], Array]
     dev_resids: Callable[[Array, Array], Array]
     mustart: Callable[[Array], Array]
-    validmu: Callable[[Array], bool]
+    valid_mu: Callable[[Array], Array]  # elementwise: a mean the family admits
+
+    def validmu(self, mu: Array) -> bool:
+        """R's ``validmu``: every mean admissible."""
+        return bool(np.all(self.valid_mu(mu)))
 
 
 def _logit_inv(eta: Array) -> Array:
@@ -76,7 +80,7 @@ BINOMIAL = Family(
     variance=lambda mu: mu * (1 - mu),
     dev_resids=lambda y, mu: 2 * (_log_y_over(y, mu) + _log_y_over(1 - y, 1 - mu)),
     mustart=lambda y: (y + 0.5) / 2,
-    validmu=lambda mu: bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1))),
+    valid_mu=lambda mu: np.isfinite(mu) & (mu > 0) & (mu < 1),
 )
 
 POISSON = Family(
@@ -87,12 +91,13 @@ POISSON = Family(
     variance=lambda mu: mu,
     dev_resids=lambda y, mu: 2 * np.where(y > 0, _log_y_over(y, mu) - (y - mu), mu),
     mustart=lambda y: y + 0.1,
-    validmu=lambda mu: bool(np.all(np.isfinite(mu)) and np.all(mu > 0)),
+    valid_mu=lambda mu: np.isfinite(mu) & (mu > 0),
 )
 
 
-def negative_binomial_family(theta: float) -> Family:
-    """MASS's ``negative.binomial(theta)`` with log link: variance mu + mu^2 / theta."""
+def negative_binomial_family(theta: float | Array) -> Family:
+    """MASS's ``negative.binomial(theta)`` with log link: variance mu + mu^2 / theta (``theta``
+    may be an array broadcasting against the means, e.g. (trials, 1) for many trials at once)."""
     return Family(
         name="negative_binomial",
         linkfun=np.log,
@@ -103,7 +108,7 @@ def negative_binomial_family(theta: float) -> Family:
             y * np.log(np.maximum(1, y) / mu) - (y + theta) * np.log((y + theta) / (mu + theta))
         ),
         mustart=lambda y: y + (y == 0) / 6,
-        validmu=lambda mu: bool(np.all(mu > 0)),
+        valid_mu=lambda mu: mu > 0,
     )
 
 

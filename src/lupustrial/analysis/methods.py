@@ -12,8 +12,9 @@ To add a method: write its array function (e.g. in ``analysis/counts.py``), an a
 
 A method with a test may have a batched twin, which ``design`` runs on many simulated trials
 at once: write the batched array function (``analysis/batch.py``), an adapter
-``batch(endpoint, data) -> BatchTest`` on :class:`~lupustrial.analysis.batch.VisitBatch` or
-:class:`~lupustrial.analysis.batch.TimeToEventBatch` here, name it in the method's entry
+``batch(endpoint, data) -> BatchTest`` on the method's batch of data
+(:class:`~lupustrial.analysis.batch.VisitBatch`, ``TimeToEventBatch``, ``ResponderBatch``,
+``CountBatch``) here, name it in the method's entry
 (``batch=Batched(...)``), and add the pair to the test that holds every twin equal to its
 single fit (``tests/test_batched_twins.py``). ``design`` then powers every plan endpoint the
 method analyses, with no other change.
@@ -31,6 +32,8 @@ from lupustrial.analysis.ae import DAYS_PER_YEAR
 from lupustrial.analysis.ancova import AncovaRawResult, AncovaResult, ArmMean, ancova, ancova_gmr, geometric_means
 from lupustrial.analysis.batch import (
     BatchTest,
+    CountBatch,
+    ResponderBatch,
     TimeToEventBatch,
     VisitBatch,
     ancova_batch,
@@ -38,6 +41,7 @@ from lupustrial.analysis.batch import (
     cox_batch,
     logrank_batch,
 )
+from lupustrial.analysis.batch_glm import GlmBatchResult, logistic_batch, rate_ratio_batch
 from lupustrial.analysis.counts import CountResult, negative_binomial, poisson
 from lupustrial.analysis.cox import CoxResult, cox
 from lupustrial.analysis.endpoint_data import (
@@ -112,13 +116,15 @@ class Batched:
     equal trial by trial to the single fit's ``test`` and ``estimate`` (what reports call them).
 
     ``lacks`` are plan keys the single method uses that the twin cannot (e.g. Cox ``strata``): an
-    endpoint setting one is not powered, rather than fitted without it.
+    endpoint setting one is not powered, rather than fitted without it. ``higher_is_better``: the
+    treatment's benefit is a positive estimate (more responders), not a negative one.
     """
 
     fit: Callable[[Endpoint, Any], BatchTest]
     test: str
     estimate: str
     lacks: tuple[str, ...] = ()
+    higher_is_better: bool = False
 
 
 @dataclass(frozen=True)
@@ -394,6 +400,13 @@ def fit_responder(endpoint: Endpoint, data: ResponderData) -> ResponderResult:
                      covariates=_categorical(data) or None, strata=data.strata, conf_level=data.conf_level)
 
 
+def batch_responder(endpoint: Endpoint, data: ResponderBatch) -> BatchTest:
+    """The logistic Wald test (the CMH, reported beside it across strata, is not the test)."""
+    analysed = data.mask & np.isfinite(data.response)
+    fit = logistic_batch(data.response, data.treated, factors=data.factors, mask=analysed)
+    return BatchTest(fit.p_value, fit.log_ratio, control_rate=fit.control_rate, treatment_rate=fit.treatment_rate)
+
+
 def summarise_responder(result: ResponderResult) -> Summary:
     if result.message is not None:
         effects = [Effect("odds ratio (logistic)", NAN, NAN, NAN, NAN, note=result.message)]
@@ -438,6 +451,23 @@ def fit_negative_binomial(endpoint: Endpoint, data: CountData) -> CountResult:
 def fit_poisson(endpoint: Endpoint, data: CountData) -> CountResult:
     years, common = _count_arrays(data)
     return poisson(data.count, years, data.arm, **common)
+
+
+def _rate_test(fit: GlmBatchResult) -> BatchTest:
+    with np.errstate(divide="ignore"):  # theta 0: infinite dispersion, as the single fit's
+        dispersion = None if fit.theta is None else 1 / fit.theta
+    return BatchTest(fit.p_value, fit.log_ratio, control_rate=fit.control_rate, treatment_rate=fit.treatment_rate,
+                     exposure=fit.exposure, dispersion=dispersion)
+
+
+def batch_negative_binomial(endpoint: Endpoint, data: CountBatch) -> BatchTest:
+    return _rate_test(rate_ratio_batch(data.count, data.exposure_years, data.treated, model="negative_binomial",
+                                       factors=data.factors, mask=data.mask))
+
+
+def batch_poisson(endpoint: Endpoint, data: CountBatch) -> BatchTest:
+    return _rate_test(rate_ratio_batch(data.count, data.exposure_years, data.treated, model="poisson",
+                                       factors=data.factors, mask=data.mask))
 
 
 def summarise_rates(result: CountResult) -> Summary:
@@ -504,11 +534,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            batch=Batched(batch_ancova, "t test", "difference")),
     Method("responder", "responder", fit_responder, summarise_responder,
            "responders: logistic odds ratio, risk difference and, across strata, Cochran-Mantel-Haenszel",
-           requires=("week",), uses=("factors", "strata")),
+           requires=("week",), uses=("factors", "strata"),
+           batch=Batched(batch_responder, "Wald test (logistic)", "log OR", higher_is_better=True)),
     Method("negative_binomial", "count", fit_negative_binomial, summarise_rates,
-           "negative binomial regression: annualised event rates and their ratio", uses=("exposure", "factors")),
+           "negative binomial regression: annualised event rates and their ratio", uses=("exposure", "factors"),
+           batch=Batched(batch_negative_binomial, "Wald test (negative binomial)", "log rate ratio")),
     Method("poisson", "count", fit_poisson, summarise_rates,
-           "Poisson regression: annualised event rates and their ratio", uses=("exposure", "factors")),
+           "Poisson regression: annualised event rates and their ratio", uses=("exposure", "factors"),
+           batch=Batched(batch_poisson, "Wald test (Poisson)", "log rate ratio")),
     Method("mmrm", "repeated", fit_mmrm, summarise_mmrm,
            "mixed model for repeated measures (unstructured covariance, REML): adjusted means and differences "
            "per visit", requires=("week",), uses=("factors",)),

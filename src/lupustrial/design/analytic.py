@@ -7,6 +7,12 @@ treatment : control (rpact's ``allocationRatioPlanned``).
 
 - Cox endpoint: required events by Schoenfeld (1981, Biometrika 68:316) or Freedman (1982,
   Stat Med 1:121); subjects = events / probability of an event.
+- Responders: the difference of two rates by the normal approximation (rpact's
+  ``getSampleSizeRates``/``getPowerRates``).
+- Counts (severe flares over follow-up): the negative binomial rate ratio of Zhu and Lakkis
+  (2014, Stat Med 33:376), method 3, with the dispersion and mean exposure (dispersion 0:
+  Poisson); rpact 3.3 has no ``getSampleSizeCounts``, so ``tests/reference/design_counts.R``
+  computes it afresh in R.
 - ANCOVA of log titre: the two-sample comparison of means with the residual SD of the ANCOVA
   (adjusting for log baseline shrinks the SD; it is the SD that enters), by the normal
   approximation or by the non-central t with ``n - 2`` degrees of freedom, as rpact does.
@@ -145,8 +151,61 @@ def rates_sample_size(pi1: float, pi2: float, *, alpha: float = 0.05, power: flo
     _check(alpha, power, ratio)
     if not (0 < pi1 < 1 and 0 < pi2 < 1) or pi1 == pi2:
         raise ValueError("pi1 and pi2 must be different rates in (0, 1)")
-    pooled = (ratio * pi1 + pi2) / (1 + ratio)
-    z_a, z_b = stats.norm.isf(alpha / 2), stats.norm.ppf(power)
-    n1 = (z_a * np.sqrt(pooled * (1 - pooled) * (1 + ratio)) + z_b * np.sqrt(pi1 * (1 - pi1) + pi2 * (1 - pi2) * ratio)
-          ) ** 2 / (pi1 - pi2) ** 2
+    null_sd, alternative_sd = _rates_sds(pi1, pi2, ratio)
+    n1 = (stats.norm.isf(alpha / 2) * null_sd + stats.norm.ppf(power) * alternative_sd) ** 2 / (pi1 - pi2) ** 2
     return float(n1 * (1 + ratio) / ratio)
+
+
+def _rates_sds(pi1: float, pi2: float, ratio: float) -> tuple[float, float]:
+    """SDs of the difference in rates times sqrt(n1) (treatment arm's size), under H0 (pooled
+    rate) and H1 (each arm's rate): the two variances of :func:`rates_sample_size`."""
+    pooled = (ratio * pi1 + pi2) / (1 + ratio)
+    null = pooled * (1 - pooled) * (1 + ratio)
+    return float(np.sqrt(null)), float(np.sqrt(pi1 * (1 - pi1) + pi2 * (1 - pi2) * ratio))
+
+
+def rates_power(n_total: float, pi1: float, pi2: float, *, alpha: float = 0.05, ratio: float = 1.0) -> float:
+    """Power of ``n_total`` subjects to detect rates ``pi1`` vs ``pi2``: the inverse of
+    :func:`rates_sample_size` (one tail of the two-sided test, as rpact's ``getPowerRates``)."""
+    _check(alpha, 0.5, ratio)
+    null_sd, alternative_sd = _rates_sds(pi1, pi2, ratio)
+    n1 = n_total * ratio / (1 + ratio)
+    return float(stats.norm.cdf((abs(pi1 - pi2) * np.sqrt(n1) - stats.norm.isf(alpha / 2) * null_sd) / alternative_sd))
+
+
+def _counts_variances(rate_control: float, rate_ratio: float, dispersion: float, exposure: float,
+                      ratio: float) -> tuple[float, float]:
+    """Zhu and Lakkis's (2014) variances of the log rate ratio times n0 (the control arm's size),
+    under H0 (their method 3: the rate both arms share under H0, (λ0 + r λ1) / (1 + r)) and H1."""
+    if not (rate_control > 0 and rate_ratio > 0 and rate_ratio != 1 and exposure > 0 and dispersion >= 0):
+        raise ValueError("rates and exposure must be positive, the rate ratio not 1, the dispersion >= 0")
+    rate_treatment = rate_control * rate_ratio
+    extra = (1 + ratio) * dispersion / ratio
+    null = (1 + ratio) ** 2 / (exposure * ratio * (rate_control + ratio * rate_treatment)) + extra
+    return null, (1 / rate_control + 1 / (ratio * rate_treatment)) / exposure + extra
+
+
+def counts_sample_size(rate_control: float, rate_ratio: float, *, dispersion: float, exposure: float,
+                       alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0) -> float:
+    """Total subjects (not rounded) to detect ``rate_ratio`` (treatment / control) of negative
+    binomial counts: Zhu and Lakkis (2014, Stat Med 33:376), method 3.
+
+    ``rate_control`` is in events per unit time (e.g. per patient-year) and ``exposure`` the mean
+    follow-up per patient in the same unit; ``dispersion`` is k in Var = mu + k mu² (1 / theta
+    of ``glm.nb``; 0: Poisson counts).
+    """
+    _check(alpha, power, ratio)
+    null, alternative = _counts_variances(rate_control, rate_ratio, dispersion, exposure, ratio)
+    n0 = (stats.norm.isf(alpha / 2) * np.sqrt(null) + stats.norm.ppf(power) * np.sqrt(alternative)) ** 2 \
+        / np.log(rate_ratio) ** 2
+    return float(n0 * (1 + ratio))
+
+
+def counts_power(n_total: float, rate_control: float, rate_ratio: float, *, dispersion: float, exposure: float,
+                 alpha: float = 0.05, ratio: float = 1.0) -> float:
+    """Power of ``n_total`` subjects: the inverse of :func:`counts_sample_size` (one tail)."""
+    _check(alpha, 0.5, ratio)
+    null, alternative = _counts_variances(rate_control, rate_ratio, dispersion, exposure, ratio)
+    n0 = n_total / (1 + ratio)
+    return float(stats.norm.cdf((np.sqrt(n0) * abs(np.log(rate_ratio)) - stats.norm.isf(alpha / 2) * np.sqrt(null))
+                                / np.sqrt(alternative)))

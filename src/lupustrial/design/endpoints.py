@@ -3,7 +3,11 @@ short label that names each in tables, and each one's simulated data as its batc
 
 An endpoint is powered when its method has a batched twin (``Method.batch`` in
 :data:`lupustrial.analysis.methods.METHODS`) and the simulator produces the data it reads: lab
-values at a visit and times to first flare (:class:`~lupustrial.simulate.trial.TrialArrays`).
+values at a visit, times to first flare and the count of severe flares over follow-up (ADSL's
+SEVFLN over TRTDURD) (:class:`~lupustrial.simulate.trial.TrialArrays`). Responses (SRI-4,
+BICLA, LLDAS) have a twin reading :class:`~lupustrial.analysis.batch.ResponderBatch` but no
+simulated data yet: a simulator producing a (trials, patients) array of a response parameter
+(1/0, nan where not evaluable) adds its reader to :data:`SIMULATED`.
 Every other endpoint is still listed, with the reason it is not powered; none is dropped
 silently. Adding a method with a batched twin to the registry makes ``design`` power it.
 """
@@ -16,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from lupustrial.analysis.batch import TimeToEventBatch, VisitBatch
+from lupustrial.analysis.ae import DAYS_PER_YEAR
+from lupustrial.analysis.batch import CountBatch, TimeToEventBatch, VisitBatch
 from lupustrial.analysis.plan import Endpoint
 from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.trial import TrialArrays
@@ -37,12 +42,24 @@ def _time_to_event(arrays: TrialArrays, endpoint: Endpoint) -> TimeToEventBatch:
                             np.ones(time.shape, dtype=bool))
 
 
+#: The count the simulator produces: ADSL's column of severe flares and of the days they were counted over.
+SIMULATED_COUNT = ("SEVFLN", "TRTDURD")
+
+
+def _count(arrays: TrialArrays, endpoint: Endpoint) -> CountBatch:
+    """ADSL's SEVFLN (severe flares observed) over TRTDURD (days observed after randomisation), in years."""
+    count = arrays.severe_count.astype(float)
+    return CountBatch(count, arrays.end_day / DAYS_PER_YEAR, (arrays.arm == 0).astype(float),
+                      np.ones(count.shape, dtype=bool), {name: arrays.factors[name] for name in endpoint.factors})
+
+
+Batch = VisitBatch | TimeToEventBatch | CountBatch
 #: The kinds of data (``Method.reads``) the simulator produces, and how its arrays give them.
-SIMULATED: dict[str, Callable[[TrialArrays, Endpoint], VisitBatch | TimeToEventBatch]] = {
-    "visit": _visit, "time_to_event": _time_to_event}
+SIMULATED: dict[str, Callable[[TrialArrays, Endpoint], Batch]] = {
+    "visit": _visit, "time_to_event": _time_to_event, "count": _count}
 
 
-def simulated_data(arrays: TrialArrays, endpoint: Endpoint) -> VisitBatch | TimeToEventBatch:
+def simulated_data(arrays: TrialArrays, endpoint: Endpoint) -> Batch:
     """The endpoint's data in simulated trials, (trials, patients) arrays; the treatment arm is
     the protocol's first."""
     return SIMULATED[endpoint.method.reads](arrays, endpoint)
@@ -97,10 +114,12 @@ def _not_powered(protocol: Protocol, endpoint: Endpoint) -> str | None:
         return f"{endpoint.analysis} is descriptive (no test)"
     missing = ([] if method.batch is not None else [f"{endpoint.analysis} has no batched twin"]) + (
         [] if method.reads in SIMULATED else
-        [f"the design takes no {method.reads} data from the simulator (a lab value at a visit, or a time to "
-         "first flare)"])
+        [f"the design takes no {method.reads} data from the simulator (a lab value at a visit, a time to "
+         "first flare, or the count of severe flares)"])
     if missing:
         return "; ".join(missing)
+    if method.reads == "count" and (endpoint.param, endpoint.exposure or "TRTDURD") != SIMULATED_COUNT:
+        return "the simulator counts only severe flares (SEVFLN) over TRTDURD"
     for key in method.batch.lacks:
         if getattr(endpoint, key) != Endpoint.model_fields[key].get_default(call_default_factory=True):
             return f"its {key}: the batched {endpoint.analysis} takes none"

@@ -6,9 +6,9 @@ produces its data) is tested in each virtual trial by its method's twin, e.g. th
 anti-dsDNA at its visit adjusted for the endpoint's factors, or time to first severe flare by Cox
 (LR test: unlike Wald's, it stays valid when the likelihood is monotone, as small trials often
 meet). The other endpoints are listed as not powered, with why. An endpoint is *claimed* when its
-two-sided test is significant *and* the estimate favours the treatment arm: lower, as every
-outcome the simulator produces (a titre, a cell count, a hazard of flares) is one the treatment
-is meant to lower. Power is reported for these rules:
+two-sided test is significant *and* the estimate favours the treatment arm: lower for a titre, a
+cell count, a hazard or a rate of flares, higher for the odds of a response (the twin's
+``Batched.higher_is_better``). Power is reported for these rules:
 
 - each powered endpoint alone, by its label (e.g. ``DSDNA``), at ``alpha``;
 - ``all/bonferroni``: every powered endpoint, each at ``alpha / k``;
@@ -32,7 +32,7 @@ sample of the posterior), so it includes the error of using K draws, not only T 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lupustrial.analysis.methods import METHODS
 from lupustrial.design import analytic
 from lupustrial.design.endpoints import DesignedEndpoint, plan_endpoints, simulated_data
 from lupustrial.design.execute import Executor, run_chunks
@@ -122,13 +123,15 @@ def _look_statistics(protocol: Protocol, arrays: TrialArrays, sizes: Sequence[in
     return stats
 
 
-def claims(stats: dict[str, np.ndarray], alpha: float, rule: str,
-           family: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def claims(stats: dict[str, np.ndarray], alpha: float, rule: str, family: Sequence[str],
+           higher: Collection[str] = ()) -> tuple[np.ndarray, np.ndarray]:
     """(all endpoints claimed, at least one claimed) per size and trial under ``rule``: one of
-    the powered endpoints' labels ``family`` (in plan order), or a :data:`FAMILY` rule over them."""
+    the powered endpoints' labels ``family`` (in plan order), or a :data:`FAMILY` rule over them.
+    The labels in ``higher`` favour the treatment with a positive estimate, the others a negative one."""
 
     def claimed(label: str, level: float) -> np.ndarray:  # NaN (not estimable) compares False
-        return (stats[f"{label}.p_value"] < level) & (stats[f"{label}.estimate"] < 0)
+        sign = 1.0 if label in higher else -1.0
+        return (stats[f"{label}.p_value"] < level) & (sign * stats[f"{label}.estimate"] > 0)
 
     if rule in family:
         one = claimed(rule, alpha)
@@ -150,9 +153,10 @@ def _mean(values: np.ndarray) -> float:
 
 def simulated_effects(stats: dict[str, np.ndarray], n_max: int, labels: Sequence[str]) -> dict[str, dict[str, float]]:
     """Effect sizes of each powered endpoint for the analytic cross-check, from the trials at the
-    largest size: the mean finite ``estimate`` (log GMR, difference, log HR: monotone Cox fits,
-    ±inf, are left out), the root-mean residual variance ``sd`` (ANCOVA) and the pooled
-    ``event_probability``, the proportion of patients with an event (time to event)."""
+    largest size: the mean finite ``estimate`` (log GMR, difference, log HR, log OR, log rate ratio:
+    monotone fits, ±inf, are left out), the root-mean residual variance ``sd`` (ANCOVA), the
+    pooled ``event_probability``, the proportion of patients with an event (time to event), and
+    the mean of each of :data:`MEAN_EFFECTS` the twin gives (responders, counts)."""
     effects = {}
     for label in labels:
         last = {k.split(".", 1)[1]: v[-1] for k, v in stats.items() if k.startswith(f"{label}.")}
@@ -161,19 +165,28 @@ def simulated_effects(stats: dict[str, np.ndarray], n_max: int, labels: Sequence
             fx["sd"] = float(np.sqrt(_mean(last["sigma"] ** 2)))
         if "events" in last:
             fx["event_probability"] = _mean(last["events"]) / n_max
+        fx |= {k: _mean(last[k]) for k in MEAN_EFFECTS if k in last}
         effects[label] = fx
     return effects
 
 
 #: The analytic formulas of each family: the simulated effects they need, the methods' names.
+#: Counts also take the ``dispersion`` (1 / theta) where the twin gives it, else 0 (Poisson).
 ANALYTIC_FAMILIES = {"means": (("estimate", "sd"), ("t", "normal")),
-                     "survival": (("estimate", "event_probability"), ("schoenfeld", "freedman"))}
+                     "survival": (("estimate", "event_probability"), ("schoenfeld", "freedman")),
+                     "rates": (("treatment_rate", "control_rate"), ("normal_rates",)),
+                     "counts": (("estimate", "control_rate", "exposure"), ("zhu_lakkis",))}
 #: Which family checks each analysis (a method absent here has no analytic figure).
-ANALYTIC = {"ancova_log": "means", "ancova": "means", "cox": "survival", "logrank": "survival"}
+ANALYTIC = {"ancova_log": "means", "ancova": "means", "cox": "survival", "logrank": "survival",
+            "responder": "rates", "negative_binomial": "counts", "poisson": "counts"}
 #: Short labels of the methods in tables, explained by ANALYTIC_KEY.
-ANALYTIC_LABELS = {"t": "t", "normal": "z", "schoenfeld": "S", "freedman": "F"}
-ANALYTIC_KEY = ("t: t test, z: normal approximation (ANCOVA); S: Schoenfeld, F: Freedman (Cox, log-rank), "
-                "with the required events (ev.)")
+ANALYTIC_LABELS = {"t": "t", "normal": "z", "schoenfeld": "S", "freedman": "F", "normal_rates": "z",
+                   "zhu_lakkis": "ZL"}
+ANALYTIC_KEY = ("t: t test, z: normal approximation (ANCOVA, responders); S: Schoenfeld, F: Freedman (Cox, "
+                "log-rank), with the required events (ev.); ZL: Zhu and Lakkis (counts)")
+#: A twin's fields whose mean over the trials is an effect size: each arm's proportion responding
+#: or events per patient-year, mean follow-up (years), negative binomial dispersion.
+MEAN_EFFECTS = ("control_rate", "treatment_rate", "exposure", "dispersion")
 
 
 def has_effects(effects: dict[str, dict[str, float]], label: str, analysis: str) -> bool:
@@ -186,14 +199,20 @@ def has_effects(effects: dict[str, dict[str, float]], label: str, analysis: str)
 
 def _analytic(fx: dict[str, float], family: str, method: str, target: float, alpha: float,
               ratio: float) -> tuple[float, float]:
-    """(total N, required events) from the formulas, not rounded; events NaN for means, both NaN
-    when the simulated effects give none (e.g. no effect at all)."""
+    """(total N, required events) from the formulas, not rounded; events NaN but for survival, both
+    NaN when the simulated effects give none (e.g. no effect at all)."""
+    common: dict[str, Any] = {"alpha": alpha, "power": target, "ratio": ratio}
     try:
         if family == "means":
-            return analytic.means_sample_size(fx["estimate"], fx["sd"], alpha=alpha, power=target, ratio=ratio,
-                                              t_test=method == "t"), float("nan")
+            return analytic.means_sample_size(fx["estimate"], fx["sd"], t_test=method == "t", **common), float("nan")
+        if family == "rates":
+            return analytic.rates_sample_size(fx["treatment_rate"], fx["control_rate"], **common), float("nan")
+        if family == "counts":
+            rate_ratio = float(np.exp(fx["estimate"]))
+            return analytic.counts_sample_size(fx["control_rate"], rate_ratio, exposure=fx["exposure"],
+                                               dispersion=fx.get("dispersion", 0.0), **common), float("nan")
         hazard_ratio = float(np.exp(fx["estimate"]))
-        common: dict[str, Any] = {"alpha": alpha, "power": target, "ratio": ratio, "method": method}
+        common["method"] = method
         return (analytic.survival_sample_size(hazard_ratio, fx["event_probability"], **common),
                 analytic.required_events(hazard_ratio, **common))
     except ValueError:
@@ -360,10 +379,11 @@ def summarise(stats: dict[str, np.ndarray], sizes: Sequence[int], *, seed: int, 
     figures, from the statistics of all trials (sizes, trials). ``monotone_fits`` counts the
     monotone Cox fits of the endpoints each rule tests."""
     family = [e.label for e in endpoints if e.powered]
+    higher = {e.label for e in endpoints if e.powered and METHODS[e.analysis].batch.higher_is_better}
     n_trials = stats[f"{family[0]}.p_value"].shape[1]
     rows = []
     for rule in design_rules(endpoints):
-        every, any_ = claims(stats, alpha, rule, family)
+        every, any_ = claims(stats, alpha, rule, family, higher)
         monotone = [stats[k] for k in (f"{label}.monotone" for label in family if rule in (label, *FAMILY.values()))
                     if k in stats]
         for i, n_total in enumerate(sizes):
