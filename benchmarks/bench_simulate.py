@@ -1,6 +1,9 @@
 """Benchmark: replicate BEAT-LUPUS trials simulated end to end (model included) into ADaM frames.
 
-Issue 4 target: 1,000 trials of 52 patients in under 30 s on 2 cores.
+Issue 4 target: 1,000 trials of 52 patients in under 30 s on 2 cores. Issue 15 target: the
+clinical course (ADQS, ADRS and recurrent flares) adds less than 50% to that, side by side in one
+process: the same trials with ``SimulationSettings(clinical=None)`` (labs, flares and AEs only)
+and with the clinical course, each also written to Parquet as ``lupustrial simulate`` does.
 Run: python benchmarks/bench_simulate.py [--trials 1000] [--workers 2]
 """
 
@@ -8,10 +11,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 
+from lupustrial.data import write_trial
 from lupustrial.protocol import load_protocol
-from lupustrial.simulate import run_trials
+from lupustrial.simulate import SimulationSettings, run_trials
+
+
+def _run(protocol, settings: SimulationSettings, args: argparse.Namespace, workers: int) -> tuple[float, float, dict]:
+    start = time.perf_counter()
+    frames = run_trials(protocol, args.trials, seed=1, chunk=args.chunk, workers=workers, settings=settings)
+    simulated = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as out:
+        write_trial(frames, out, fmt="parquet")
+    return simulated, time.perf_counter() - start, {k: len(v) for k, v in frames.items()}
 
 
 def main() -> None:
@@ -23,12 +37,17 @@ def main() -> None:
     protocol = load_protocol("beat-lupus")
     run_trials(protocol, 2, seed=0)  # warm-up: imports and first compilation of numpy paths
     for workers in sorted({1, args.workers}):
-        start = time.perf_counter()
-        frames = run_trials(protocol, args.trials, seed=1, chunk=args.chunk, workers=workers)
-        elapsed = time.perf_counter() - start
-        rows = {k: len(v) for k, v in frames.items()}
-        print(f"trials={args.trials} workers={workers} chunk={args.chunk} cores={os.cpu_count()}: "
-              f"{elapsed:.1f} s ({1000 * elapsed / args.trials:.1f} ms/trial) rows={rows}")
+        times = {}
+        for label, settings in (("without clinical course", SimulationSettings(clinical=None)),
+                                ("with clinical course", SimulationSettings())):
+            simulated, written, rows = _run(protocol, settings, args, workers)
+            times[label] = (simulated, written)
+            print(f"trials={args.trials} workers={workers} chunk={args.chunk} cores={os.cpu_count()} {label}: "
+                  f"simulated {simulated:.1f} s, written {written:.1f} s ({1000 * written / args.trials:.1f} "
+                  f"ms/trial) rows={rows}")
+        (s0, w0), (s1, w1) = times.values()
+        print(f"  the clinical course adds {100 * (s1 / s0 - 1):.0f}% to simulating, {100 * (w1 / w0 - 1):.0f}% "
+              "to simulating and writing")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,23 @@ def make(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     # second stratification factor for the analysis demo; the 30% share is an assumption.
     adsl.insert(adsl.columns.get_loc("STRAT1") + 1, "STRAT2",
                 np.where(rng.random(n) < 0.3, "RENAL", "NON-RENAL"))
-    return {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
+    # Added later, drawn after everything above: the severe-flare count (one flare per flaring
+    # subject; TRTDURD, its follow-up, is derived from the dates on reading) and week-52
+    # responders of the clinical endpoints (demo shares).
+    adsl["SEVFLN"] = flare.astype(int)
+    return {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae, "adrs": _responders(ids, arm, last, rng)}
+
+
+def _responders(ids: list[str], arm: np.ndarray, last: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """ADRS at week 52 for the subjects followed that long: MCR, SRI-4 and BICLA, Y/N."""
+    shares = {"MCR": (0.48, 0.35), "SRI4": (0.6, 0.45), "BICLA": (0.55, 0.4)}  # (belimumab, placebo), demo
+    rows = []
+    for code, (bel, pbo) in shares.items():
+        for i in np.flatnonzero(last >= 364):
+            p = bel if arm[i] == ARMS[0] else pbo
+            rows.append({"USUBJID": ids[i], "PARAMCD": code, "AVISIT": "Week 52", "AVISITN": 52,
+                         "AVALC": "Y" if rng.random() < p else "N"})
+    return pd.DataFrame(rows)
 
 
 def main(out: Path = OUT) -> None:

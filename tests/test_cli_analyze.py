@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from lupustrial.analysis.cox import cox
-from lupustrial.analysis.trial import analyze_trial
+from lupustrial.analysis.trial import analyze_trial, load_for_plan
 from lupustrial.cli import app
 from lupustrial.data import example_trial_dir, load_trial
 from lupustrial.protocol import load_protocol
@@ -28,8 +28,11 @@ def test_analyze_example_prints_tables_and_writes_json(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["arms"] == {"variable": "TRT01P", "reference": "Placebo", "treatments": ["Belimumab"],
                             "subjects": {"Belimumab": 26, "Placebo": 26}}
-    primary, flare, bcells = data["endpoints"]
-    assert [e["analysis"] for e in data["endpoints"]] == ["ancova_log", "cox", "geometric_mean"]
+    primary, flare, bcells, *clinical = data["endpoints"]
+    assert [e["analysis"] for e in data["endpoints"]] == ["ancova_log", "cox", "geometric_mean", "responder",
+                                                          "negative_binomial", "responder", "responder"]
+    assert [e["param"] for e in clinical] == ["MCR", "SEVFLN", "SRI4", "BICLA"]
+    assert all(e["comparisons"] and not e["not_estimable"] for e in clinical)
     (comparison,) = flare["comparisons"]
     assert (comparison["treatment"], comparison["reference"]) == ("Belimumab", "Placebo")
     arms = comparison["result"]["arms"]
@@ -44,8 +47,9 @@ def test_analyze_example_prints_tables_and_writes_json(tmp_path: Path) -> None:
 
 
 def test_trial_cox_equals_direct_fit_on_the_same_records() -> None:
-    data = load_trial(example_trial_dir())
-    result = analyze_trial(data, load_protocol("beat-lupus").plan())
+    plan = load_protocol("beat-lupus").plan()
+    data = load_for_plan(example_trial_dir(), plan)
+    result = analyze_trial(data, plan)
     tte = data.adtte.merge(data.adsl[["USUBJID", "TRT01P"]], on="USUBJID")
     direct = cox(tte["AVAL"], 1 - tte["CNSR"].astype(int), (tte["TRT01P"] == "Belimumab").astype(float))
     assert result.first("cox").comparison().result.cox.coef[0] == direct.coef[0]

@@ -33,8 +33,10 @@ COX = {"name": "time to first severe flare", "param": "TTSEVFL", "analysis": "co
 
 
 def protocol_file(tmp_path: Path, change: Any) -> Path:
-    """BEAT-LUPUS's YAML with ``change(data)`` applied, written to a file."""
+    """BEAT-LUPUS's YAML with its first three endpoints (anti-dsDNA, severe flare, B cells) and
+    ``change(data)`` applied, written to a file."""
     data = yaml.safe_load(resolve_protocol("beat-lupus").read_text())
+    data["endpoints"] = data["endpoints"][:3]
     change(data)
     path = tmp_path / "variant.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -57,7 +59,7 @@ def stratified(data: dict) -> None:
 def test_protocol_without_cox_endpoint(tmp_path: Path) -> None:
     path = protocol_file(tmp_path, no_cox)
     out = tmp_path / "d.json"
-    for endpoint in ("all", "DSDNA", "IgG anti-dsDNA at week 52"):  # an endpoint by its label or its name
+    for endpoint in ("all", "DSDNA", "dsdna", "IgG anti-dsDNA at week 52"):  # by its label (any case) or name
         result = runner.invoke(app, ["design", str(path), *FAST, "--endpoint", endpoint, "--json", str(out),
                                      "--html", str(tmp_path / "d.html")])
         assert result.exit_code == 0, result.output
@@ -101,7 +103,7 @@ def test_endpoints_the_design_cannot_power(tmp_path: Path) -> None:
         data["endpoints"][0]["factors"] = ["site"]
 
     def nothing(data: dict) -> None:
-        data["endpoints"] = data["endpoints"][2:] + [{"name": "SRI-4", "param": "SRI4", "analysis": "responder",
+        data["endpoints"] = data["endpoints"][2:] + [{"name": "LLDAS", "param": "LLDAS", "analysis": "responder",
                                                      "week": 52}]
 
     for change, label, reason in (
@@ -119,7 +121,7 @@ def test_endpoints_the_design_cannot_power(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["design", str(path), *FAST])
     assert bad.exit_code == 2, bad.output
     assert (f"{path}: key endpoints: no endpoint can be powered (CD19: geometric_mean is descriptive (no test); "
-            "SRI4: the design takes no responder data from the simulator") in " ".join(bad.output.split()), bad.output
+            "LLDAS: the simulator derives no responder LLDAS (it has SRI4, BICLA, MCR)") in " ".join(bad.output.split()), bad.output
 
 
 def test_ancova_adjusts_for_the_endpoint_factors(tmp_path: Path) -> None:

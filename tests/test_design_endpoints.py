@@ -46,13 +46,12 @@ def test_every_method_with_a_twin_is_powered() -> None:
         "DSDNA ancova_log w52": None, "TTMODFL": None, "CD19": None,
         "TTSEVFL cox": "its strata: the batched cox takes none", "TTSEVFL km": "km is descriptive (no test)",
         "DSDNA mmrm w52": "mmrm has no batched twin; the design takes no repeated data from the simulator (a lab "
-                          "value at a visit, a time to first flare, or the count of severe flares)",
+                          "value at a visit, a time to first flare, a count of flares, or a responder)",
         "SEVFLN negative_binomial": None,
-        "SEVFLN poisson": "the simulator counts only severe flares (SEVFLN) over TRTDURD",
-        "SRI4": "the design takes no responder data from the simulator (a lab value at a visit, a time to first "
-                "flare, or the count of severe flares)"}
+        "SEVFLN poisson": "the simulator counts only flares (SEVFLN, MODFLN) over TRTDURD",
+        "SRI4": None}
     curve = power_curve(protocol, [30], n_trials=8, seed=4)
-    powered = ["DSDNA ancova_log w52", "TTMODFL", "CD19", "SEVFLN negative_binomial"]
+    powered = ["DSDNA ancova_log w52", "TTMODFL", "CD19", "SEVFLN negative_binomial", "SRI4"]
     assert curve.rules == [*powered, "all/bonferroni", "all/hierarchical"]
     assert set(curve.analytic["endpoint"]) == set(powered)  # t/z for both ANCOVAs, Schoenfeld/Freedman for log-rank
     schoenfeld = curve.analytic_lines("TTMODFL", 0.8)[0]
@@ -64,6 +63,8 @@ def test_every_method_with_a_twin_is_powered() -> None:
     assert set(flares) == {"estimate", "control_rate", "treatment_rate", "exposure", "dispersion"}
     assert 0 < flares["control_rate"] < 5 and 0 < flares["exposure"] <= 1.5
     assert curve.analytic_lines("SEVFLN negative_binomial", 0.8)[0].startswith("ZL ")
+    sri4 = curve.effects["SRI4"]  # responder shares per arm for the analytic N of two rates
+    assert 0 < sri4["control_rate"] < 1 and 0 < sri4["treatment_rate"] < 1
 
 
 @pytest.mark.parametrize("analysis", ["cox", "logrank"])

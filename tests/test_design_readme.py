@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def readme_design_args(out: Path, trials: str | None = None, protocol: str = "beat-lupus") -> list[str]:
-    """The README's design command of ``protocol`` as CLI arguments, ``--out`` (and ``--trials``) replaced."""
-    (line,) = [x for x in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-               if x.startswith(f"lupustrial design {protocol} ")]
+    """The README's (first) design command of ``protocol`` as CLI arguments, ``--out`` (and ``--trials``) replaced."""
+    line, *_ = [x for x in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+                if x.startswith(f"lupustrial design {protocol} ")]
     args = shlex.split(line)[1:]
     for option, value in (("--out", str(out)), ("--trials", trials)):
         if value is not None:

@@ -188,14 +188,15 @@ def test_cli(tmp_path: Path) -> None:
 def test_analyze_runs_on_derived_adtte(tmp_path: Path) -> None:
     from shutil import copy
 
-    from lupustrial.analysis.trial import analyze_trial
-    from lupustrial.data import example_trial_dir, load_trial
+    from lupustrial.analysis.trial import analyze_trial, load_for_plan
+    from lupustrial.data import example_trial_dir
     from lupustrial.protocol import load_protocol
 
     write_derived(derive(read_visits(EXAMPLE_VISITS)), tmp_path)
     for name in ("adsl.csv", "adlb.csv", "adae.csv"):
         copy(example_trial_dir() / name, tmp_path)
-    result = analyze_trial(load_trial(tmp_path), load_protocol("beat-lupus").plan())
+    plan = load_protocol("beat-lupus").plan()
+    result = analyze_trial(load_for_plan(tmp_path, plan), plan)
     flare = result.first("cox").comparison().result
     derived = pd.read_csv(tmp_path / "adtte.csv")
     assert sum(a.events for a in flare.arms.values()) == int((derived.query("PARAMCD == 'TTSEVFL'")["CNSR"] == 0).sum())

@@ -28,7 +28,9 @@ def test_bundled_beat_lupus_loads_with_published_design() -> None:
     assert [a.name for a in p.arms] == ["Belimumab", "Placebo"]
     assert p.randomisation.window_weeks == (4.0, 8.0)
     assert p.plan().primary.param == "DSDNA" and p.plan().primary.week == 52
-    assert [e.analysis for e in p.endpoints] == ["ancova_log", "cox", "geometric_mean"]
+    assert [e.analysis for e in p.endpoints] == ["ancova_log", "cox", "geometric_mean", "responder",
+                                                 "negative_binomial", "responder", "responder"]
+    assert p.steroids.taper_to_mg == 5 and p.steroids.severe.treatment_failure
     assert p.plan().arms.reference == "Placebo"
     bel = p.arm("Belimumab").dosing[0]
     np.testing.assert_array_equal(bel.dose_days()[:5], [0, 14, 28, 56, 84])

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lupustrial.analysis.trial import analyze_trial
+from lupustrial.analysis.trial import analyze_trial, load_for_plan
 from lupustrial.cli import app
 from lupustrial.data import load_trial, select_trial, write_trial
 from lupustrial.model.dosing import DRUG_INDEX
@@ -36,7 +36,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def test_round_trip_simulate_then_analyze(three_trials, protocol, tmp_path: Path) -> None:
     write_trial(three_trials, tmp_path, fmt="parquet")
-    data = load_trial(tmp_path)
+    data = load_for_plan(tmp_path, protocol.plan())
     assert sorted(data.adsl["TRIALID"].unique()) == [1, 2, 3]
     for t in (1, 2, 3):
         one = select_trial(data, t)
@@ -128,7 +128,8 @@ def test_cli_simulate_then_analyze(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", "beat-lupus", "--trials", "2", "--seed", "3", "--out", str(out),
                                  "--format", "csv"])
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"adsl.csv", "adlb.csv", "adtte.csv", "adae.csv"}
+    assert {p.name for p in out.iterdir()} == {"adsl.csv", "adlb.csv", "adtte.csv", "adae.csv", "adqs.csv", "adrs.csv",
+                                                     "adflare.csv"}
     result = runner.invoke(app, ["analyze", str(out), "--trial", "2"])
     assert result.exit_code == 0, result.output
     assert "Primary endpoint" in result.output

@@ -50,19 +50,24 @@ class Comparison:
 
 @dataclass(frozen=True)
 class EndpointResult:
-    """One endpoint of the plan, analysed: its entry, its label (ADaM PARAM) and each comparison."""
+    """One endpoint of the plan, analysed: its entry, its label (ADaM PARAM) and each comparison.
+
+    ``not_estimable`` says, per comparison the method could not estimate from these data (e.g. a
+    rate ratio with no event in one arm), why; the other endpoints are still analysed.
+    """
 
     endpoint: Endpoint
     key: str
     label: str
     population: Population
     comparisons: tuple[Comparison, ...]
+    not_estimable: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         e = self.endpoint
         return {"name": e.name, "param": e.param, "label": self.label, "analysis": e.analysis, "week": e.week,
                 "dataset": e.source, "population": asdict(self.population),
-                "comparisons": [c.to_dict() for c in self.comparisons]}
+                "comparisons": [c.to_dict() for c in self.comparisons], "not_estimable": list(self.not_estimable)}
 
     def comparison(self, treatment: str | None = None) -> Comparison:
         """The comparison of ``treatment`` (the only one if None)."""
@@ -164,16 +169,21 @@ def analyse_endpoint(data: TrialData, plan: AnalysisPlan, key: str, endpoint: En
     if missing:
         raise AnalysisError(f"{key}: ADSL has no column {', '.join(missing)}")
     read = READERS[endpoint.method.reads].read
-    comparisons = []
+    comparisons, failed = [], []
     for treatment in treatments:
+        where = f"{key} ({endpoint.name}), {treatment} vs {reference}"
         try:
             mine = subjects[subjects[ARM].isin((treatment, reference))]
             d = read(frame, mine, endpoint, (treatment, reference), plan.conf_level)
-            result = endpoint.method.fit(endpoint, d)
         except AnalysisError as exc:
-            raise AnalysisError(f"{key} ({endpoint.name}), {treatment} vs {reference}: {exc}") from None
+            raise AnalysisError(f"{where}: {exc}") from None
+        try:
+            result = endpoint.method.fit(endpoint, d)
+        except AnalysisError as exc:  # the data are right but say too little for this method
+            failed.append(f"{treatment} vs {reference}: not estimable: {exc}")
+            continue
         comparisons.append(Comparison(treatment, reference, d.n(), result, endpoint.method.summarise(result)))
-    return EndpointResult(endpoint, key, param_label(frame, endpoint), pop, tuple(comparisons))
+    return EndpointResult(endpoint, key, param_label(frame, endpoint), pop, tuple(comparisons), tuple(failed))
 
 
 def _safety(data: TrialData, spec: Safety, conf_level: float, reference: str,

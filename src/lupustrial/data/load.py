@@ -357,11 +357,12 @@ def validate_trial(
 ) -> TrialData:
     """Validate raw datasets (name -> frame), each alone and against ADSL, and derive what ADaM lets be absent.
 
-    ``kinds`` gives each dataset's schema (:data:`DATASETS`; default: its name, e.g. ``adlb``);
+    ``kinds`` gives each dataset's schema (:data:`DATASETS`; default: its name, e.g. ``adlb``, or
+    the generic BDS schema for a name it lacks, e.g. ``adqs``);
     ``log_params`` the parameters of each dataset analysed on the log scale, whose values must
     be positive (default: DSDNA in ADLB).
     """
-    kinds = {name: (kinds or {}).get(name, name) for name in frames}
+    kinds = {name: (kinds or {}).get(name, name if name in DATASETS else "bds") for name in frames}
     ds = {name: validate_dataset(frames[name], kinds[name], paths[name]) for name in frames}
     adsl = ds["adsl"]
     arm_names = _check_arms(adsl, arms, paths["adsl"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -83,7 +83,7 @@ def _figure_target(trial: str, f: Figure) -> Target | None:
         return Target(trial, f, f.figure, f.published, "identity", f.se, f"bound_{f.bound}")
     if f.statistic == "events" and f.n:
         return Target(trial, f, f.figure, f.published / f.n, "log", 1.0 / math.sqrt(f.published), "per_patient")
-    if f.statistic in ("proportion_with_event", "proportion_below") and f.n:
+    if f.statistic in ("proportion_with_event", "proportion_below", "proportion_responding") and f.n:
         events = f.published * f.n
         return Target(trial, f, f.figure, f.published, "logit", math.sqrt(1.0 / events + 1.0 / (f.n - events)))
     if f.statistic == "percent_reduction":
@@ -164,16 +164,28 @@ SHARED = ("omega.rtx_kill_rate", "rtx_ec50", "rtx_marrow_share", "b_transitional
           "b_auto_turnover", "b_memory_turnover", "baff_membrane_share",
           "auto_fraction", "baff_saturation_nonauto", "baff_saturation_auto", "pb_baff_dependence", "pb_memory_share",
           "llpc_half_life", "llpc_share", "flare_pb_share", "cd19_median", "anti_dsdna_median", "omega.dsdna_drift",
-          "cd19_sdlog", "bel_kd")
-#: Population parameters each trial with flare figures has for itself.
-PER_TRIAL = ("flare_rate",)
+          "cd19_sdlog", "bel_kd", "resolution_drive_power")
+#: Population parameters a trial has for itself, and which of its figures inform each: the
+#: severe-flare rate its flare figures, the rate at which active domains improve its responders.
+PER_TRIAL = {"flare_rate": lambda f: f.param == "TTSEVFL" and f.statistic != "logrank_p",
+             "resolution_rate": lambda f: f.statistic == "proportion_responding"}
+
+
+#: Per-trial parameters fitted by a one-dimensional search after the least squares: their targets
+#: (responder shares) are step functions of them in a fixed cohort, whose finite-difference
+#: gradient vanishes, and they move no other target, so the two steps reach the joint optimum.
+SEARCHED = ("resolution_rate", "resolution_drive_power")
+
+
+def _searched_target(t: Target) -> bool:
+    """Whether the searched parameters, not the least squares, fit target ``t`` (a responder share)."""
+    return t.figure.statistic == "proportion_responding"
 
 
 def fitted_names(trials: tuple[str, ...] = TRIALS) -> tuple[str, ...]:
-    """The shared names, then ``trial:parameter`` for each trial that has flare figures."""
-    flares = [t for t in trials if any(f.param == "TTSEVFL" and f.statistic != "logrank_p"
-                                       for f in published(t).figures)]
-    return SHARED + tuple(f"{t}{TRIAL_SEP}{p}" for t in flares for p in PER_TRIAL)
+    """The shared names, then ``trial:parameter`` for each trial with figures that inform it."""
+    return SHARED + tuple(f"{t}{TRIAL_SEP}{p}" for p, informs in PER_TRIAL.items() for t in trials
+                          if any(informs(f) for f in published(t).figures))
 
 
 def _to_unbounded(value: float, prior: tuple[float, float]) -> float:
@@ -290,22 +302,38 @@ def calibrate(*, trials: tuple[str, ...] = TRIALS, names: tuple[str, ...] | None
     """
     from scipy.optimize import least_squares
 
-    problem = Problem(start or ModelParameters(), names or fitted_names(trials), trials, n, seed)
+    names = names or fitted_names(trials)
+    searched = tuple(name for name in names if name.split(TRIAL_SEP)[-1] in SEARCHED)
+    problem = Problem(start or ModelParameters(), tuple(n for n in names if n not in searched), trials, n, seed)
     count = [0]
+    # The searched parameters' targets are left to their search: as step functions they would add
+    # only noise to the least squares' finite-difference Jacobian.
+    smooth = [i for i, t in enumerate(problem.targets) if not _searched_target(t)]
 
     def residuals(u: np.ndarray) -> np.ndarray:
-        r = np.concatenate([problem.residuals(u), u / PRIOR_SD])
+        r = np.concatenate([problem.residuals(u)[smooth], u / PRIOR_SD])
         count[0] += 1
         if progress is not None:
             progress(count[0], float(r @ r))
         return r
 
+    start_settings = start_settings or {}
     fit = least_squares(residuals, problem.u0(start_settings), diff_step=0.05, max_nfev=max_evaluations)
     cov, identification = _identification(fit.jac, problem.names)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     u_draws = rng.multivariate_normal(fit.x, cov, size=n_draws, method="cholesky")
-    sim = problem.simulated(fit.x)
-    data_part = fit.fun[: len(problem.targets)]
+    fitted = problem.settings_at(fit.x)
+    if searched:
+        u_hat, sd = _search(problem, fitted, searched, start_settings)
+        for name, u, s in zip(searched, u_hat, sd):
+            fitted[name] = _from_unbounded(float(u), problem.prior(name))
+            identification[name] = {"posterior_to_prior_sd": float(s / PRIOR_SD), "strongest_correlation": 0.0,
+                                    "with": "(searched after the least squares)"}
+        u_draws = np.column_stack([u_draws, u_hat + sd * rng.standard_normal((n_draws, len(searched)))])
+    problem = replace(problem, start=problem.start, names=problem.names + searched)
+    u_fit = problem.u0(fitted)
+    sim = problem.simulated(u_fit)
+    data_part = np.array([t.residual(v) for t, v in zip(problem.targets, sim)])
     provenance = {
         "date": date.today().isoformat(),
         "lupustrial_version": __version__,
@@ -316,13 +344,52 @@ def calibrate(*, trials: tuple[str, ...] = TRIALS, names: tuple[str, ...] | None
         "patients_per_arm": n,
         "evaluations": count[0],
         "distance": float(data_part @ data_part),
-        "fitted": list(problem.names),
+        "fitted": list(names),
         "identification": identification,
         "targets": [{"trial": t.trial, "figure": t.label, "published": t.published, "scale": t.scale, "se": t.se,
                      "simulated": s, "residual": float(r)}
                     for t, s, r in zip(problem.targets, sim, data_part)],
     }
-    return Calibration(problem.settings_at(fit.x), [problem.settings_at(u) for u in u_draws], provenance)
+    return Calibration(fitted, [problem.settings_at(u) for u in u_draws], provenance)
+
+
+def _search(problem: Problem, fitted: dict[str, float], names: tuple[str, ...],
+            start: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The searched parameters fitted together to the targets they inform (Nelder–Mead), the others
+    at ``fitted``: their unbounded values and posterior SDs there, each from its own Laplace
+    approximation with a secant slope over ±0.25 (wide enough to span the step functions' steps;
+    correlations between them are left out)."""
+    from scipy.optimize import minimize
+
+    trials = tuple(t for t in problem.trials if any(n.startswith(t + TRIAL_SEP) for n in names))
+    alone = Problem(problem.start, names, trials, problem.n, problem.seed)
+    keep = [i for i, t in enumerate(alone.targets) if _searched_target(t)]
+
+    def residuals(u: np.ndarray) -> np.ndarray:
+        return np.concatenate([_trial_residuals(alone, fitted, u)[keep], u / PRIOR_SD])
+
+    u0 = alone.u0(start)
+    best = minimize(lambda u: float(residuals(u) @ residuals(u)), u0, method="Nelder-Mead",
+                    options={"xatol": 0.02, "fatol": 1e-3, "maxfev": 60 * len(names),
+                             "initial_simplex": np.vstack([u0, u0 + 0.5 * np.eye(len(names))])})
+    sd = np.empty(len(names))
+    for i in range(len(names)):
+        step = 0.25 * np.eye(len(names))[i]
+        slope = (residuals(best.x + step) - residuals(best.x - step)) / 0.5
+        sd[i] = 1.0 / np.sqrt(slope @ slope)
+    return best.x, sd
+
+
+def _trial_residuals(problem: Problem, fitted: dict[str, float], u: np.ndarray) -> np.ndarray:
+    """Residuals of ``problem``'s targets with its names at ``u`` and every other setting at ``fitted``."""
+    settings = {**fitted, **problem.settings_at(u)}
+    out = []
+    for trial in problem.trials:
+        protocol = _protocol(trial)
+        params = problem.start.apply(trial_settings(settings, trial))
+        cohort = cohort_arrays(protocol, problem.n, problem.seed, params)
+        out += [t.residual(simulated(t, cohort, protocol)) for t in targets(trial)]
+    return np.array(out)
 
 
 def calibration_settings(start: str) -> dict[str, float]:

@@ -36,7 +36,7 @@ def _numbers(option: str, text: str | None, kind: Callable[[str], float]) -> lis
 def shown_endpoints(selector: str, multiplicity: str, endpoints: Sequence[DesignedEndpoint]) -> list[str]:
     """The endpoint rules (:func:`lupustrial.design.power.design_rules`) the output shows: for
     ``all``, every powered endpoint alone, then the ``multiplicity`` rule over them all; for
-    ``family``, that rule alone; else the endpoint whose label or name is ``selector``, alone.
+    ``family``, that rule alone; else the endpoint whose label or name is ``selector`` (any case), alone.
     What the plan cannot give is refused in one line: an endpoint that is not powered, or
     ``family`` with one powered endpoint, naming the key (ProtocolError); an unknown selector,
     naming the option."""
@@ -52,7 +52,7 @@ def shown_endpoints(selector: str, multiplicity: str, endpoints: Sequence[Design
             raise ProtocolError(f"key endpoints: --endpoint family needs two powered endpoints, the plan has "
                                 f"{', '.join(rules)}")
         return [family]
-    match = next((e for e in endpoints if selector in (e.label, e.name)), None)
+    match = next((e for e in endpoints if selector.casefold() in (e.label.casefold(), e.name.casefold())), None)
     if match is None:
         raise LupustrialError(f"option --endpoint: {selector!r} is none of {', '.join(ENDPOINT_KEYWORDS)} nor an "
                               f"endpoint's label or name ({', '.join(e.label for e in endpoints)})")

@@ -3,13 +3,10 @@ short label that names each in tables, and each one's simulated data as its batc
 
 An endpoint is powered when its method has a batched twin (``Method.batch`` in
 :data:`lupustrial.analysis.methods.METHODS`) and the simulator produces the data it reads: lab
-values at a visit, times to first flare and the count of severe flares over follow-up (ADSL's
-SEVFLN over TRTDURD) (:class:`~lupustrial.simulate.trial.TrialArrays`). Responses (SRI-4,
-BICLA, LLDAS) have a twin reading :class:`~lupustrial.analysis.batch.ResponderBatch` but no
-simulated data yet: a simulator producing a (trials, patients) array of a response parameter
-(1/0, nan where not evaluable) adds its reader to :data:`SIMULATED`.
-Every other endpoint is still listed, with the reason it is not powered; none is dropped
-silently. Adding a method with a batched twin to the registry makes ``design`` power it.
+values at a visit, times to first flare, counts of severe and moderate flares over follow-up
+(ADSL's SEVFLN and MODFLN over TRTDURD) and the responders of ADRS (SRI-4, BICLA, major clinical
+response) at a scheduled visit (:class:`~lupustrial.simulate.trial.TrialArrays`). Every other
+endpoint is still listed, with the reason it is not powered; none is dropped silently. Adding a method with a batched twin to the registry makes ``design`` power it.
 """
 
 from __future__ import annotations
@@ -21,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from lupustrial.analysis.ae import DAYS_PER_YEAR
-from lupustrial.analysis.batch import CountBatch, TimeToEventBatch, VisitBatch
+from lupustrial.analysis.batch import CountBatch, ResponderBatch, TimeToEventBatch, VisitBatch
 from lupustrial.analysis.plan import Endpoint
 from lupustrial.protocol.schema import Protocol
+from lupustrial.simulate.records import RESPONDERS
 from lupustrial.simulate.trial import TrialArrays
 
 
@@ -42,21 +40,28 @@ def _time_to_event(arrays: TrialArrays, endpoint: Endpoint) -> TimeToEventBatch:
                             np.ones(time.shape, dtype=bool))
 
 
-#: The count the simulator produces: ADSL's column of severe flares and of the days they were counted over.
-SIMULATED_COUNT = ("SEVFLN", "TRTDURD")
+#: The counts the simulator produces: ADSL's columns of severe and moderate flares, counted over TRTDURD.
+SIMULATED_COUNTS = {"SEVFLN": "severe_count", "MODFLN": "moderate_count"}
 
 
 def _count(arrays: TrialArrays, endpoint: Endpoint) -> CountBatch:
-    """ADSL's SEVFLN (severe flares observed) over TRTDURD (days observed after randomisation), in years."""
-    count = arrays.severe_count.astype(float)
+    """ADSL's SEVFLN or MODFLN (flares observed) over TRTDURD (days observed after randomisation), in years."""
+    count = getattr(arrays, SIMULATED_COUNTS[endpoint.param]).astype(float)
     return CountBatch(count, arrays.end_day / DAYS_PER_YEAR, (arrays.arm == 0).astype(float),
                       np.ones(count.shape, dtype=bool), {name: arrays.factors[name] for name in endpoint.factors})
 
 
-Batch = VisitBatch | TimeToEventBatch | CountBatch
+def _responder(arrays: TrialArrays, endpoint: Endpoint) -> ResponderBatch:
+    """ADRS's response (1/0) of the endpoint's parameter at its week; nan: withdrawn before it."""
+    response = arrays.response[endpoint.param][:, :, int(np.flatnonzero(arrays.response_weeks == endpoint.week)[0])]
+    return ResponderBatch(response, (arrays.arm == 0).astype(float), np.ones(response.shape, dtype=bool),
+                          {name: arrays.factors[name] for name in endpoint.factors})
+
+
+Batch = VisitBatch | TimeToEventBatch | CountBatch | ResponderBatch
 #: The kinds of data (``Method.reads``) the simulator produces, and how its arrays give them.
 SIMULATED: dict[str, Callable[[TrialArrays, Endpoint], Batch]] = {
-    "visit": _visit, "time_to_event": _time_to_event, "count": _count}
+    "visit": _visit, "time_to_event": _time_to_event, "count": _count, "responder": _responder}
 
 
 def simulated_data(arrays: TrialArrays, endpoint: Endpoint) -> Batch:
@@ -115,11 +120,17 @@ def _not_powered(protocol: Protocol, endpoint: Endpoint) -> str | None:
     missing = ([] if method.batch is not None else [f"{endpoint.analysis} has no batched twin"]) + (
         [] if method.reads in SIMULATED else
         [f"the design takes no {method.reads} data from the simulator (a lab value at a visit, a time to "
-         "first flare, or the count of severe flares)"])
+         "first flare, a count of flares, or a responder)"])
     if missing:
         return "; ".join(missing)
-    if method.reads == "count" and (endpoint.param, endpoint.exposure or "TRTDURD") != SIMULATED_COUNT:
-        return "the simulator counts only severe flares (SEVFLN) over TRTDURD"
+    if method.reads == "count" and (endpoint.param not in SIMULATED_COUNTS or (endpoint.exposure or "TRTDURD")
+                                    != "TRTDURD"):
+        return "the simulator counts only flares (SEVFLN, MODFLN) over TRTDURD"
+    if method.reads == "responder" and endpoint.param not in RESPONDERS:
+        return f"the simulator derives no responder {endpoint.param} (it has {', '.join(RESPONDERS)})"
+    if method.reads == "responder" and (endpoint.week is None or endpoint.week <= protocol.visits_weeks[0]
+                                        or endpoint.week not in protocol.visits_weeks):
+        return "its week: responders are derived at the scheduled visits after baseline"
     for key in method.batch.lacks:
         if getattr(endpoint, key) != Endpoint.model_fields[key].get_default(call_default_factory=True):
             return f"its {key}: the batched {endpoint.analysis} takes none"

@@ -25,12 +25,13 @@ from lupustrial.analysis.plan import Endpoint
 from lupustrial.errors import LupustrialError
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Protocol
+from lupustrial.simulate.records import RESPONDERS
 from lupustrial.simulate.trial import SEVERE_FLARE, TrialArrays
 
 DAYS_PER_MONTH = 365.25 / 12
 
 Statistic = Literal["gm", "percent_reduction", "events", "proportion_with_event", "hazard_ratio", "logrank_p",
-                    "proportion_below", "median_return_months", "mean_ratio"]
+                    "proportion_below", "median_return_months", "mean_ratio", "proportion_responding"]
 
 
 class Figure(BaseModel):
@@ -73,12 +74,13 @@ class Figure(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> Figure:
         per_arm = self.statistic in ("gm", "events", "proportion_with_event", "proportion_below",
-                                     "median_return_months", "mean_ratio")
+                                     "median_return_months", "mean_ratio", "proportion_responding")
         if per_arm and self.arm is None and self.statistic not in ("events", "proportion_with_event"):
             raise ValueError(f"statistic {self.statistic} needs arm")
         if not per_arm and (self.treatment is None or self.reference is None):
             raise ValueError(f"statistic {self.statistic} needs treatment and reference")
-        if self.statistic in ("gm", "percent_reduction", "mean_ratio") and self.week is None and self.endpoint is None:
+        if self.statistic in ("gm", "percent_reduction", "mean_ratio", "proportion_responding") and self.week is None \
+                and self.endpoint is None:
             raise ValueError(f"statistic {self.statistic} needs week")
         if self.statistic in ("proportion_below", "median_return_months") and self.threshold is None:
             raise ValueError(f"statistic {self.statistic} needs threshold")
@@ -154,6 +156,8 @@ def check_figures(pub: Published, protocol: Protocol) -> None:
         lab = f.statistic in ("gm", "percent_reduction", "proportion_below", "median_return_months", "mean_ratio")
         if lab and f.param not in protocol.labs:
             raise LupustrialError(f"{key}: lab {f.param} is not measured in protocol {protocol.name}")
+        if f.statistic == "proportion_responding" and f.param not in RESPONDERS:
+            raise LupustrialError(f"{key}: the simulator derives no responder {f.param} (it has {', '.join(RESPONDERS)})")
 
 
 def arm_mask(arrays: TrialArrays, protocol: Protocol, arm: str | None) -> np.ndarray:
@@ -271,10 +275,18 @@ def _mean_ratio(f: Figure, a: TrialArrays, p: Protocol, smooth: bool) -> np.ndar
     return np.where(keep, ratio, 0.0).sum(axis=1) / keep.sum(axis=1)
 
 
+def _proportion_responding(f: Figure, a: TrialArrays, p: Protocol, smooth: bool) -> np.ndarray:
+    """Share of the arm's patients assessed at the week who respond (ADRS's AVAL at that visit)."""
+    flags = a.response[f.param][:, :, int(np.flatnonzero(a.response_weeks == f.week)[0])]
+    keep = arm_mask(a, p, f.arm) & np.isfinite(flags)
+    return np.where(keep, flags, 0.0).sum(axis=1) / keep.sum(axis=1)
+
+
 STATISTICS: dict[str, Callable[[Figure, TrialArrays, Protocol, bool], np.ndarray]] = {
     "gm": _gm, "percent_reduction": _percent_reduction, "events": _events,
     "proportion_with_event": _proportion_with_event, "hazard_ratio": _hazard_ratio, "logrank_p": _logrank_p,
     "proportion_below": _proportion_below, "median_return_months": _median_return_months, "mean_ratio": _mean_ratio,
+    "proportion_responding": _proportion_responding,
 }
 
 

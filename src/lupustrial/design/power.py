@@ -294,12 +294,17 @@ class PowerCurve:
         return analysis is not None and has_effects(self.effects, rule, analysis)
 
     def analytic_power(self, rule: str, n_total: float) -> float:
-        """Power of the first analytic method of the endpoint (t test; Schoenfeld), for the plot."""
-        fx = self.effects[rule]
-        if ANALYTIC[self.analysis(rule)] == "means":
-            return analytic.means_power(n_total, fx["estimate"], fx["sd"], alpha=self.alpha, ratio=self.ratio)
-        return analytic.survival_power(n_total, float(np.exp(fx["estimate"])), fx["event_probability"],
-                                       alpha=self.alpha, ratio=self.ratio)
+        """Power of the first analytic method of the endpoint (t test; Schoenfeld; z; Zhu–Lakkis), for the plot."""
+        fx, family = self.effects[rule], ANALYTIC[self.analysis(rule)]
+        common = {"alpha": self.alpha, "ratio": self.ratio}
+        if family == "means":
+            return analytic.means_power(n_total, fx["estimate"], fx["sd"], **common)
+        if family == "rates":
+            return analytic.rates_power(n_total, fx["treatment_rate"], fx["control_rate"], **common)
+        if family == "counts":
+            return analytic.counts_power(n_total, fx["control_rate"], float(np.exp(fx["estimate"])),
+                                         dispersion=fx.get("dispersion", 0.0), exposure=fx["exposure"], **common)
+        return analytic.survival_power(n_total, float(np.exp(fx["estimate"])), fx["event_probability"], **common)
 
     def _first_reaching(self, endpoint: str, target: float, margin: float) -> int | None:
         """Smallest simulated N whose power + ``margin`` MC s.e. reaches ``target``; None if none."""

@@ -128,6 +128,9 @@ class _Checker:
 def _validate(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     """Typed, validated copy of the visits table with a _ROW column (1-based data row)."""
     df = raw.reset_index(drop=True).copy()
+    for column in df.columns:  # a categorical column (e.g. from Parquet) is checked as its values
+        if isinstance(df[column].dtype, pd.CategoricalDtype):
+            df[column] = df[column].astype(object).where(df[column].notna(), None)
     df["_ROW"] = np.arange(1, len(df) + 1)
     chk = _Checker(df, source)
     for column in REQUIRED_COLUMNS:

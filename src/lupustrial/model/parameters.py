@@ -91,6 +91,14 @@ _IMMUNE: tuple[Param, ...] = (
     Param("flare_pb_share", 0.8, "1", ASSUMPTION + " (not every flare is driven by autoreactive B cells)",
           calibrate=True, prior=(0.2, 1.0),
           description="share of the pre-treatment severe-flare hazard that follows autoreactive plasmablast output"),
+    # --- clinical course (lupustrial.simulate.activity) ---
+    Param("resolution_rate", 4.0, "1/year", ASSUMPTION + " (each trial population's own: calibration.md)",
+          calibrate=True, prior=(0.5, 30.0),
+          description="rate at which an active BILAG-2004 domain improves by one grade at pre-treatment "
+                      "plasmablast output"),
+    Param("resolution_drive_power", 1.0, "1", ASSUMPTION + " (fitted to the responder differences: "
+          "calibration.md)", calibrate=True, prior=(0.05, 1.5),
+          description="κ: the improvement rate scales as (relative flare hazard)^−κ; 1 is proportional"),
 )
 
 #: The virtual population's covariate distributions (used by :mod:`lupustrial.population`).

@@ -205,6 +205,33 @@ class Population(_Strict):
     )
 
 
+class Rescue(_Strict):
+    """What a flare of one severity brings: prednisone raised to at least ``dose_mg``, and whether
+    the protocol counts that as treatment failure (SRI-4, BICLA)."""
+
+    dose_mg: NonNegativeFloat
+    treatment_failure: bool
+
+
+class Steroids(_Strict):
+    """The prednisone (equivalent) course the protocol asks for: baseline dose, taper, rescue.
+
+    Every value here is the protocol's to declare; the defaults are ASSUMPTIONS typical of SLE
+    trials (docs/model.md, "Clinical course"), not any trial's published rules.
+    """
+
+    baseline_median_mg: NonNegativeFloat = Field(default=10.0, description="median dose at baseline, mg/day")
+    baseline_sdlog: NonNegativeFloat = Field(default=0.5, description="log-SD of the baseline dose")
+    taper_to_mg: NonNegativeFloat = Field(default=5.0, description="dose the taper aims for, mg/day")
+    taper_step_mg: PositiveFloat = Field(default=2.5, description="reduction at each taper step")
+    taper_every_weeks: PositiveFloat = Field(default=4.0, description="weeks between taper steps, taken "
+                                             "only while no BILAG-2004 A or B is active")
+    severe: Rescue = Field(default=Rescue(dose_mg=30.0, treatment_failure=True), description="rescue at a "
+                           "severe (new BILAG-2004 A) flare")
+    moderate: Rescue = Field(default=Rescue(dose_mg=15.0, treatment_failure=False), description="rescue at "
+                             "a moderate (new BILAG-2004 B) flare")
+
+
 #: rpact's designs (``typeOfDesign``) and beta-spending functions (``typeBetaSpending``).
 TypeOfDesign = Literal["OF", "P", "HP", "asOF", "asP", "asKD", "asHSD"]
 TypeOfBetaSpending = Literal["none", "bsOF", "bsP", "bsKD", "bsHSD"]
@@ -340,6 +367,7 @@ class Protocol(_Strict):
     enrolment: Enrolment
     dropout: Dropout
     interim: Interim | None = Field(default=None, description="group-sequential looks (none: a fixed design)")
+    steroids: Steroids = Field(default_factory=Steroids, description="prednisone: baseline, taper, rescue")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Protocol:

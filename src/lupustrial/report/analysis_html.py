@@ -142,6 +142,8 @@ def render_analysis_report(result: TrialAnalysis) -> str:
     ae = result.adverse_events
     return ENV.get_template("analysis.html.j2").render(
         title=f"Analysis of {result.source}", result=result, tables=_endpoint_tables(result),
+        not_estimable=[(endpoint_title(ep, i == 0), reason) for i, ep in enumerate(result.endpoints)
+                       for reason in ep.not_estimable],
         figures=[{"id": key, "title": title, "caption": caption, "png": figure_png(fig)}
                  for key, title, fig, caption in figures],
         safety=ae, p_text=p_text, ci=ci, conf=round(result.conf_level * 100))

@@ -65,6 +65,8 @@ def endpoint_title(result: EndpointResult, primary: bool) -> str:
 def _endpoint_tables(result: EndpointResult, primary: bool, console: Console) -> None:
     pop = result.population
     out = sum(pop.excluded.values())
+    for reason in result.not_estimable:
+        console.print(f"{endpoint_title(result, primary)}: {reason}", markup=False)
     for comp in result.comparisons:
         t = Table(title=endpoint_title(result, primary) + (f": {comp.treatment} vs {comp.reference}"
                                                           if len(result.comparisons) > 1 else ""),

@@ -13,6 +13,7 @@ from functools import partial
 from typing import TypeVar
 
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol.schema import Protocol
@@ -57,4 +58,14 @@ def run_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelPar
     check_protocol(protocol)
     func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings)
     parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)
-    return {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
+    return {k: _concat([p[k] for p in parts]) for k in parts[0]}
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Chunks' frames one after another; a column categorical in every chunk stays categorical, over
+    the union of the chunks' categories (pandas would turn differing categories into objects)."""
+    out = pd.concat(frames, ignore_index=True)
+    for column in frames[0].columns:
+        if all(isinstance(f[column].dtype, pd.CategoricalDtype) for f in frames):
+            out[column] = union_categoricals([f[column] for f in frames])
+    return out

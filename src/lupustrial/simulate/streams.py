@@ -22,6 +22,7 @@ class Purpose(IntEnum):
     FLARES = 4
     ADVERSE_EVENTS = 5
     DROPOUT = 6
+    CLINICAL = 7
 
 
 def stream(seed: int, trial: int, purpose: Purpose) -> np.random.Generator:

@@ -28,9 +28,21 @@ from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Protocol
 from lupustrial.randomise import assign, parse_arms, permuted_blocks_batch
 from lupustrial.randomise.minimisation import minimise
+from lupustrial.simulate.activity import Assessments, clinical_course
 from lupustrial.simulate.events import event_times
+from lupustrial.simulate.records import (
+    RESPONDERS,
+    UNSCHEDULED,
+    Table,
+    adflare,
+    adqs,
+    adrs,
+    responses,
+    stack,
+    table,
+)
 from lupustrial.simulate.labs import measure
-from lupustrial.simulate.settings import SimulationSettings
+from lupustrial.simulate.settings import ClinicalSettings, SimulationSettings
 from lupustrial.simulate.streams import Purpose, stream
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -45,8 +57,11 @@ LAB_OUTPUTS: dict[str, tuple[str, float, str]] = {
     "NAIVEB": ("naive_cells_ul", 1e-3, "Naive B cells (CD19+CD27-IgD+)"),
     "MEMB": ("memory_cells_ul", 1e-3, "Memory B cells (CD19+CD27+)"),
 }
-#: Record order within a dataset (USUBJID begins with the trial number).
-SORT = {"adlb": ["USUBJID", "PARAMCD", "AVISITN"], "adtte": ["USUBJID", "PARAMCD"], "adae": ["USUBJID", "ASTDY"]}
+#: Record order within a dataset (USUBJID begins with the trial number); ADQS is built in its
+#: order (USUBJID, AVISITN, PARAMCD).
+SORT = {"adlb": ["USUBJID", "PARAMCD", "AVISITN"], "adtte": ["USUBJID", "PARAMCD"], "adae": ["USUBJID", "ASTDY"],
+        "adrs": ["USUBJID", "PARAMCD", "AVISITN"],
+        "adflare": ["USUBJID", "PARAMCD", "EVENTNUM"]}
 SEVERE_FLARE = ("TTSEVFL", "Time to first severe (BILAG-2004 A) flare (days)")
 ANY_FLARE = ("TTMODFL", "Time to first moderate or severe (BILAG-2004 B or A) flare (days)")
 
@@ -129,17 +144,17 @@ def _concat(populations: list[Population]) -> Population:
     )
 
 
-Table = dict[str, np.ndarray]
-
-
-def _table(columns: dict[str, object], n: int) -> Table:
-    """Columns as arrays of length ``n`` (scalars broadcast): one DataFrame is built per chunk,
-    not per trial, because building small DataFrames dominated the simulator's run time."""
-    return {k: np.asarray(v) if np.ndim(v) else np.full(n, v) for k, v in columns.items()}
-
-
 def _visit_label(week: float) -> str:
+    if np.isnan(week):
+        return UNSCHEDULED
+    if week == PRE_RITUXIMAB_VISIT:
+        return "Pre-rituximab baseline"
     return "Baseline" if week == 0 else f"Week {week:g}"
+
+
+def _visit_labels(weeks: np.ndarray) -> np.ndarray:
+    """AVISIT of each AVISITN (nan: an unscheduled visit)."""
+    return np.array([_visit_label(w) for w in weeks], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,7 @@ class _Outcomes:
     lab_weeks: np.ndarray  # (V,) AVISITN, the pre-rituximab sample first when the baseline is that
     lab_days: np.ndarray  # (n, V) days from randomisation
     labs: dict[str, tuple[np.ndarray, np.ndarray]]  # PARAMCD -> (value, below LLOQ), (n, V) each
+    course: Assessments | None  # every clinical assessment, scheduled and at flares (None: not simulated)
 
     @property
     def first_any(self) -> np.ndarray:
@@ -201,12 +217,19 @@ def _outcomes(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], gri
     all_weeks = np.concatenate([[PRE_RITUXIMAB_VISIT], weeks]) if pre else weeks
     all_days = np.column_stack([-trial.rand_day, np.broadcast_to(visit_day, (n, len(weeks)))]) if pre \
         else np.broadcast_to(visit_day, (n, len(weeks)))
-    return _Outcomes(severe, severe_expected, moderate, all_weeks, all_days, labs)
+    course = None
+    if settings.clinical is not None:
+        course, severe, moderate = clinical_course(
+            out, trial.rand_day, (severe, moderate), (all_days, all_weeks),
+            (trial.population.params["resolution_rate"], trial.population.params["resolution_drive_power"]),
+            protocol.steroids, settings.clinical, stream(seed, t, Purpose.CLINICAL))
+    return _Outcomes(severe, severe_expected, moderate, all_weeks, all_days, labs, course)
 
 
 def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: int,
                   settings: SimulationSettings) -> dict[str, Table]:
-    """ADSL, ADLB, ADTTE, ADAE of one trial from its draws and outcomes."""
+    """ADSL, ADLB, ADTTE, ADAE, ADRS and ADFLARE of one trial from its draws and outcomes (ADQS is
+    built for a chunk of trials at once: :func:`simulate_chunk`)."""
     n = len(trial.arm)
     t = trial.index
     ids = np.array([f"{protocol.name.upper()}-{t + 1:05d}-{i + 1:03d}" for i in range(n)], dtype=object)
@@ -216,7 +239,7 @@ def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: 
     cov = trial.population.covariates
     severe, moderate = outcomes.severe, outcomes.moderate
 
-    adsl = _table({
+    adsl = table({
         "TRIALID": t + 1,
         "STUDYID": protocol.name.upper(),
         "USUBJID": ids,
@@ -238,17 +261,16 @@ def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: 
         "MODFLN": np.isfinite(moderate).sum(axis=1),
     }, n)
 
-    adtte = _stack([_tte(param, outcomes.first(param[0]), ids, rand_date, trial, t)
+    adtte = stack([_tte(param, outcomes.first(param[0]), ids, rand_date, trial, t)
                     for param in (SEVERE_FLARE, ANY_FLARE)])
 
     all_weeks, all_days = outcomes.lab_weeks, outcomes.lab_days
     pi, vi = np.nonzero(outcomes.observed(trial))
-    labels = np.array(["Pre-rituximab baseline" if w == PRE_RITUXIMAB_VISIT else _visit_label(w) for w in all_weeks],
-                      dtype=object)
+    labels = _visit_labels(all_weeks)
     frames = []
     for param, lab in protocol.labs.items():
         value, blq = outcomes.labs[param]
-        frames.append(_table({
+        frames.append(table({
             "TRIALID": t + 1,
             "USUBJID": ids[pi],
             "PARAMCD": param,
@@ -262,10 +284,18 @@ def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: 
             "ABLFL": np.where(vi == 0, "Y", "N"),
             "BLQFL": np.where(blq[pi, vi], "Y", "N"),
         }, pi.size))
-    adlb = _stack(frames)
+    adlb = stack(frames)
 
     adae = _adverse_events(trial, ids, rand_date, stream(seed, t, Purpose.ADVERSE_EVENTS), settings)
-    return {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
+    frames = {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
+    course = outcomes.course
+    if course is None:
+        return frames
+    seen = course.day <= trial.end_day[:, None]  # nan slots compare False
+    after = all_weeks > all_weeks[0]
+    return frames | {"adrs": adrs(course, all_weeks[after], outcomes.observed(trial)[:, after], ids, t + 1,
+                                  _visit_labels),
+                     "adflare": adflare(course, seen, ids, t + 1)}
 
 
 def _observed_events(grid: np.ndarray, cumhaz: np.ndarray, gaps: np.ndarray, trial: _Trial) -> np.ndarray:
@@ -284,7 +314,7 @@ def _tte(param: tuple[str, str], first: np.ndarray, ids: np.ndarray, rand_date: 
          trial: _Trial, t: int) -> Table:
     """ADTTE records: whole days to the first event, or to the end of observation (censored)."""
     aval, event = _event_or_end(first, trial)
-    return _table({
+    return table({
         "TRIALID": t + 1,
         "USUBJID": ids,
         "PARAMCD": param[0],
@@ -296,10 +326,6 @@ def _tte(param: tuple[str, str], first: np.ndarray, ids: np.ndarray, rand_date: 
         "EVNTDESC": np.where(event, "FLARE", None),
         "CNSDTDSC": np.where(event, None, np.where(trial.withdrawn, "WITHDRAWAL", "END OF FOLLOW-UP")),
     }, len(ids))
-
-
-def _stack(tables: list[Table]) -> Table:
-    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
 
 
 def _adverse_events(trial: _Trial, ids: np.ndarray, rand_date: pd.DatetimeIndex, rng: np.random.Generator,
@@ -315,7 +341,7 @@ def _adverse_events(trial: _Trial, ids: np.ndarray, rand_date: pd.DatetimeIndex,
         serious = rng.random(pi.size) < term.p_serious
         severe = rng.random(pi.size) < term.p_severe
         moderate = rng.random(pi.size) < 0.5
-        frames.append(_table({
+        frames.append(table({
             "TRIALID": trial.index + 1,
             "USUBJID": ids[pi],
             "AEDECOD": term.term,
@@ -325,7 +351,7 @@ def _adverse_events(trial: _Trial, ids: np.ndarray, rand_date: pd.DatetimeIndex,
             "ASTDY": day,
             "ASTDT": rand_date[pi] + pd.to_timedelta(day - 1, unit="D"),
         }, pi.size))
-    return _stack(frames)
+    return stack(frames)
 
 
 ParameterSets = ModelParameters | Sequence[ModelParameters] | None
@@ -386,12 +412,27 @@ def simulate_chunk(protocol: Protocol, trials: Sequence[int], seed: int, params:
                    settings: SimulationSettings | None = None) -> dict[str, pd.DataFrame]:
     """ADaM datasets of trials ``trials`` (indices from 0), patients of all trials integrated together."""
     settings = settings or SimulationSettings()
-    tables = [_trial_frames(protocol, d, o, seed, settings)
-              for d, o in _simulated(protocol, trials, seed, params, settings)]
-    frames = {k: pd.DataFrame(_stack([t[k] for t in tables])) for k in tables[0]}
+    done = _simulated(protocol, trials, seed, params, settings)
+    tables = [_trial_frames(protocol, d, o, seed, settings) for d, o in done]
+    # The arrays are new and owned by nobody else: no copy (copying was a third of the chunk's time).
+    frames = {k: pd.DataFrame(stack([t[k] for t in tables]), copy=False) for k in tables[0]}
+    if settings.clinical is not None:
+        frames["adqs"] = pd.DataFrame(_adqs(protocol, done, tables, settings.clinical), copy=False)
     for k, order in SORT.items():
-        frames[k] = frames[k].sort_values(order, kind="stable", ignore_index=True)
+        if k in frames:
+            frames[k] = frames[k].sort_values(order, kind="stable", ignore_index=True)
     return frames
+
+
+def _adqs(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]], tables: list[dict[str, Table]],
+          clinical: ClinicalSettings) -> dict[str, object]:
+    """ADQS of a chunk of trials, all at once: every trial's observed assessments."""
+    course = Assessments.concat([o.course for _, o in done])
+    end = np.concatenate([d.end_day for d, _ in done])
+    trial_ids = np.concatenate([np.full(len(d.arm), d.index + 1) for d, _ in done])
+    ids = np.concatenate([t["adsl"]["USUBJID"] for t in tables])
+    weeks = done[0][1].lab_weeks
+    return adqs(course, course.day <= end[:, None], ids, trial_ids, (weeks, _visit_labels(weeks)), clinical)
 
 
 @dataclass(frozen=True)
@@ -403,6 +444,9 @@ class TrialArrays:
     has no record because the patient had withdrawn), ``lab_base[param]`` is BASE, and
     ``tte_time[param]`` / ``tte_event[param]`` are ADTTE's AVAL and 1 - CNSR, and
     ``factors[name]`` is ADSL's column of the population factor ``name`` (level labels).
+    ``response[paramcd]`` (trials, patients, weeks) is ADRS's AVAL (1/0; nan where the patient had
+    withdrawn) at each of ``response_weeks``; ``severe_count`` and ``moderate_count`` are ADSL's
+    SEVFLN and MODFLN over the ``end_day`` days observed (TRTDURD).
     Calendar (for interim looks): ``enrol_day`` is the first rituximab infusion, days from the
     start of enrolment; ``rand_day`` randomisation, days after that infusion; ``end_day`` the
     days observed after randomisation (follow-up, or withdrawal when ``withdrawn``).
@@ -416,11 +460,18 @@ class TrialArrays:
     tte_time: dict[str, np.ndarray]
     tte_event: dict[str, np.ndarray]
     factors: dict[str, np.ndarray]
+    response_weeks: np.ndarray
+    response: dict[str, np.ndarray]
     severe_count: np.ndarray  # ADSL SEVFLN: severe flares observed
+    moderate_count: np.ndarray  # ADSL MODFLN: moderate flares observed
     severe_expected: np.ndarray  # their expected number, the model's cumulative hazard over the observed time
     enrol_day: np.ndarray
     rand_day: np.ndarray
     end_day: np.ndarray
+
+
+#: TrialArrays fields that are the same for every trial (not stacked along the trials axis).
+WEEKS = ("lab_weeks", "response_weeks")
 
 
 def _arrays(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]]) -> TrialArrays:
@@ -431,6 +482,11 @@ def _arrays(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]]) -> TrialAr
         values = [np.where(o.observed(d), o.labs[param][0], np.nan) for d, o in done]
         lab_value[param] = np.stack(values)
         lab_base[param] = np.stack([o.labs[param][0][:, 0] for _, o in done])
+    weeks = done[0][1].lab_weeks
+    after = weeks > weeks[0]
+    flags = [(responses(o.course, weeks[after]), o.observed(d)[:, after]) for d, o in done if o.course is not None]
+    response = {code: np.stack([np.where(seen, r[code], np.nan) for r, seen in flags]) for code in RESPONDERS
+                } if flags else {}
     for param, _ in (SEVERE_FLARE, ANY_FLARE):
         times = [_event_or_end(o.first(param), d) for d, o in done]
         tte_time[param] = np.stack([aval for aval, _ in times])
@@ -441,7 +497,9 @@ def _arrays(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]]) -> TrialAr
         lab_weeks=done[0][1].lab_weeks,
         lab_value=lab_value, lab_base=lab_base, tte_time=tte_time, tte_event=tte_event,
         factors={name: np.stack([d.factors[name] for d, _ in done]) for name in protocol.population.factors},
+        response_weeks=weeks[after], response=response,
         severe_count=np.stack([np.isfinite(o.severe).sum(axis=1) for _, o in done]),
+        moderate_count=np.stack([np.isfinite(o.moderate).sum(axis=1) for _, o in done]),
         severe_expected=np.stack([o.severe_expected for _, o in done]),
         enrol_day=np.stack([d.enrol_day for d, _ in done]),
         rand_day=np.stack([d.rand_day for d, _ in done]),
@@ -477,8 +535,8 @@ def cohort_arrays(protocol: Protocol, n: int, seed: int, params: ModelParameters
         outputs = simulate(draw.population, dosing, grid).outputs()
         done.append((trial, _outcomes(protocol, trial, outputs, grid, seed, settings)))
     per_arm = _arrays(protocol, done)
-    return TrialArrays(**{f.name: _one_trial(getattr(per_arm, f.name)) if f.name != "lab_weeks"
-                          else per_arm.lab_weeks for f in fields(TrialArrays)})
+    return TrialArrays(**{f.name: _one_trial(getattr(per_arm, f.name)) if f.name not in WEEKS
+                          else getattr(per_arm, f.name) for f in fields(TrialArrays)})
 
 
 def _one_trial(value: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:

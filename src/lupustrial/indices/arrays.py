@@ -1,0 +1,45 @@
+"""The responder rules of :mod:`lupustrial.indices.endpoints` on arrays of complete assessments.
+
+A simulated trial records every item at every assessment, so its responders can be decided for
+all patients at once; the per-visit functions of :mod:`.endpoints` decide the same from a real
+trial's records, with not-evaluable reasons. Tests hold the two equal on simulated data. Grades
+are indices 0–4 for A–E, (n, 9) in :data:`~lupustrial.indices.bilag.DOMAINS` order; SLEDAI-2K
+totals and PGA are (n,); every function returns a boolean (n,).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lupustrial.indices.endpoints import EPS
+
+A, B, C = 0, 1, 2
+
+
+def no_worsening(base_grades: np.ndarray, grades: np.ndarray, base_pga: np.ndarray, pga: np.ndarray,
+                 failure: np.ndarray, *, pga_worsening: float = 0.3, max_new_b: int = 1) -> np.ndarray:
+    """SRI's and BICLA's shared components: no new A, at most ``max_new_b`` new B (from C–E), PGA
+    risen by less than ``pga_worsening``, no treatment failure."""
+    new_a = ((grades == A) & (base_grades != A)).any(axis=1)
+    new_b = ((grades == B) & (base_grades >= C)).sum(axis=1)
+    return ~new_a & (new_b <= max_new_b) & (pga - base_pga < pga_worsening - EPS) & ~failure
+
+
+def sri(base_sledai: np.ndarray, sledai: np.ndarray, base_grades: np.ndarray, grades: np.ndarray,
+        base_pga: np.ndarray, pga: np.ndarray, failure: np.ndarray, *, reduction: int = 4) -> np.ndarray:
+    """SRI-k (Furie 2009): SLEDAI-2K down by at least ``reduction``, and no worsening."""
+    return (base_sledai - sledai >= reduction) & no_worsening(base_grades, grades, base_pga, pga, failure)
+
+
+def bicla(base_sledai: np.ndarray, sledai: np.ndarray, base_grades: np.ndarray, grades: np.ndarray,
+          base_pga: np.ndarray, pga: np.ndarray, failure: np.ndarray) -> np.ndarray:
+    """BICLA (Wallace 2014): every baseline A or B better by a grade, SLEDAI-2K not higher, no worsening."""
+    improved = ~((base_grades <= B) & (grades <= base_grades)).any(axis=1)
+    return improved & (sledai <= base_sledai) & no_worsening(base_grades, grades, base_pga, pga, failure)
+
+
+def major_clinical_response(grades: np.ndarray, sledai_without_dna: np.ndarray, prednisone_mg: np.ndarray, *,
+                            max_sledai: float = 2, max_prednisone_mg: float = 7.5) -> np.ndarray:
+    """BEAT-LUPUS's major clinical response (Shipa 2023): every BILAG-2004 domain C or better,
+    SLEDAI-2K without anti-dsDNA at most 2, prednisolone at most 7.5 mg/day."""
+    return (grades >= C).all(axis=1) & (sledai_without_dna <= max_sledai) & (prednisone_mg <= max_prednisone_mg + EPS)

@@ -1,0 +1,160 @@
+"""The virtual patients' clinical course: BILAG-2004 and SLEDAI-2K visits, prednisone, responders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lupustrial.indices import Assessment, bicla, sri
+from lupustrial.indices.bilag import DOMAINS
+from lupustrial.indices.sledai import sledai2k
+from lupustrial.protocol import load_protocol
+from lupustrial.protocol.schema import Rescue, Steroids
+from lupustrial.simulate.activity import ITEMS, MODERATE, SEVERE, _prednisone, resolution_hazard
+from lupustrial.simulate.records import RESPONDERS, responses
+from lupustrial.simulate.settings import SimulationSettings
+from lupustrial.simulate.trial import _simulated, simulate_arrays, simulate_chunk
+
+LETTERS = "ABCDE"
+
+
+@pytest.fixture(scope="module")
+def protocol():
+    return load_protocol("beat-lupus")
+
+
+@pytest.fixture(scope="module")
+def trials(protocol):
+    return _simulated(protocol, range(4), 7, None, SimulationSettings())
+
+
+def _assessment(course, p: int, j: int) -> Assessment:
+    items = {code: bool(course.items[p, j, i]) for i, code in enumerate(ITEMS)}
+    return Assessment(sledai=sledai2k(items), bilag={d: LETTERS[course.grades[p, j, k]] for k, d in enumerate(DOMAINS)},
+                      pga=float(course.pga[p, j]), prednisone_mg=float(course.prednisone_mg[p, j]),
+                      treatment_failure=bool(course.failure[p, j]))
+
+
+def test_array_responders_equal_the_per_visit_rules(trials) -> None:
+    """SRI-4 and BICLA from lupustrial.indices.arrays equal lupustrial.indices.endpoints, visit by visit."""
+    checked = 0
+    for _, outcome in trials[:2]:
+        course = outcome.course
+        weeks = np.array([4.0, 24.0, 52.0])
+        flags = responses(course, weeks)
+        for p in range(course.day.shape[0]):
+            base = _assessment(course, p, 0)
+            for w, week in enumerate(weeks):
+                j = int(np.argmax(course.week[p] == week))
+                visit = _assessment(course, p, j)
+                assert flags["SRI4"][p, w] == sri(base, visit).responder
+                assert flags["BICLA"][p, w] == bicla(base, visit).responder
+                checked += 1
+    assert checked > 200
+
+
+def test_every_flare_is_a_new_bilag_grade_seen_on_its_day(trials) -> None:
+    """A severe flare shows a new A, a moderate one a new B (from C-E), against the assessment before it;
+    ADSL's flare counts equal the flare visits."""
+    for trial, outcome in trials:
+        course = outcome.course
+        for kind, grade, before in ((SEVERE, 0, (1, 2, 3, 4)), (MODERATE, 1, (2, 3, 4))):
+            p, j = np.nonzero(course.flare == kind)
+            new = (course.grades[p, j] == grade) & np.isin(course.grades[p, j - 1], before)
+            assert new.any(axis=1).all()
+        observed = course.day <= trial.end_day[:, None]
+        assert ((course.flare == SEVERE) & observed).sum() == np.isfinite(outcome.severe).sum()
+        assert ((course.flare == MODERATE) & observed).sum() == np.isfinite(outcome.moderate).sum()
+
+
+def test_grades_only_improve_between_flares(trials) -> None:
+    """Between two assessments a domain can only step down (A → D) unless the later one is a flare visit."""
+    for _, outcome in trials:
+        c = outcome.course
+        later, earlier = c.grades[:, 1:], c.grades[:, :-1]
+        worse = (later < earlier).any(axis=2) & np.isfinite(c.day[:, 1:])
+        assert not (worse & (c.flare[:, 1:] == 0)).any()
+
+
+def test_lower_drive_resolves_faster() -> None:
+    """The improvement hazard is ρ·r^−κ: with κ = 1 halving the drive doubles it; the cumulative
+    hazard starts at 0."""
+    hazard = np.array([[2.0, 2.0, 2.0, 1.0, 1.0]])
+    res = resolution_hazard(hazard, np.array([365.25]))
+    assert res[0, 0] == 0.0
+    np.testing.assert_allclose(np.diff(res[0]), [1.0, 1.0, 1.5, 2.0])
+    half = resolution_hazard(hazard, np.array([365.25]), power=0.5)  # κ = 0.5: √ of the drive
+    np.testing.assert_allclose(np.diff(half[0])[-1], 2.0 ** 0.5)
+
+
+def test_prednisone_tapers_while_inactive_and_rescues_at_flares() -> None:
+    steroids = Steroids(baseline_median_mg=10, baseline_sdlog=0, taper_to_mg=5, taper_step_mg=2.5,
+                        taper_every_weeks=4, severe=Rescue(dose_mg=30, treatment_failure=True),
+                        moderate=Rescue(dose_mg=15, treatment_failure=False))
+    day = np.array([[0.0, 28.0, 56.0, 60.0, 84.0, np.nan]] * 2)
+    kind = np.array([[0, 0, 0, MODERATE, 0, 0], [0, 0, 0, SEVERE, 0, 0]])
+    grades = np.full((2, 6, 9), 3)
+    grades[:, 3, 0] = [1, 0]  # the flare's domain, still active at the visit after
+    grades[:, 4, 0] = [1, 0]
+    dose, failure = _prednisone(day, kind, grades, steroids, np.random.default_rng(0))
+    np.testing.assert_allclose(dose[0, :5], [10, 7.5, 5, 15, 15])
+    np.testing.assert_allclose(dose[1, :5], [10, 7.5, 5, 30, 30])
+    assert not failure[0].any() and failure[1, 3:5].all() and not failure[1, :3].any()
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_responders_are_those_the_adrs_records_say(seed: int) -> None:
+    """ADRS's AVALC at week 52 equals the design arrays' responders of the same seed."""
+    protocol = load_protocol("beat-lupus").model_copy(
+        update={"population": load_protocol("beat-lupus").population.model_copy(update={"n_patients": 12})})
+    frames = simulate_chunk(protocol, [0], seed)
+    arrays = simulate_arrays(protocol, [0], seed)
+    adrs = frames["adrs"]
+    w = int(np.flatnonzero(arrays.response_weeks == 52)[0])
+    ids = frames["adsl"]["USUBJID"].to_numpy()
+    for code in RESPONDERS:
+        rows = adrs[(adrs["PARAMCD"] == code) & (adrs["AVISITN"] == 52)].set_index("USUBJID")
+        flags = arrays.response[code][0, :, w]
+        for i, usubjid in enumerate(ids):
+            if usubjid in rows.index:
+                assert (rows.loc[usubjid, "AVALC"] == "Y") == (flags[i] == 1)
+            else:
+                assert np.isnan(flags[i])
+
+
+def test_adqs_records_every_item_of_every_assessment(protocol) -> None:
+    """Each observed assessment has the 21 clinical descriptors, nine BILAG grades, PGA, prednisone,
+    the treatment flags and the four laboratory tests the SLEDAI-2K lab descriptors read."""
+    adqs = simulate_chunk(protocol, [0], 3)["adqs"]
+    per_visit = adqs.groupby(["USUBJID", "AVISITN"])["PARAMCD"].nunique()
+    assert (per_visit == 21 + 9 + 6 + 4).all()
+    grades = adqs[adqs["PARAMCD"].str.startswith("BLG")]["AVALC"]
+    assert set(grades) <= set(LETTERS)
+    unscheduled = adqs[adqs["AVISIT"] == "Unscheduled"]
+    assert len(unscheduled) and (unscheduled["AVISITN"] % 1 != 0).all()
+    visits = adqs.drop_duplicates(["USUBJID", "AVISITN"]).sort_values(["USUBJID", "AVISITN"])
+    assert (visits.groupby("USUBJID")["ADY"].diff().dropna() >= 0).all()  # AVISITN orders the days
+
+
+def test_indices_derive_from_adqs_what_the_simulator_wrote() -> None:
+    """lupustrial.indices.derive, run on the simulated ADQS as on a real trial's, gives the simulator's
+    ADRS responders, its recurrent flare records and its ADTTE flare events."""
+    from lupustrial.indices import derive
+
+    frames = simulate_chunk(load_protocol("beat-lupus"), range(2), 3)
+    derived = derive(frames["adqs"].drop(columns=["TRIALID"]), baseline_visit=-1)
+    rs = derived.adrsp.merge(frames["adrs"], on=["USUBJID", "AVISITN", "PARAMCD"], suffixes=("_d", "_s"))
+    assert len(rs) == len(frames["adrs"]) and (rs["AVALC_d"] == rs["AVALC_s"]).all()
+    keys = ["USUBJID", "PARAMCD", "EVENTNUM"]
+    mine = derived.recurrent[derived.recurrent["PARAMCD"].isin(["SEVFL", "MODFL"])]
+    fl = mine.merge(frames["adflare"], on=keys, how="outer", suffixes=("_d", "_s"), indicator=True)
+    assert (fl["_merge"] == "both").all() and (fl["CNSR_s"] == 0).sum() > 20
+    for column in ("TSTART", "TSTOP", "CNSR", "AVISITN", "EVNTDESC"):
+        assert (fl[f"{column}_d"].fillna("") == fl[f"{column}_s"].fillna("")).all(), column
+    tte = derived.adtte.merge(frames["adtte"], on=["USUBJID", "PARAMCD"], suffixes=("_d", "_s"))
+    events = tte[(tte["CNSR_d"] == 0) | (tte["CNSR_s"] == 0)]
+    assert len(events) > 20 and (events["CNSR_d"] == events["CNSR_s"]).all()
+    assert (events["AVAL_d"] == events["AVAL_s"]).all()
