@@ -68,7 +68,8 @@ def _columns(course: Assessments, settings: ClinicalSettings) -> dict[str, tuple
 
 
 def adqs(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray,
-         visits: tuple[np.ndarray, np.ndarray], settings: ClinicalSettings) -> dict[str, object]:
+         visits: tuple[np.ndarray, np.ndarray], settings: ClinicalSettings, *, compact: bool = False
+         ) -> dict[str, object]:
     """Item-level records of every observed assessment ((n, Q) mask ``observed``) of patients ``ids``
     in trials ``trial_ids`` (n,), built as one (assessments × parameters) grid in USUBJID, AVISITN,
     PARAMCD order: a chunk of trials at once, as ADQS is the simulator's largest dataset.
@@ -77,7 +78,8 @@ def adqs(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: 
     PARAMCD, AVISIT and AVALC are categorical (their few values stored once, so the frame is
     quick to build, pass between processes and write; chunks are joined by the union of their
     categories, :func:`lupustrial.simulate.run.run_trials`); their values are the strings a CSV
-    shows. USUBJID stays text, as grouping by subject expects.
+    shows. USUBJID stays text, as grouping by subject expects, unless ``compact`` (categorical, for
+    passing between processes).
     """
     pi, qi = np.nonzero(observed)
     cols = _columns(course, settings)
@@ -90,7 +92,8 @@ def adqs(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: 
     weeks, labels = visits
     week = course.week[pi, qi]
     visit = np.where(np.isnan(week), len(weeks), np.searchsorted(weeks, np.nan_to_num(week)))
-    return {"TRIALID": np.repeat(trial_ids[pi], k), "USUBJID": np.repeat(ids[pi], k),
+    subject = pd.Categorical.from_codes(np.repeat(pi, k), ids) if compact else np.repeat(ids[pi], k)
+    return {"TRIALID": np.repeat(trial_ids[pi], k), "USUBJID": subject,
             "AVISIT": pd.Categorical.from_codes(np.repeat(visit, k), [*labels, UNSCHEDULED]),
             "AVISITN": np.repeat(visit_number(course)[pi, qi], k),
             "ADY": np.repeat(study_day(course.day[pi, qi]), k),
@@ -140,14 +143,15 @@ def responses(course: Assessments, weeks: np.ndarray) -> dict[str, np.ndarray]:
     return {code: np.column_stack([rule(course, 0, j) for j in cols]) for code, (_, rule) in RESPONDERS.items()}
 
 
-def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.ndarray, trial_id: int,
+def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray,
          labels: Callable[[np.ndarray], np.ndarray]) -> Table:
-    """Responder records at each scheduled week after baseline the patient was observed at ((n, W) mask)."""
+    """Responder records at each scheduled week after baseline the patient was observed at ((n, W)
+    mask), patients ``ids`` of trials ``trial_ids`` (n,)."""
     pi, wi = np.nonzero(observed)
     days = np.column_stack([course.day[np.arange(len(ids)), np.argmax(course.week == w, axis=1)] for w in weeks])
     out = []
     for code, flags in responses(course, weeks).items():
-        out.append(table({"TRIALID": trial_id, "USUBJID": ids[pi], "PARAMCD": code, "PARAM": RESPONDERS[code][0],
+        out.append(table({"TRIALID": trial_ids[pi], "USUBJID": ids[pi], "PARAMCD": code, "PARAM": RESPONDERS[code][0],
                           "AVISIT": labels(weeks)[wi], "AVISITN": weeks[wi], "ADY": study_day(days[pi, wi]),
                           "AVALC": np.where(flags[pi, wi], "Y", "N"), "AVAL": flags[pi, wi].astype(float)}, pi.size))
     return stack(out)
@@ -164,7 +168,7 @@ def _flared_domain(course: Assessments, p: np.ndarray, q: np.ndarray, grade: int
     return np.asarray(DOMAINS, dtype=object)[np.argmax(new, axis=1)]
 
 
-def adflare(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_id: int) -> Table:
+def adflare(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray) -> Table:
     """Every severe and moderate flare as counting-process records (TSTART, TSTOP] in study days,
     then each patient's censored interval to the last assessment (CNSR 1), as
     :func:`lupustrial.indices.derive` writes them from visits."""
@@ -182,7 +186,8 @@ def adflare(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_id
         last = np.zeros(len(ids))
         np.maximum.at(last, p, stop)
         c = np.flatnonzero(end > last)
-        out.append(table({"TRIALID": trial_id, "USUBJID": np.r_[ids[p], ids[c]], "PARAMCD": code, "PARAM": label,
+        out.append(table({"TRIALID": np.r_[trial_ids[p], trial_ids[c]], "USUBJID": np.r_[ids[p], ids[c]],
+                          "PARAMCD": code, "PARAM": label,
                           "EVENTNUM": np.r_[np.cumsum(hit, axis=1)[p, q], count[c] + 1],
                           "TSTART": np.r_[start, last[c]], "TSTOP": np.r_[stop, end[c]],
                           "CNSR": np.r_[np.zeros(p.size, dtype=int), np.ones(c.size, dtype=int)],

@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
@@ -56,9 +57,12 @@ def run_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelPar
                progress: Callable[[int], None] | None = None) -> dict[str, pd.DataFrame]:
     """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), simulated by ``workers`` processes."""
     check_protocol(protocol)
-    func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings)
+    func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings, compact=workers > 1)
     parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)
-    return {k: _concat([p[k] for p in parts]) for k in parts[0]}
+    frames = {k: _concat([p[k] for p in parts]) for k in parts[0]}
+    if "adqs" in frames and isinstance(frames["adqs"]["USUBJID"].dtype, pd.CategoricalDtype):
+        frames["adqs"]["USUBJID"] = np.asarray(frames["adqs"]["USUBJID"])  # text again: only pointers copied
+    return frames
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -228,8 +228,8 @@ def _outcomes(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], gri
 
 def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: int,
                   settings: SimulationSettings) -> dict[str, Table]:
-    """ADSL, ADLB, ADTTE, ADAE, ADRS and ADFLARE of one trial from its draws and outcomes (ADQS is
-    built for a chunk of trials at once: :func:`simulate_chunk`)."""
+    """ADSL, ADLB, ADTTE and ADAE of one trial from its draws and outcomes (the clinical datasets
+    are built for a chunk of trials at once: :func:`_clinical`)."""
     n = len(trial.arm)
     t = trial.index
     ids = np.array([f"{protocol.name.upper()}-{t + 1:05d}-{i + 1:03d}" for i in range(n)], dtype=object)
@@ -287,15 +287,7 @@ def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: 
     adlb = stack(frames)
 
     adae = _adverse_events(trial, ids, rand_date, stream(seed, t, Purpose.ADVERSE_EVENTS), settings)
-    frames = {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
-    course = outcomes.course
-    if course is None:
-        return frames
-    seen = course.day <= trial.end_day[:, None]  # nan slots compare False
-    after = all_weeks > all_weeks[0]
-    return frames | {"adrs": adrs(course, all_weeks[after], outcomes.observed(trial)[:, after], ids, t + 1,
-                                  _visit_labels),
-                     "adflare": adflare(course, seen, ids, t + 1)}
+    return {"adsl": adsl, "adlb": adlb, "adtte": adtte, "adae": adae}
 
 
 def _observed_events(grid: np.ndarray, cumhaz: np.ndarray, gaps: np.ndarray, trial: _Trial) -> np.ndarray:
@@ -409,30 +401,41 @@ def _simulated(protocol: Protocol, trials: Sequence[int], seed: int, params: Par
 
 
 def simulate_chunk(protocol: Protocol, trials: Sequence[int], seed: int, params: ParameterSets = None,
-                   settings: SimulationSettings | None = None) -> dict[str, pd.DataFrame]:
-    """ADaM datasets of trials ``trials`` (indices from 0), patients of all trials integrated together."""
+                   settings: SimulationSettings | None = None, *, compact: bool = False) -> dict[str, pd.DataFrame]:
+    """ADaM datasets of trials ``trials`` (indices from 0), patients of all trials integrated together.
+
+    ``compact`` leaves ADQS's USUBJID categorical: a worker process's chunk then travels to the
+    parent as codes, not 40 strings per assessment (:func:`lupustrial.simulate.run.run_trials`
+    turns it back into text once the chunks are joined).
+    """
     settings = settings or SimulationSettings()
     done = _simulated(protocol, trials, seed, params, settings)
     tables = [_trial_frames(protocol, d, o, seed, settings) for d, o in done]
     # The arrays are new and owned by nobody else: no copy (copying was a third of the chunk's time).
     frames = {k: pd.DataFrame(stack([t[k] for t in tables]), copy=False) for k in tables[0]}
     if settings.clinical is not None:
-        frames["adqs"] = pd.DataFrame(_adqs(protocol, done, tables, settings.clinical), copy=False)
+        frames |= {k: pd.DataFrame(v, copy=False) for k, v in _clinical(done, tables, settings.clinical, compact).items()}
     for k, order in SORT.items():
         if k in frames:
             frames[k] = frames[k].sort_values(order, kind="stable", ignore_index=True)
     return frames
 
 
-def _adqs(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]], tables: list[dict[str, Table]],
-          clinical: ClinicalSettings) -> dict[str, object]:
-    """ADQS of a chunk of trials, all at once: every trial's observed assessments."""
+def _clinical(done: list[tuple[_Trial, _Outcomes]], tables: list[dict[str, Table]], clinical: ClinicalSettings,
+              compact: bool) -> dict[str, dict[str, object]]:
+    """ADQS, ADRS and ADFLARE of a chunk of trials, each built once for all of them: every trial's
+    observed assessments, as one course padded to the widest trial."""
     course = Assessments.concat([o.course for _, o in done])
     end = np.concatenate([d.end_day for d, _ in done])
     trial_ids = np.concatenate([np.full(len(d.arm), d.index + 1) for d, _ in done])
     ids = np.concatenate([t["adsl"]["USUBJID"] for t in tables])
     weeks = done[0][1].lab_weeks
-    return adqs(course, course.day <= end[:, None], ids, trial_ids, (weeks, _visit_labels(weeks)), clinical)
+    after = weeks > weeks[0]
+    seen = course.day <= end[:, None]  # nan slots compare False
+    observed = np.concatenate([o.observed(d)[:, after] for d, o in done])
+    return {"adqs": adqs(course, seen, ids, trial_ids, (weeks, _visit_labels(weeks)), clinical, compact=compact),
+            "adrs": adrs(course, weeks[after], observed, ids, trial_ids, _visit_labels),
+            "adflare": adflare(course, seen, ids, trial_ids)}
 
 
 @dataclass(frozen=True)
