@@ -21,7 +21,8 @@ from lupustrial.simulate import SimulationSettings, run_trials
 
 def _run(protocol, settings: SimulationSettings, args: argparse.Namespace, workers: int) -> tuple[float, float, dict]:
     start = time.perf_counter()
-    frames = run_trials(protocol, args.trials, seed=1, chunk=args.chunk, workers=workers, settings=settings)
+    frames = run_trials(protocol, args.trials, seed=1, chunk=args.chunk, workers=workers, settings=settings,
+                        compact=True)  # as `lupustrial simulate` runs it
     simulated = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as out:
         write_trial(frames, out, fmt="parquet")

@@ -158,3 +158,23 @@ def test_indices_derive_from_adqs_what_the_simulator_wrote() -> None:
     events = tte[(tte["CNSR_d"] == 0) | (tte["CNSR_s"] == 0)]
     assert len(events) > 20 and (events["CNSR_d"] == events["CNSR_s"]).all()
     assert (events["AVAL_d"] == events["AVAL_s"]).all()
+
+
+def test_compact_adqs_is_written_as_the_same_text(tmp_path) -> None:
+    """`lupustrial simulate`'s compact ADQS (categorical columns, quick to pass and write) reads back
+    from Parquet as plain text, equal to the frame the Python API returns."""
+    import pandas as pd
+
+    from lupustrial.data import write_trial
+    from lupustrial.simulate import run_trials
+
+    protocol = load_protocol("beat-lupus")
+    compact = run_trials(protocol, 3, seed=4, chunk=2, compact=True)
+    plain = run_trials(protocol, 3, seed=4, chunk=2)
+    assert isinstance(compact["adqs"]["USUBJID"].dtype, pd.CategoricalDtype)
+    assert plain["adqs"]["USUBJID"].dtype == object
+    write_trial(compact, tmp_path, fmt="parquet")
+    back = pd.read_parquet(tmp_path / "adqs.parquet")
+    assert all(back[c].dtype == object for c in ("USUBJID", "PARAMCD", "AVISIT", "AVALC"))
+    expected = plain["adqs"].astype({c: object for c in ("PARAMCD", "AVISIT", "AVALC")})
+    pd.testing.assert_frame_equal(back, expected.where(expected.notna(), None), check_dtype=False)

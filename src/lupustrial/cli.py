@@ -76,7 +76,7 @@ def analyze(
 @user_errors
 def simulate(
     protocol: str = typer.Argument(..., help="Protocol YAML file, or a bundled protocol's name (beat-lupus)."),
-    out: Path = typer.Option(..., "--out", help="Folder for adsl, adlb, adtte and adae."),
+    out: Path = typer.Option(..., "--out", help="Folder for adsl, adlb, adtte, adae, adqs, adrs and adflare."),
     trials: int = typer.Option(1, "--trials", min=1, help="Number of replicate trials (column TRIALID)."),
     seed: int = typer.Option(2021, "--seed", min=0, help="Seed of every random draw."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes; results do not depend on it."),
@@ -96,7 +96,7 @@ def simulate(
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"simulating {design.name}", total=trials)
-        frames = run_trials(design, trials, seed, chunk=chunk, workers=workers,
+        frames = run_trials(design, trials, seed, chunk=chunk, workers=workers, compact=True,
                             progress=lambda k: bar.advance(task, k))
     written = write_trial(frames, out, fmt=fmt)
     console.print(f"{trials} trial(s) of {design.name} ({design.population.n_patients} patients each), seed {seed}: "

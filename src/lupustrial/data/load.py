@@ -429,6 +429,17 @@ def load_trial(
     return validate_trial(frames, paths, directory, kinds=datasets, arms=arms, log_params=log_params)
 
 
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """One dataset as Parquet holding plain columns: a categorical column is stored dictionary-
+    encoded (quick to write) but read back as text, as from CSV, since no pandas or Arrow schema
+    that would restore the categories is stored."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None), path,
+                   store_schema=False)
+
+
 def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | Path, fmt: str = "csv") -> dict[str, Path]:
     """Write each dataset to ``directory`` as ``NAME.csv`` or ``NAME.parquet``, each file atomically."""
     if fmt not in ("csv", "parquet"):
@@ -446,6 +457,6 @@ def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | P
                         out[col] = out[col].dt.strftime("%Y-%m-%d")
                 out.to_csv(tmp, index=False)
             else:
-                df.to_parquet(tmp, index=False)
+                _write_parquet(df, tmp)
         written[kind] = target
     return written

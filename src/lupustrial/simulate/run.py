@@ -54,22 +54,32 @@ def map_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, wo
 
 def run_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelParameters | None = None,
                settings: SimulationSettings | None = None, chunk: int = 50, workers: int = 1,
-               progress: Callable[[int], None] | None = None) -> dict[str, pd.DataFrame]:
-    """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), simulated by ``workers`` processes."""
+               progress: Callable[[int], None] | None = None, compact: bool = False) -> dict[str, pd.DataFrame]:
+    """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), simulated by ``workers`` processes.
+
+    ``compact`` leaves ADQS's USUBJID categorical (its other text columns are always categorical),
+    as is quickest to write (:func:`lupustrial.data.write_trial` writes the text); otherwise it is
+    text, as grouping by subject expects.
+    """
     check_protocol(protocol)
-    func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings, compact=workers > 1)
+    func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings,
+                   compact=compact or workers > 1)
     parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)
     frames = {k: _concat([p[k] for p in parts]) for k in parts[0]}
-    if "adqs" in frames and isinstance(frames["adqs"]["USUBJID"].dtype, pd.CategoricalDtype):
+    if not compact and "adqs" in frames and isinstance(frames["adqs"]["USUBJID"].dtype, pd.CategoricalDtype):
         frames["adqs"]["USUBJID"] = np.asarray(frames["adqs"]["USUBJID"])  # text again: only pointers copied
     return frames
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Chunks' frames one after another; a column categorical in every chunk stays categorical, over
-    the union of the chunks' categories (pandas would turn differing categories into objects)."""
-    out = pd.concat(frames, ignore_index=True)
+    the union of the chunks' categories (pandas would first turn differing categories into objects,
+    the slowest step of joining ADQS)."""
+    columns = {}
     for column in frames[0].columns:
-        if all(isinstance(f[column].dtype, pd.CategoricalDtype) for f in frames):
-            out[column] = union_categoricals([f[column] for f in frames])
-    return out
+        parts = [f[column] for f in frames]
+        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            columns[column] = union_categoricals(parts)
+        else:
+            columns[column] = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(columns, copy=False)
