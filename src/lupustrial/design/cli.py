@@ -234,16 +234,19 @@ def _print_tables(results: list[CellResult], shown: list[str], trials: int, seed
         console.print(pos)
     effects = _table("Effect sizes used by the analytic N, from the trials at the largest N: the mean estimate "
                      "(a ratio: exp of the mean log; HR over the non-monotone fits), residual SD (root-mean "
-                     "variance), pooled event proportion, allocation ratio",
+                     "variance), pooled event proportion, or each arm's share responding or events per "
+                     "patient-year (treatment/control), allocation ratio",
                      ["endpoint", "effect", "SD", "P(event)", "ratio"])
     for r in results:  # "-": what the endpoint's method has not
         effects.add_row(f"[bold]{r.cell.key}[/]")
         for e in r.curve.endpoints:
             if e.powered:
                 fx = r.curve.effects[e.label]
-                effects.add_row(e.label, _effect_text(e.estimate, fx["estimate"]),
-                                *(f"{fx[k]:.3f}" if np.isfinite(fx.get(k, np.nan)) else "-"
-                                  for k in ("sd", "event_probability")), f"{r.curve.ratio:g}")
+                arms = [fx.get(k, np.nan) for k in ("treatment_rate", "control_rate")]
+                events = f"{arms[0]:.3f}/{arms[1]:.3f}" if np.isfinite(arms).all() else (
+                    f"{fx['event_probability']:.3f}" if np.isfinite(fx.get("event_probability", np.nan)) else "-")
+                sd = f"{fx['sd']:.3f}" if np.isfinite(fx.get("sd", np.nan)) else "-"
+                effects.add_row(e.label, _effect_text(e.estimate, fx["estimate"]), sd, events, f"{r.curve.ratio:g}")
         effects.add_section()
     console.print(effects)
 
