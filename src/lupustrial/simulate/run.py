@@ -81,5 +81,5 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
             columns[column] = union_categoricals(parts)
         else:
-            columns[column] = pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(columns, copy=False)
+            columns[column] = pd.concat(parts, ignore_index=True).array
+    return pd.DataFrame(columns, copy=False)  # arrays, not Series: nothing to align
