@@ -103,7 +103,7 @@ def test_endpoints_the_design_cannot_power(tmp_path: Path) -> None:
         data["endpoints"][0]["factors"] = ["site"]
 
     def nothing(data: dict) -> None:
-        data["endpoints"] = data["endpoints"][2:] + [{"name": "LLDAS", "param": "LLDAS", "analysis": "responder",
+        data["endpoints"] = data["endpoints"][2:] + [{"name": "SRI-6", "param": "SRI6", "analysis": "responder",
                                                      "week": 52}]
 
     for change, label, reason in (
@@ -121,7 +121,7 @@ def test_endpoints_the_design_cannot_power(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["design", str(path), *FAST])
     assert bad.exit_code == 2, bad.output
     assert (f"{path}: key endpoints: no endpoint can be powered (CD19: geometric_mean is descriptive (no test); "
-            "LLDAS: the simulator derives no responder LLDAS (it has SRI4, BICLA, MCR)") in " ".join(bad.output.split()), bad.output
+            "SRI6: the simulator derives no responder SRI6 (it has SRI4, BICLA, LLDAS, DORIS, MCR)") in " ".join(bad.output.split()), bad.output
 
 
 def test_ancova_adjusts_for_the_endpoint_factors(tmp_path: Path) -> None:

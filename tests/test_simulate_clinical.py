@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lupustrial.indices import Assessment, bicla, sri
+from lupustrial.indices import Assessment, bicla, doris, lldas, mcr, sri
 from lupustrial.indices.bilag import DOMAINS
 from lupustrial.indices.sledai import sledai2k
 from lupustrial.protocol import load_protocol
@@ -34,25 +34,31 @@ def _assessment(course, p: int, j: int) -> Assessment:
     items = {code: bool(course.items[p, j, i]) for i, code in enumerate(ITEMS)}
     return Assessment(sledai=sledai2k(items), bilag={d: LETTERS[course.grades[p, j, k]] for k, d in enumerate(DOMAINS)},
                       pga=float(course.pga[p, j]), prednisone_mg=float(course.prednisone_mg[p, j]),
-                      treatment_failure=bool(course.failure[p, j]))
+                      treatment_failure=bool(course.failure[p, j]), maintenance_ok=True, stable_ok=True,
+                      haemolysis=False)
 
 
 def test_array_responders_equal_the_per_visit_rules(trials) -> None:
-    """SRI-4 and BICLA from lupustrial.indices.arrays equal lupustrial.indices.endpoints, visit by visit."""
+    """SRI-4, BICLA, LLDAS (against the scheduled visit before), DORIS and MCR from
+    lupustrial.indices.arrays equal lupustrial.indices.endpoints, visit by visit."""
     checked = 0
     for _, outcome in trials[:2]:
         course = outcome.course
-        weeks = np.array([4.0, 24.0, 52.0])
+        weeks = np.array([0.0, 4.0, 12.0, 24.0, 36.0, 52.0])
         flags = responses(course, weeks)
         for p in range(course.day.shape[0]):
             base = _assessment(course, p, 0)
+            previous = base
             for w, week in enumerate(weeks):
-                j = int(np.argmax(course.week[p] == week))
-                visit = _assessment(course, p, j)
+                visit = _assessment(course, p, int(np.argmax(course.week[p] == week)))
                 assert flags["SRI4"][p, w] == sri(base, visit).responder
                 assert flags["BICLA"][p, w] == bicla(base, visit).responder
+                assert flags["LLDAS"][p, w] == lldas(previous, visit).responder
+                assert flags["DORIS"][p, w] == doris(visit).responder
+                assert flags["MCR"][p, w] == mcr(visit).responder
+                previous = visit
                 checked += 1
-    assert checked > 200
+    assert checked > 500 and all(flags[code].any() and not flags[code].all() for code in flags)
 
 
 def test_every_flare_is_a_new_bilag_grade_seen_on_its_day(trials) -> None:

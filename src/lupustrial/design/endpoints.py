@@ -4,8 +4,8 @@ short label that names each in tables, and each one's simulated data as its batc
 An endpoint is powered when its method has a batched twin (``Method.batch`` in
 :data:`lupustrial.analysis.methods.METHODS`) and the simulator produces the data it reads: lab
 values at a visit, times to first flare, counts of severe and moderate flares over follow-up
-(ADSL's SEVFLN and MODFLN over TRTDURD) and the responders of ADRS (SRI-4, BICLA, major clinical
-response) at a scheduled visit (:class:`~lupustrial.simulate.trial.TrialArrays`). Every other
+(ADSL's SEVFLN and MODFLN over TRTDURD) and the responders of ADRS (SRI-4, BICLA, LLDAS, DORIS,
+major clinical response) at a scheduled visit (:class:`~lupustrial.simulate.trial.TrialArrays`). Every other
 endpoint is still listed, with the reason it is not powered; none is dropped silently. Adding a method with a batched twin to the registry makes ``design`` power it.
 """
 

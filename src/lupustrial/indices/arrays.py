@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lupustrial.indices.endpoints import EPS
+from lupustrial.indices.bilag import DOMAINS
+from lupustrial.indices.endpoints import EPS, LLDAS_MAJOR_SYSTEMS
+from lupustrial.indices.sledai import DESCRIPTORS
 
 A, B, C = 0, 1, 2
 
@@ -43,3 +45,25 @@ def major_clinical_response(grades: np.ndarray, sledai_without_dna: np.ndarray, 
     """BEAT-LUPUS's major clinical response (Shipa 2023): every BILAG-2004 domain C or better,
     SLEDAI-2K without anti-dsDNA at most 2, prednisolone at most 7.5 mg/day."""
     return (grades >= C).all(axis=1) & (sledai_without_dna <= max_sledai) & (prednisone_mg <= max_prednisone_mg + EPS)
+
+
+def lldas(sledai: np.ndarray, items: np.ndarray, previous_items: np.ndarray, grades: np.ndarray,
+          previous_grades: np.ndarray, pga: np.ndarray, prednisone_mg: np.ndarray, *, max_sledai: float = 4,
+          max_pga: float = 1.0, max_prednisone_mg: float = 7.5) -> np.ndarray:
+    """LLDAS (Franklyn 2016; criterion 2 as Oon 2019) against the previous assessment; ``items``
+    (n, 24) are the SLEDAI-2K descriptors present in DESCRIPTORS order. Haemolysis absent and
+    immunosuppression at maintenance doses, as the simulator records them."""
+    major = np.array([d.system in LLDAS_MAJOR_SYSTEMS for d in DESCRIPTORS])
+    gastro = grades[:, DOMAINS.index("gastrointestinal")] <= C
+    new_items = (items & ~previous_items).any(axis=1)
+    new_bilag = (((grades == A) & (previous_grades >= B)) | ((grades == B) & (previous_grades >= C))).any(axis=1)
+    return ((sledai <= max_sledai) & ~(items & major).any(axis=1) & ~gastro & ~new_items & ~new_bilag
+            & (pga <= max_pga + EPS) & (prednisone_mg <= max_prednisone_mg + EPS))
+
+
+def doris(items: np.ndarray, pga: np.ndarray, prednisone_mg: np.ndarray, *, max_pga: float = 0.5,
+          max_prednisone_mg: float = 5.0) -> np.ndarray:
+    """DORIS 2021 remission (van Vollenhoven 2021): clinical SLEDAI-2K 0 whatever the serology, PGA
+    below ``max_pga``, prednisone at most ``max_prednisone_mg``; treatment stable, as simulated."""
+    clinical = np.array([not d.serological for d in DESCRIPTORS])
+    return ~(items & clinical).any(axis=1) & (pga < max_pga - EPS) & (prednisone_mg <= max_prednisone_mg + EPS)

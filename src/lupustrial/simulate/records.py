@@ -1,11 +1,13 @@
-"""Clinical records of one simulated trial: ADQS (item-level SLEDAI-2K, BILAG-2004, PGA,
-prednisone and the SLEDAI laboratory tests) and ADRS (responders), from its assessments.
+"""Clinical records of simulated trials, a chunk at once: ADQS (item-level SLEDAI-2K, BILAG-2004,
+PGA, prednisone and the SLEDAI laboratory tests), ADRS (responders) and ADFLARE (every flare), from
+their assessments.
 
 ADQS uses the PARAMCD vocabulary that :func:`lupustrial.indices.derive` reads (docs/indices.md),
 so the indices derive from a simulated trial what they derive from a real one; the laboratory
 descriptors (proteinuria, low complement, DNA binding) are left for the laboratory values to
-decide, as at a real site. ADRS holds the responders the plan's ``responder`` analyses read, one
-record per patient, endpoint and scheduled visit after baseline.
+decide, as at a real site. ADRS holds the responders the plan's ``responder`` analyses read (SRI-4,
+BICLA, LLDAS, DORIS, major clinical response), one record per patient, endpoint and scheduled visit
+after baseline.
 """
 
 from __future__ import annotations
@@ -113,24 +115,39 @@ def _pair(course: Assessments, j0: int, j: np.ndarray) -> dict[str, np.ndarray]:
             "failure": course.failure[rows, j]}
 
 
-def _sri4(course: Assessments, j0: int, j: np.ndarray) -> np.ndarray:
+def _sri4(course: Assessments, j0: int, previous: np.ndarray, j: np.ndarray) -> np.ndarray:
     return arrays.sri(**_pair(course, j0, j))
 
 
-def _bicla(course: Assessments, j0: int, j: np.ndarray) -> np.ndarray:
+def _bicla(course: Assessments, j0: int, previous: np.ndarray, j: np.ndarray) -> np.ndarray:
     return arrays.bicla(**_pair(course, j0, j))
 
 
-def _mcr(course: Assessments, j0: int, j: np.ndarray) -> np.ndarray:
+def _lldas(course: Assessments, j0: int, previous: np.ndarray, j: np.ndarray) -> np.ndarray:
+    rows = np.arange(course.day.shape[0])
+    return arrays.lldas(course.sledai_total[rows, j], course.items[rows, j], course.items[rows, previous],
+                        course.grades[rows, j], course.grades[rows, previous], course.pga[rows, j],
+                        course.prednisone_mg[rows, j])
+
+
+def _doris(course: Assessments, j0: int, previous: np.ndarray, j: np.ndarray) -> np.ndarray:
+    rows = np.arange(course.day.shape[0])
+    return arrays.doris(course.items[rows, j], course.pga[rows, j], course.prednisone_mg[rows, j])
+
+
+def _mcr(course: Assessments, j0: int, previous: np.ndarray, j: np.ndarray) -> np.ndarray:
     rows = np.arange(course.day.shape[0])
     return arrays.major_clinical_response(course.grades[rows, j], course.sledai(dna=False)[rows, j],
                                           course.prednisone_mg[rows, j])
 
 
-#: ADRS endpoints: PARAMCD -> (label, rule on (assessments, baseline column j0, visit column j (n,))).
-RESPONDERS: dict[str, tuple[str, Callable[[Assessments, int, np.ndarray], np.ndarray]]] = {
+#: ADRS endpoints: PARAMCD -> (label, rule on (assessments, baseline column, previous scheduled
+#: visit's column (n,), visit column (n,))).
+RESPONDERS: dict[str, tuple[str, Callable[[Assessments, int, np.ndarray, np.ndarray], np.ndarray]]] = {
     "SRI4": (RESPONSE_PARAMS["SRI4"], _sri4),
     "BICLA": (RESPONSE_PARAMS["BICLA"], _bicla),
+    "LLDAS": (RESPONSE_PARAMS["LLDAS"], _lldas),
+    "DORIS": (RESPONSE_PARAMS["DORIS"], _doris),
     "MCR": ("Major clinical response (BILAG-2004 all C or better, SLEDAI-2K without anti-dsDNA <= 2, "
             "prednisolone <= 7.5 mg/day)", _mcr),
 }
@@ -138,9 +155,11 @@ RESPONDERS: dict[str, tuple[str, Callable[[Assessments, int, np.ndarray], np.nda
 
 def responses(course: Assessments, weeks: np.ndarray) -> dict[str, np.ndarray]:
     """Responder flags (n, W) per ADRS PARAMCD at scheduled ``weeks`` after the baseline (the
-    course's first assessment, a scheduled visit)."""
+    course's first assessment, a scheduled visit); LLDAS compares with the scheduled visit before."""
     cols = [np.argmax(course.week == w, axis=1) for w in weeks]
-    return {code: np.column_stack([rule(course, 0, j) for j in cols]) for code, (_, rule) in RESPONDERS.items()}
+    before = [np.zeros_like(cols[0]), *cols[:-1]]
+    return {code: np.column_stack([rule(course, 0, b, j) for b, j in zip(before, cols, strict=True)])
+            for code, (_, rule) in RESPONDERS.items()}
 
 
 def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray,
