@@ -107,8 +107,9 @@ def make(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
 
 
 def _responders(ids: list[str], arm: np.ndarray, last: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    """ADRS at week 52 for the subjects followed that long: MCR, SRI-4 and BICLA, Y/N."""
-    shares = {"MCR": (0.48, 0.35), "SRI4": (0.6, 0.45), "BICLA": (0.55, 0.4)}  # (belimumab, placebo), demo
+    """ADRS at week 52 for the subjects followed that long: MCR, SRI-4, BICLA and LLDAS, Y/N
+    ((belimumab, placebo) shares for the demo)."""
+    shares = {"MCR": (0.48, 0.35), "SRI4": (0.6, 0.45), "BICLA": (0.55, 0.4), "LLDAS": (0.45, 0.25)}  # demo
     rows = []
     for code, (bel, pbo) in shares.items():
         for i in np.flatnonzero(last >= 364):

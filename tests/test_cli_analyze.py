@@ -30,8 +30,8 @@ def test_analyze_example_prints_tables_and_writes_json(tmp_path: Path) -> None:
                             "subjects": {"Belimumab": 26, "Placebo": 26}}
     primary, flare, bcells, *clinical = data["endpoints"]
     assert [e["analysis"] for e in data["endpoints"]] == ["ancova_log", "cox", "geometric_mean", "responder",
-                                                          "negative_binomial", "responder", "responder"]
-    assert [e["param"] for e in clinical] == ["MCR", "SEVFLN", "SRI4", "BICLA"]
+                                                          "negative_binomial", "responder", "responder", "responder"]
+    assert [e["param"] for e in clinical] == ["MCR", "SEVFLN", "SRI4", "BICLA", "LLDAS"]
     assert all(e["comparisons"] and not e["not_estimable"] for e in clinical)
     (comparison,) = flare["comparisons"]
     assert (comparison["treatment"], comparison["reference"]) == ("Belimumab", "Placebo")

@@ -95,8 +95,8 @@ def test_power_curve_independent_of_workers_and_chunk() -> None:
     assert a.table.equals(b.table) and a.analytic.equals(b.analytic)
     p = a.table["power"].to_numpy()
     np.testing.assert_allclose(a.table["mc_se"], np.sqrt(p * (1 - p) / 12))
-    assert set(a.table["endpoint"]) == {"DSDNA", "TTSEVFL", "MCR", "SEVFLN", "SRI4", "BICLA", "all/bonferroni",
-                                        "all/hierarchical"}
+    assert set(a.table["endpoint"]) == {"DSDNA", "TTSEVFL", "MCR", "SEVFLN", "SRI4", "BICLA", "LLDAS",
+                                        "all/bonferroni", "all/hierarchical"}
     n_s, n_f = a.analytic_n("TTSEVFL", "schoenfeld", 0.8), a.analytic_n("TTSEVFL", "freedman", 0.8)
     hr = np.exp(a.effects["TTSEVFL"]["estimate"])
     d_s, d_f = (required_events(hr, power=0.8, method=m) for m in ("schoenfeld", "freedman"))

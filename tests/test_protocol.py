@@ -29,7 +29,7 @@ def test_bundled_beat_lupus_loads_with_published_design() -> None:
     assert p.randomisation.window_weeks == (4.0, 8.0)
     assert p.plan().primary.param == "DSDNA" and p.plan().primary.week == 52
     assert [e.analysis for e in p.endpoints] == ["ancova_log", "cox", "geometric_mean", "responder",
-                                                 "negative_binomial", "responder", "responder"]
+                                                 "negative_binomial", "responder", "responder", "responder"]
     assert p.steroids.taper_to_mg == 5 and p.steroids.severe.treatment_failure
     assert p.plan().arms.reference == "Placebo"
     bel = p.arm("Belimumab").dosing[0]
