@@ -19,6 +19,15 @@ from lupustrial.indices.sledai import BY_CODE, SEROLOGICAL, SledaiScore
 EPS = 1e-9
 # SLEDAI-2K systems whose activity LLDAS excludes outright (Franklyn 2016, criterion 1).
 LLDAS_MAJOR_SYSTEMS = frozenset({"renal", "cns", "cardiopulmonary", "vasculitis", "constitutional"})
+# The published thresholds (docs/indices.md), the defaults of these rules and of their array forms
+# (lupustrial.indices.arrays), declared once here.
+SRI_REDUCTION = 4  # SRI-4 (Furie 2009)
+PGA_WORSENING = 0.3  # SRI and BICLA: PGA not worse by this much
+MAX_NEW_B = 1  # SRI and BICLA: at most one new BILAG-2004 B
+LLDAS_MAX_SLEDAI, LLDAS_MAX_PGA, LLDAS_MAX_PREDNISONE_MG = 4, 1.0, 7.5  # Franklyn 2016
+DORIS_MAX_PGA, DORIS_MAX_PREDNISONE_MG = 0.5, 5.0  # van Vollenhoven 2021
+MCR_MAX_SLEDAI, MCR_MAX_PREDNISONE_MG = 2, 7.5  # Shipa 2023
+MCR_IGNORE = frozenset({"DNA"})  # MCR's SLEDAI-2K leaves out anti-dsDNA
 GRADE_ORDER = {g: i for i, g in enumerate("ABCDE")}
 
 
@@ -112,9 +121,9 @@ def sri(
     baseline: Assessment,
     visit: Assessment,
     *,
-    reduction: int = 4,
-    pga_worsening: float = 0.3,
-    max_new_b: int = 1,
+    reduction: int = SRI_REDUCTION,
+    pga_worsening: float = PGA_WORSENING,
+    max_new_b: int = MAX_NEW_B,
 ) -> Response:
     """SLE Responder Index SRI-k (Furie 2009): k = ``reduction`` (4 to 8 in use).
 
@@ -136,8 +145,8 @@ def bicla(
     baseline: Assessment,
     visit: Assessment,
     *,
-    pga_worsening: float = 0.3,
-    max_new_b: int = 1,
+    pga_worsening: float = PGA_WORSENING,
+    max_new_b: int = MAX_NEW_B,
 ) -> Response:
     """BILAG-based Composite Lupus Assessment (Wallace 2014).
 
@@ -169,9 +178,9 @@ def lldas(
     previous: Assessment,
     visit: Assessment,
     *,
-    max_sledai: int = 4,
-    max_pga: float = 1.0,
-    max_prednisone_mg: float = 7.5,
+    max_sledai: int = LLDAS_MAX_SLEDAI,
+    max_pga: float = LLDAS_MAX_PGA,
+    max_prednisone_mg: float = LLDAS_MAX_PREDNISONE_MG,
 ) -> Response:
     """Lupus Low Disease Activity State (Franklyn 2016, criterion 2 as Oon 2019).
 
@@ -220,8 +229,8 @@ def lldas(
 def doris(
     visit: Assessment,
     *,
-    max_pga: float = 0.5,
-    max_prednisone_mg: float = 5.0,
+    max_pga: float = DORIS_MAX_PGA,
+    max_prednisone_mg: float = DORIS_MAX_PREDNISONE_MG,
     prednisone_inclusive: bool = True,
 ) -> Response:
     """DORIS 2021 remission on treatment (van Vollenhoven 2021), irrespective of serology.
@@ -250,9 +259,9 @@ def doris(
 def mcr(
     visit: Assessment,
     *,
-    max_sledai: int = 2,
-    max_prednisone_mg: float = 7.5,
-    ignore: frozenset[str] = frozenset({"DNA"}),
+    max_sledai: int = MCR_MAX_SLEDAI,
+    max_prednisone_mg: float = MCR_MAX_PREDNISONE_MG,
+    ignore: frozenset[str] = MCR_IGNORE,
 ) -> Response:
     """BEAT-LUPUS major clinical response (Shipa 2023): every BILAG-2004 domain C or better,
     prednisolone ≤ 7.5 mg/day and SLEDAI-2K ≤ 2 not counting anti-dsDNA (``ignore``).

@@ -31,7 +31,8 @@ SEVERE, MODERATE = 1, 2  # flare kinds in the merged event arrays
 
 @dataclass(frozen=True)
 class Assessments:
-    """Every assessment of one trial's patients, (n, Q) unless said, in day order per patient.
+    """Every assessment of a trial's patients (or a chunk's: :meth:`concat`), (n, Q) unless said, in
+    day order per patient.
 
     ``day`` is days from randomisation (model day − randomisation day; ``nan`` for unused slots),
     ``week`` AVISITN (the scheduled week; an unscheduled flare visit has nan), ``grades`` (n, Q, 9)
@@ -75,11 +76,10 @@ class Assessments:
         """SLEDAI-2K total (n, Q), computed once: every responder rule reads it."""
         return self.sledai()
 
-    def sledai(self, *, serology: bool = True, dna: bool = True) -> np.ndarray:
-        """SLEDAI-2K total (n, Q); ``serology=False`` gives clinical SLEDAI, ``dna=False`` leaves out
-        DNA binding only (BEAT-LUPUS's major clinical response)."""
-        weights = np.array([d.weight * ((serology or not d.serological) and (dna or d.code != "DNA"))
-                            for d in DESCRIPTORS], dtype=float)
+    def sledai(self, ignore: frozenset[str] = frozenset()) -> np.ndarray:
+        """SLEDAI-2K total (n, Q) without the descriptors in ``ignore`` (e.g. anti-dsDNA for
+        BEAT-LUPUS's major clinical response)."""
+        weights = np.array([0.0 if d.code in ignore else d.weight for d in DESCRIPTORS])
         return self.items @ weights
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from lupustrial.indices import arrays
 from lupustrial.indices.bilag import DOMAINS
 from lupustrial.indices.derive import BILAG_PARAMS, RESPONSE_PARAMS
+from lupustrial.indices.endpoints import MCR_IGNORE
 from lupustrial.indices.flares import RECURRENT_PARAMS
 from lupustrial.indices.sledai import LAB_DESCRIPTOR
 from lupustrial.simulate.activity import ITEMS, MODERATE, SEVERE, Assessments
@@ -137,7 +138,7 @@ def _doris(course: Assessments, j0: int, previous: np.ndarray, j: np.ndarray) ->
 
 def _mcr(course: Assessments, j0: int, previous: np.ndarray, j: np.ndarray) -> np.ndarray:
     rows = np.arange(course.day.shape[0])
-    return arrays.major_clinical_response(course.grades[rows, j], course.sledai(dna=False)[rows, j],
+    return arrays.major_clinical_response(course.grades[rows, j], course.sledai(MCR_IGNORE)[rows, j],
                                           course.prednisone_mg[rows, j])
 
 
