@@ -20,11 +20,15 @@ from functools import cached_property
 import numpy as np
 
 from lupustrial.indices.bilag import DOMAINS
-from lupustrial.indices.sledai import DESCRIPTORS, LabThresholds
+from lupustrial.indices.sledai import DESCRIPTORS, LAB_DESCRIPTOR, lab_descriptor
 from lupustrial.protocol.schema import Steroids
 from lupustrial.simulate.settings import ClinicalSettings
 
 A, B, C, D, E = range(5)  # grade indices, worst first (as "ABCDE")
+#: The SLEDAI-2K laboratory tests the course simulates: PARAMCD -> its Assessments field. Their
+#: descriptors (proteinuria, low complement, DNA binding) are decided from these values by
+#: :func:`lupustrial.indices.sledai.lab_descriptor`, as at a real site.
+LABS = {"UPROT": "uprot_g_day", "C3": "c3_g_l", "C4": "c4_g_l", "DSDNA": "dsdna_iu_ml"}
 ITEMS = tuple(d.code for d in DESCRIPTORS)
 SEVERE, MODERATE = 1, 2  # flare kinds in the merged event arrays
 
@@ -81,6 +85,22 @@ class Assessments:
         BEAT-LUPUS's major clinical response)."""
         weights = np.array([0.0 if d.code in ignore else d.weight for d in DESCRIPTORS])
         return self.items @ weights
+
+
+def lab_limits(settings: ClinicalSettings) -> dict[str, tuple[float | None, float | None]]:
+    """Each simulated test's (lower, upper) limit of normal, as its records carry them (ANRLO, ANRHI)."""
+    return {"UPROT": (None, None), "C3": (settings.c3_lln, None), "C4": (settings.c4_lln, None),
+            "DSDNA": (None, settings.dsdna_uln)}
+
+
+def _lab_items(values: dict[str, np.ndarray], settings: ClinicalSettings) -> dict[str, np.ndarray]:
+    """Descriptor code -> present (n, Q): any of its simulated tests beyond its limit."""
+    out: dict[str, np.ndarray] = {}
+    for code, field in LABS.items():
+        lo, hi = lab_limits(settings)[code]
+        hit = lab_descriptor(code, values[field], lower_limit=lo, upper_limit=hi)
+        out[LAB_DESCRIPTOR[code]] = out.get(LAB_DESCRIPTOR[code], False) | hit
+    return out
 
 
 def _at(cum: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -303,10 +323,8 @@ def clinical_course(out: dict[str, np.ndarray], rand_day: np.ndarray, flares: tu
     dsdna = _at(out["anti_dsdna_iu_ml"], day)
     labs = _labs(grades, dsdna, out["anti_dsdna_iu_ml"][:, 0], settings, rng)
     items = _descriptors(grades, settings)
-    thresholds = LabThresholds()
-    items[:, :, ITEMS.index("PROTEIN")] = labs["uprot_g_day"] > thresholds.proteinuria_above
-    items[:, :, ITEMS.index("DNA")] = dsdna > settings.dsdna_uln
-    items[:, :, ITEMS.index("LOWCOMP")] = (labs["c3_g_l"] < settings.c3_lln) | (labs["c4_g_l"] < settings.c4_lln)
+    for code, present in _lab_items({**labs, "dsdna_iu_ml": dsdna}, settings).items():
+        items[:, :, ITEMS.index(code)] = present
     dose, failure = _prednisone(day, kind, grades, steroids, rng)
     course = Assessments(day=day - rand_day[:, None], week=week, grades=grades, items=items, flare=kind,
                          dsdna_iu_ml=dsdna, pga=_pga(grades, settings, rng), prednisone_mg=dose, failure=failure,

@@ -23,13 +23,13 @@ from lupustrial.indices.derive import BILAG_PARAMS, RESPONSE_PARAMS
 from lupustrial.indices.endpoints import MCR_IGNORE
 from lupustrial.indices.flares import RECURRENT_PARAMS
 from lupustrial.indices.sledai import LAB_DESCRIPTOR
-from lupustrial.simulate.activity import ITEMS, MODERATE, SEVERE, Assessments
+from lupustrial.simulate.activity import ITEMS, LABS, MODERATE, SEVERE, Assessments, lab_limits
 from lupustrial.simulate.settings import ClinicalSettings
 
 Table = dict[str, np.ndarray]
 UNSCHEDULED = "Unscheduled"
 #: Descriptors the simulated laboratory values decide (written as those values, not as items).
-FROM_LABS = frozenset(LAB_DESCRIPTOR[code] for code in ("UPROT", "C3", "DSDNA"))
+FROM_LABS = frozenset(LAB_DESCRIPTOR[code] for code in LABS)
 
 
 def table(columns: dict[str, object], n: int) -> Table:
@@ -64,9 +64,9 @@ def _columns(course: Assessments, settings: ClinicalSettings) -> dict[str, tuple
     cols |= {code: (np.full(course.day.shape, nan), nan, nan) for code in BILAG_PARAMS}
     cols |= {"PGA": (course.pga, nan, nan), "PREDDOSE": (course.prednisone_mg, nan, nan),
              "TRTFAIL": (course.failure.astype(float), nan, nan), "MAINTOK": (ones, nan, nan),
-             "STABLEOK": (ones, nan, nan), "HAEMOLYS": (0 * ones, nan, nan), "UPROT": (course.uprot_g_day, nan, nan),
-             "C3": (course.c3_g_l, settings.c3_lln, nan), "C4": (course.c4_g_l, settings.c4_lln, nan),
-             "DSDNA": (course.dsdna_iu_ml, nan, settings.dsdna_uln)}
+             "STABLEOK": (ones, nan, nan), "HAEMOLYS": (0 * ones, nan, nan)}
+    cols |= {code: (getattr(course, field), *(nan if x is None else x for x in lab_limits(settings)[code]))
+             for code, field in LABS.items()}
     return dict(sorted(cols.items()))
 
 
