@@ -178,8 +178,9 @@ SEARCHED = ("resolution_rate", "resolution_drive_power")
 
 
 def _searched_target(t: Target) -> bool:
-    """Whether the searched parameters, not the least squares, fit target ``t`` (a responder share)."""
-    return t.figure.statistic == "proportion_responding"
+    """Whether the searched parameters, not the least squares, fit target ``t``: the figures that
+    inform a trial's improvement rate (its responder shares)."""
+    return PER_TRIAL["resolution_rate"](t.figure)
 
 
 def fitted_names(trials: tuple[str, ...] = TRIALS) -> tuple[str, ...]:

@@ -154,10 +154,15 @@ RESPONDERS: dict[str, tuple[str, Callable[[Assessments, int, np.ndarray, np.ndar
 }
 
 
+def _visit_columns(course: Assessments, weeks: np.ndarray) -> list[np.ndarray]:
+    """Per scheduled week, each patient's column (n,) of that visit in the course."""
+    return [np.argmax(course.week == w, axis=1) for w in weeks]
+
+
 def responses(course: Assessments, weeks: np.ndarray) -> dict[str, np.ndarray]:
     """Responder flags (n, W) per ADRS PARAMCD at scheduled ``weeks`` after the baseline (the
     course's first assessment, a scheduled visit); LLDAS compares with the scheduled visit before."""
-    cols = [np.argmax(course.week == w, axis=1) for w in weeks]
+    cols = _visit_columns(course, weeks)
     before = [np.zeros_like(cols[0]), *cols[:-1]]
     return {code: np.column_stack([rule(course, 0, b, j) for b, j in zip(before, cols, strict=True)])
             for code, (_, rule) in RESPONDERS.items()}
@@ -168,7 +173,7 @@ def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.n
     """Responder records at each scheduled week after baseline the patient was observed at ((n, W)
     mask), patients ``ids`` of trials ``trial_ids`` (n,)."""
     pi, wi = np.nonzero(observed)
-    days = np.column_stack([course.day[np.arange(len(ids)), np.argmax(course.week == w, axis=1)] for w in weeks])
+    days = np.column_stack([course.day[np.arange(len(ids)), j] for j in _visit_columns(course, weeks)])
     out = []
     for code, flags in responses(course, weeks).items():
         out.append(table({"TRIALID": trial_ids[pi], "USUBJID": ids[pi], "PARAMCD": code, "PARAM": RESPONDERS[code][0],
