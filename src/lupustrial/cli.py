@@ -86,19 +86,18 @@ def simulate(
     """Simulate replicate trials of PROTOCOL on virtual patients and write them as ADaM data."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from lupustrial.data import write_trial
     from lupustrial.protocol import load_protocol
-    from lupustrial.simulate import run_trials
+    from lupustrial.simulate import write_trials
 
     if fmt not in ("parquet", "csv"):
         raise LupustrialError(f"option --format: {fmt!r} is not parquet or csv")
     design = load_protocol(protocol)
+    _output_folder(out)
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"simulating {design.name}", total=trials)
-        frames = run_trials(design, trials, seed, chunk=chunk, workers=workers, compact=True,
-                            progress=lambda k: bar.advance(task, k))
-    written = write_trial(frames, out, fmt=fmt)
+        written = write_trials(design, trials, seed, out, fmt, chunk=chunk, workers=workers,
+                               progress=lambda k: bar.advance(task, k))
     console.print(f"{trials} trial(s) of {design.name} ({design.population.n_patients} patients each), seed {seed}: "
                   + ", ".join(str(p) for p in written.values()))
 

@@ -3,6 +3,7 @@
 from lupustrial.data.load import (
     STANDARD,
     TrialData,
+    TrialWriter,
     empty_dataset,
     example_trial_dir,
     find_dataset,
@@ -20,6 +21,7 @@ __all__ = [
     "Column",
     "STANDARD",
     "TrialData",
+    "TrialWriter",
     "empty_dataset",
     "example_trial_dir",
     "find_dataset",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -429,34 +430,75 @@ def load_trial(
     return validate_trial(frames, paths, directory, kinds=datasets, arms=arms, log_params=log_params)
 
 
-def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """One dataset as Parquet holding plain columns: a categorical column is stored dictionary-
-    encoded (quick to write) but read back as text, as from CSV, since no pandas or Arrow schema
-    that would restore the categories is stored."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class TrialWriter:
+    """ADaM datasets written part by part (e.g. a chunk of simulated trials at a time), each as
+    ``NAME.csv`` or ``NAME.parquet`` in ``directory``, so that no dataset need be held whole: the
+    parts are appended to temporary files that replace the targets together when the ``with``
+    block ends without error (and are removed if it fails).
 
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None), path,
-                   store_schema=False)
+    Parquet holds plain columns: a categorical column is stored dictionary-encoded (quick to
+    write) but read back as text, as from CSV, since no pandas or Arrow schema that would restore
+    the categories is stored. Every part is cast to the first part's Arrow schema, in which text
+    columns that were empty there are text, and dictionaries have 32-bit indices (a later part may
+    have more categories).
+    """
+
+    def __init__(self, directory: str | Path, fmt: str = "csv") -> None:
+        if fmt not in ("csv", "parquet"):
+            raise DataError(f"unknown format {fmt!r}: use csv or parquet")
+        self.directory, self.fmt = Path(directory), fmt
+        self.written: dict[str, Path] = {}
+        self._stack = ExitStack()
+        self._sinks: dict[str, object] = {}
+
+    def __enter__(self) -> TrialWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.__exit__(*exc)  # writers close first, then the files replace their targets
+
+    def append(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        """Append one part of each dataset (the same datasets, with the same columns, every time)."""
+        for kind, df in frames.items():
+            if kind not in self._sinks:
+                target = self.directory / f"{kind}.{self.fmt}"
+                tmp = self._stack.enter_context(atomic_path(target))
+                self._sinks[kind] = self._open(tmp, df)
+                self.written[kind] = target
+            self._write(kind, df)
+
+    def _open(self, tmp: Path, df: pd.DataFrame) -> object:
+        if self.fmt == "csv":
+            return self._stack.enter_context(open(tmp, "w", newline="", encoding="utf-8"))
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.Schema.from_pandas(df, preserve_index=False).remove_metadata()
+        for i, field in enumerate(schema):
+            if pa.types.is_null(field.type):
+                schema = schema.set(i, field.with_type(pa.string()))
+            elif pa.types.is_dictionary(field.type):
+                schema = schema.set(i, field.with_type(pa.dictionary(pa.int32(), field.type.value_type)))
+        writer = pq.ParquetWriter(tmp, schema, store_schema=False)
+        self._stack.callback(writer.close)
+        return writer
+
+    def _write(self, kind: str, df: pd.DataFrame) -> None:
+        sink = self._sinks[kind]
+        if self.fmt == "csv":
+            out = df.copy(deep=False)
+            for col in out.columns:
+                if pd.api.types.is_datetime64_any_dtype(out[col]):
+                    out[col] = out[col].dt.strftime("%Y-%m-%d")
+            out.to_csv(sink, index=False, header=sink.tell() == 0)
+        else:
+            import pyarrow as pa
+
+            sink.write_table(pa.Table.from_pandas(df, preserve_index=False).cast(sink.schema))
 
 
 def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | Path, fmt: str = "csv") -> dict[str, Path]:
     """Write each dataset to ``directory`` as ``NAME.csv`` or ``NAME.parquet``, each file atomically."""
-    if fmt not in ("csv", "parquet"):
-        raise DataError(f"unknown format {fmt!r}: use csv or parquet")
-    frames = dict(data.datasets) if isinstance(data, TrialData) else dict(data)
-    directory = Path(directory)
-    written = {}
-    for kind, df in frames.items():
-        target = directory / f"{kind}.{fmt}"
-        with atomic_path(target) as tmp:
-            if fmt == "csv":
-                out = df.copy()
-                for col in out.columns:
-                    if pd.api.types.is_datetime64_any_dtype(out[col]):
-                        out[col] = out[col].dt.strftime("%Y-%m-%d")
-                out.to_csv(tmp, index=False)
-            else:
-                _write_parquet(df, tmp)
-        written[kind] = target
-    return written
+    with TrialWriter(directory, fmt) as writer:
+        writer.append(dict(data.datasets) if isinstance(data, TrialData) else data)
+    return writer.written

@@ -34,8 +34,16 @@ FROM_LABS = frozenset(LAB_DESCRIPTOR[code] for code in LABS)
 
 def table(columns: dict[str, object], n: int) -> Table:
     """Columns as arrays of length ``n`` (scalars broadcast): one DataFrame is built per chunk,
-    not per trial, because building small DataFrames dominated the simulator's run time."""
-    return {k: np.asarray(v) if np.ndim(v) else np.full(n, v) for k, v in columns.items()}
+    not per trial, because building small DataFrames dominated the simulator's run time. A text
+    scalar is broadcast as references to one Python string (pandas would otherwise make a string
+    object per record out of a fixed-width numpy array)."""
+    return {k: np.asarray(v) if np.ndim(v) else np.full(n, v, dtype=object if isinstance(v, str) else None)
+            for k, v in columns.items()}
+
+
+def yes_no(flag: np.ndarray) -> np.ndarray:
+    """"Y" / "N" (object array of two shared strings) for a boolean array, as ADaM flags are written."""
+    return np.array(["N", "Y"], dtype=object)[np.asarray(flag, dtype=np.intp)]
 
 
 def stack(tables: list[Table]) -> Table:
@@ -171,15 +179,18 @@ def responses(course: Assessments, weeks: np.ndarray) -> dict[str, np.ndarray]:
 def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray,
          labels: Callable[[np.ndarray], np.ndarray]) -> Table:
     """Responder records at each scheduled week after baseline the patient was observed at ((n, W)
-    mask), patients ``ids`` of trials ``trial_ids`` (n,)."""
-    pi, wi = np.nonzero(observed)
+    mask), patients ``ids`` of trials ``trial_ids`` (n,), built in USUBJID, PARAMCD, AVISITN order
+    (the patients are in USUBJID order, as ADQS's are)."""
+    flags = responses(course, weeks)
+    codes = sorted(flags)
+    hit = np.stack([flags[code] for code in codes], axis=1)  # (n, endpoints, W)
+    pi, ci, wi = np.nonzero(np.broadcast_to(observed[:, None, :], hit.shape))
     days = np.column_stack([course.day[np.arange(len(ids)), j] for j in _visit_columns(course, weeks)])
-    out = []
-    for code, flags in responses(course, weeks).items():
-        out.append(table({"TRIALID": trial_ids[pi], "USUBJID": ids[pi], "PARAMCD": code, "PARAM": RESPONDERS[code][0],
-                          "AVISIT": labels(weeks)[wi], "AVISITN": weeks[wi], "ADY": study_day(days[pi, wi]),
-                          "AVALC": np.where(flags[pi, wi], "Y", "N"), "AVAL": flags[pi, wi].astype(float)}, pi.size))
-    return stack(out)
+    value = hit[pi, ci, wi]
+    return table({"TRIALID": trial_ids[pi], "USUBJID": ids[pi], "PARAMCD": np.array(codes, dtype=object)[ci],
+                  "PARAM": np.array([RESPONDERS[code][0] for code in codes], dtype=object)[ci],
+                  "AVISIT": labels(weeks)[wi], "AVISITN": weeks[wi], "ADY": study_day(days[pi, wi]),
+                  "AVALC": yes_no(value), "AVAL": value.astype(float)}, pi.size)
 
 
 #: Recurrent-flare PARAMCD -> (flare kind, label), the layout of lupustrial.indices' adflare.

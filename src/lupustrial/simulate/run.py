@@ -7,15 +7,18 @@ trial indices (see :mod:`.streams`), so results are identical whatever ``workers
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from lupustrial.data import TrialWriter
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.settings import SimulationSettings
@@ -24,51 +27,94 @@ from lupustrial.simulate.trial import check_protocol, simulate_chunk
 T = TypeVar("T")
 
 
-def map_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, workers: int = 1,
-               progress: Callable[[int], None] | None = None) -> list[T]:
-    """``func(trials)`` for consecutive ranges of trial indices, results in order.
+def imap_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, workers: int = 1,
+                progress: Callable[[int], None] | None = None) -> Iterator[T]:
+    """``func(trials)`` for consecutive ranges of trial indices, yielded in order as they finish.
 
     ``func`` must be picklable (a module-level function or a ``functools.partial`` of one)
-    when ``workers`` > 1; ``progress`` is told how many trials each finished chunk held.
+    when ``workers`` > 1; ``progress`` is told how many trials each finished chunk held. At most
+    two chunks per worker are in flight, so a long run never holds more than a few chunks' results.
     This is the project's one parallel map: the model's own parallelism is threads inside
     ``simulate(workers=...)``, which defaults to 1, so worker processes never oversubscribe.
     """
     if n_trials < 1 or chunk < 1 or workers < 1:
         raise ValueError("n_trials, chunk and workers must be >= 1")
     ranges = [range(lo, min(lo + chunk, n_trials)) for lo in range(0, n_trials, chunk)]
-    results: list[T] = []
     if workers == 1:
         for r in ranges:
-            results.append(func(r))
+            yield func(r)
             if progress is not None:
                 progress(len(r))
-        return results
+        return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(func, r) for r in ranges]
-        for r, fut in zip(ranges, futures):
-            results.append(fut.result())
+        pending = deque((r, pool.submit(func, r)) for r in ranges[:2 * workers])
+        ahead = iter(ranges[2 * workers:])
+        while pending:
+            r, fut = pending.popleft()
+            result = fut.result()
+            nxt = next(ahead, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(func, nxt)))
+            yield result
             if progress is not None:
                 progress(len(r))
-    return results
+
+
+def map_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, workers: int = 1,
+               progress: Callable[[int], None] | None = None) -> list[T]:
+    """:func:`imap_chunks`'s results as a list."""
+    return list(imap_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress))
+
+
+def iter_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelParameters | None = None,
+                settings: SimulationSettings | None = None, chunk: int = 50, workers: int = 1,
+                progress: Callable[[int], None] | None = None,
+                compact: bool = False) -> Iterator[dict[str, pd.DataFrame]]:
+    """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), a chunk of trials at a time in
+    trial order, simulated by ``workers`` processes: what ``lupustrial simulate`` writes as it goes.
+    ``compact`` leaves ADQS's USUBJID categorical, as is quickest to pass between processes and
+    write (:class:`lupustrial.data.TrialWriter` writes the text).
+    """
+    check_protocol(protocol)
+    func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings,
+                   compact=compact or workers > 1)
+    for part in imap_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress):
+        if not compact:
+            _text_subjects(part)
+        yield part
 
 
 def run_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelParameters | None = None,
                settings: SimulationSettings | None = None, chunk: int = 50, workers: int = 1,
                progress: Callable[[int], None] | None = None, compact: bool = False) -> dict[str, pd.DataFrame]:
-    """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), simulated by ``workers`` processes.
-
-    ``compact`` leaves ADQS's USUBJID categorical (its other text columns are always categorical),
-    as is quickest to write (:func:`lupustrial.data.write_trial` writes the text); otherwise it is
-    text, as grouping by subject expects.
+    """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), simulated by ``workers`` processes,
+    each dataset whole (:func:`iter_trials` joined; ``compact`` as there).
     """
-    check_protocol(protocol)
-    func = partial(simulate_chunk, protocol, seed=seed, params=params, settings=settings,
-                   compact=compact or workers > 1)
-    parts = map_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)
+    parts = list(iter_trials(protocol, n_trials, seed, params=params, settings=settings, chunk=chunk,
+                             workers=workers, progress=progress, compact=True))
     frames = {k: _concat([p[k] for p in parts]) for k in parts[0]}
-    if not compact and "adqs" in frames and isinstance(frames["adqs"]["USUBJID"].dtype, pd.CategoricalDtype):
-        frames["adqs"]["USUBJID"] = np.asarray(frames["adqs"]["USUBJID"])  # text again: only pointers copied
+    if not compact:
+        _text_subjects(frames)
     return frames
+
+
+def write_trials(protocol: Protocol, n_trials: int, seed: int, out: str | Path, fmt: str = "parquet", *,
+                 params: ModelParameters | None = None, settings: SimulationSettings | None = None,
+                 chunk: int = 50, workers: int = 1, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+    """Simulate trials 1..``n_trials`` into ADaM files in ``out`` (``NAME.parquet`` or ``.csv``), a
+    chunk at a time, so memory holds a few chunks whatever ``n_trials`` is; the files appear
+    together, complete, at the end. Returns the paths written."""
+    with TrialWriter(out, fmt) as writer:
+        for part in iter_trials(protocol, n_trials, seed, params=params, settings=settings, chunk=chunk,
+                                workers=workers, progress=progress, compact=True):
+            writer.append(part)
+    return writer.written
+
+
+def _text_subjects(frames: dict[str, pd.DataFrame]) -> None:
+    """ADQS's USUBJID as text again (only pointers copied), as grouping by subject expects."""
+    if "adqs" in frames and isinstance(frames["adqs"]["USUBJID"].dtype, pd.CategoricalDtype):
+        frames["adqs"]["USUBJID"] = np.asarray(frames["adqs"]["USUBJID"])
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -40,6 +40,7 @@ from lupustrial.simulate.records import (
     responses,
     stack,
     table,
+    yes_no,
 )
 from lupustrial.simulate.labs import measure
 from lupustrial.simulate.settings import ClinicalSettings, SimulationSettings
@@ -57,10 +58,9 @@ LAB_OUTPUTS: dict[str, tuple[str, float, str]] = {
     "NAIVEB": ("naive_cells_ul", 1e-3, "Naive B cells (CD19+CD27-IgD+)"),
     "MEMB": ("memory_cells_ul", 1e-3, "Memory B cells (CD19+CD27+)"),
 }
-#: Record order within a dataset (USUBJID begins with the trial number); ADQS is built in its
-#: order (USUBJID, AVISITN, PARAMCD).
+#: Record order within a dataset (USUBJID begins with the trial number); ADQS and ADRS are built
+#: in their order ((USUBJID, AVISITN, PARAMCD) and (USUBJID, PARAMCD, AVISITN)).
 SORT = {"adlb": ["USUBJID", "PARAMCD", "AVISITN"], "adtte": ["USUBJID", "PARAMCD"], "adae": ["USUBJID", "ASTDY"],
-        "adrs": ["USUBJID", "PARAMCD", "AVISITN"],
         "adflare": ["USUBJID", "PARAMCD", "EVENTNUM"]}
 SEVERE_FLARE = ("TTSEVFL", "Time to first severe (BILAG-2004 A) flare (days)")
 ANY_FLARE = ("TTMODFL", "Time to first moderate or severe (BILAG-2004 B or A) flare (days)")
@@ -281,8 +281,8 @@ def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: 
             "AVISIT": labels[vi],
             "AVISITN": all_weeks[vi],
             "BASE": value[pi, 0],
-            "ABLFL": np.where(vi == 0, "Y", "N"),
-            "BLQFL": np.where(blq[pi, vi], "Y", "N"),
+            "ABLFL": yes_no(vi == 0),
+            "BLQFL": yes_no(blq[pi, vi]),
         }, pi.size))
     adlb = stack(frames)
 
@@ -338,7 +338,7 @@ def _adverse_events(trial: _Trial, ids: np.ndarray, rand_date: pd.DatetimeIndex,
             "USUBJID": ids[pi],
             "AEDECOD": term.term,
             "AEBODSYS": term.body_system,
-            "AESER": np.where(serious, "Y", "N"),
+            "AESER": yes_no(serious),
             "AESEV": np.where(severe, "SEVERE", np.where(moderate, "MODERATE", "MILD")),
             "ASTDY": day,
             "ASTDT": rand_date[pi] + pd.to_timedelta(day - 1, unit="D"),
