@@ -12,7 +12,15 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from lupustrial.data import example_trial_dir, load_trial, read_dataset, schema_markdown, write_trial
+from lupustrial.data import (
+    TrialWriter,
+    arrow_table,
+    example_trial_dir,
+    load_trial,
+    read_dataset,
+    schema_markdown,
+    write_trial,
+)
 from lupustrial.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,6 +246,29 @@ def test_numeric_ids_from_parquet_stay_exact(tmp_path: Path) -> None:
     write_trial(frames, tmp_path, fmt="parquet")
     again = load_trial(tmp_path)
     assert again.adsl["USUBJID"].tolist() == [str(v) for v in ids.values()]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_writer_appends_parts_and_replaces_the_files_only_when_done(tmp_path: Path, fmt: str) -> None:
+    """Parts are appended (a text column empty in the first part is text in the file, categories may
+    differ between parts); nothing appears until the block ends, and a failure leaves nothing."""
+    first = pd.DataFrame({"TRIALID": [1, 1], "USUBJID": pd.Categorical(["A", "B"]), "NOTE": [None, None]})
+    second = pd.DataFrame({"TRIALID": [2], "USUBJID": pd.Categorical(["C"]), "NOTE": ["late"]})
+    with TrialWriter(tmp_path / "ok", fmt) as writer:
+        writer.append({"adx": first})
+        writer.append({"adx": arrow_table(second) if fmt == "parquet" else second})
+        assert not (tmp_path / "ok" / f"adx.{fmt}").exists()
+    back = read_parquet_or_csv(writer.written["adx"])
+    assert back["USUBJID"].tolist() == ["A", "B", "C"] and back["TRIALID"].tolist() == [1, 1, 2]
+    assert back["NOTE"].isna().sum() == 2 and back["NOTE"].iloc[2] == "late"
+    with pytest.raises(RuntimeError), TrialWriter(tmp_path / "failed", fmt) as writer:
+        writer.append({"adx": first})
+        raise RuntimeError("the run stopped")
+    assert list((tmp_path / "failed").iterdir()) == []
+
+
+def read_parquet_or_csv(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
 def test_unknown_arm_against_given_arms(trial_dir: Path) -> None:

@@ -12,7 +12,7 @@ from lupustrial.indices.bilag import DOMAINS
 from lupustrial.indices.sledai import sledai2k
 from lupustrial.protocol import load_protocol
 from lupustrial.protocol.schema import Rescue, Steroids
-from lupustrial.simulate.activity import ITEMS, MODERATE, SEVERE, _prednisone, resolution_hazard
+from lupustrial.simulate.activity import ITEMS, MODERATE, SEVERE, _at, _grades_at, _prednisone, resolution_hazard
 from lupustrial.simulate.records import RESPONDERS, responses
 from lupustrial.simulate.settings import SimulationSettings
 from lupustrial.simulate.trial import _simulated, simulate_arrays, simulate_chunk
@@ -84,6 +84,35 @@ def test_grades_only_improve_between_flares(trials) -> None:
         assert not (worse & (c.flare[:, 1:] == 0)).any()
 
 
+def _grades_at_numpy(start: np.ndarray, grade: np.ndarray, steps: np.ndarray, t: np.ndarray,
+                     res: np.ndarray) -> np.ndarray:
+    """The episodes' grades at ``t`` written with numpy arrays, as the compiled kernel replaced them."""
+    started = start[:, :, :, None] <= t[:, None, None, :]
+    k = np.maximum(np.where(started, np.arange(start.shape[2])[None, None, :, None], -1).max(axis=2), 0)
+    n_idx, d_idx = np.ogrid[:k.shape[0], :k.shape[1]]
+    g = grade[n_idx[..., None], d_idx[..., None], k]
+    done = (steps[n_idx[..., None], d_idx[..., None], k] <= _at(res, t)[:, None, :, None]).sum(axis=-1)
+    return np.where(g == 4, 4, np.minimum(g + done, 3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_compiled_grades_equal_their_numpy_form(seed: int) -> None:
+    """Random episodes (nan starts, the none-yet-started case, nan and off-grid days): the compiled
+    grades equal the numpy form's."""
+    rng = np.random.default_rng(seed)
+    n, k, q, span = 7, 4, 6, 30
+    start = np.sort(rng.uniform(-5, span + 5, (n, 9, k)), axis=2)
+    start[rng.random((n, 9, k)) < 0.4] = np.nan
+    grade = rng.integers(0, 5, (n, 9, k))
+    steps = np.cumsum(rng.exponential(1.0, (n, 9, k, 3)), axis=3)
+    steps[rng.random((n, 9, k, 3)) < 0.1] = np.inf
+    t = rng.uniform(-3, span + 3, (n, q))
+    t[rng.random((n, q)) < 0.2] = np.nan
+    res = np.cumsum(rng.exponential(0.2, (n, span)), axis=1)
+    np.testing.assert_array_equal(_grades_at(start, grade, steps, t, res), _grades_at_numpy(start, grade, steps, t, res))
+
+
 def test_lower_drive_resolves_faster() -> None:
     """The improvement hazard is ρ·r^−κ: with κ = 1 halving the drive doubles it; the cumulative
     hazard starts at 0."""
@@ -104,7 +133,7 @@ def test_prednisone_tapers_while_inactive_and_rescues_at_flares() -> None:
     grades = np.full((2, 6, 9), 3)
     grades[:, 3, 0] = [1, 0]  # the flare's domain, still active at the visit after
     grades[:, 4, 0] = [1, 0]
-    dose, failure = _prednisone(day, kind, grades, steroids, np.random.default_rng(0))
+    dose, failure = _prednisone(day, kind, grades, steroids, np.zeros(2))
     np.testing.assert_allclose(dose[0, :5], [10, 7.5, 5, 15, 15])
     np.testing.assert_allclose(dose[1, :5], [10, 7.5, 5, 30, 30])
     assert not failure[0].any() and failure[1, 3:5].all() and not failure[1, :3].any()

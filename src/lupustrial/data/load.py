@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ import pandas as pd
 from lupustrial.atomic import atomic_path
 from lupustrial.data.schema import DATASETS, DATE_ORDER, FLAG, KEYS, Column
 from lupustrial.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 EXTENSIONS = (".csv", ".parquet", ".xpt")
 SAS_EPOCH = pd.Timestamp("1960-01-01")
@@ -440,7 +444,10 @@ class TrialWriter:
     write) but read back as text, as from CSV, since no pandas or Arrow schema that would restore
     the categories is stored. Every part is cast to the first part's Arrow schema, in which text
     columns that were empty there are text, and dictionaries have 32-bit indices (a later part may
-    have more categories).
+    have more categories). Each part is a row group; only text columns are dictionary-encoded
+    (numbers gain little and cost a third of the writing), and only TRIALID has statistics, so a
+    reader can skip to a trial. A part may come as an Arrow table (:func:`arrow_table`), converted
+    where it was made (e.g. in a worker process).
     """
 
     def __init__(self, directory: str | Path, fmt: str = "csv") -> None:
@@ -457,7 +464,7 @@ class TrialWriter:
     def __exit__(self, *exc: object) -> None:
         self._stack.__exit__(*exc)  # writers close first, then the files replace their targets
 
-    def append(self, frames: Mapping[str, pd.DataFrame]) -> None:
+    def append(self, frames: Mapping[str, pd.DataFrame | pa.Table]) -> None:
         """Append one part of each dataset (the same datasets, with the same columns, every time)."""
         for kind, df in frames.items():
             if kind not in self._sinks:
@@ -467,34 +474,44 @@ class TrialWriter:
                 self.written[kind] = target
             self._write(kind, df)
 
-    def _open(self, tmp: Path, df: pd.DataFrame) -> object:
+    def _open(self, tmp: Path, part: pd.DataFrame | pa.Table) -> object:
         if self.fmt == "csv":
             return self._stack.enter_context(open(tmp, "w", newline="", encoding="utf-8"))
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = pa.Schema.from_pandas(df, preserve_index=False).remove_metadata()
+        schema = arrow_table(part).schema
         for i, field in enumerate(schema):
             if pa.types.is_null(field.type):
                 schema = schema.set(i, field.with_type(pa.string()))
             elif pa.types.is_dictionary(field.type):
                 schema = schema.set(i, field.with_type(pa.dictionary(pa.int32(), field.type.value_type)))
-        writer = pq.ParquetWriter(tmp, schema, store_schema=False)
+        text = [f.name for f in schema if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)
+                or pa.types.is_large_string(f.type)]
+        writer = pq.ParquetWriter(tmp, schema, store_schema=False, use_dictionary=text,
+                                  write_statistics=[c for c in ("TRIALID",) if c in schema.names])
         self._stack.callback(writer.close)
         return writer
 
-    def _write(self, kind: str, df: pd.DataFrame) -> None:
+    def _write(self, kind: str, part: pd.DataFrame | pa.Table) -> None:
         sink = self._sinks[kind]
         if self.fmt == "csv":
-            out = df.copy(deep=False)
+            out = part.to_pandas() if not isinstance(part, pd.DataFrame) else part.copy(deep=False)
             for col in out.columns:
                 if pd.api.types.is_datetime64_any_dtype(out[col]):
                     out[col] = out[col].dt.strftime("%Y-%m-%d")
             out.to_csv(sink, index=False, header=sink.tell() == 0)
         else:
-            import pyarrow as pa
+            sink.write_table(arrow_table(part).cast(sink.schema))
 
-            sink.write_table(pa.Table.from_pandas(df, preserve_index=False).cast(sink.schema))
+
+def arrow_table(part: pd.DataFrame | pa.Table) -> pa.Table:
+    """A dataset as an Arrow table of plain columns (no pandas schema or index), as Parquet stores it."""
+    import pyarrow as pa
+
+    if isinstance(part, pd.DataFrame):
+        return pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
+    return part
 
 
 def write_trial(data: TrialData | Mapping[str, pd.DataFrame], directory: str | Path, fmt: str = "csv") -> dict[str, Path]:

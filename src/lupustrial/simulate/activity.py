@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 
 import numpy as np
+from numba import njit
 
 from lupustrial.indices.bilag import DOMAINS
 from lupustrial.indices.sledai import DESCRIPTORS, LAB_DESCRIPTOR, lab_descriptor
@@ -65,15 +66,24 @@ class Assessments:
         """Several trials' assessments as one (patients stacked), each padded to the widest with
         unused slots (day nan)."""
         q = max(c.day.shape[1] for c in courses)
+        n = sum(c.day.shape[0] for c in courses)
         fill = {"day": np.nan, "week": np.nan, "grades": E, "items": False, "flare": 0, "failure": False}
 
-        def padded(c: Assessments, name: str) -> np.ndarray:
-            a = getattr(c, name)
-            width = [(0, 0), (0, q - a.shape[1])] + [(0, 0)] * (a.ndim - 2)
-            return np.pad(a, width, constant_values=fill.get(name, np.nan))
+        def stacked(name: str) -> np.ndarray:
+            first = getattr(courses[0], name)
+            out = np.full((n, q, *first.shape[2:]), fill.get(name, np.nan), dtype=first.dtype)
+            lo = 0
+            for c in courses:
+                a = getattr(c, name)
+                out[lo:lo + len(a), :a.shape[1]] = a
+                lo += len(a)
+            return out
 
-        return Assessments(**{f.name: np.concatenate([padded(c, f.name) for c in courses])
-                              for f in fields(Assessments)})
+        return Assessments(**{f.name: stacked(f.name) for f in fields(Assessments)})
+
+    def rows(self, sl: slice) -> Assessments:
+        """The assessments of patients ``sl`` (e.g. one trial's out of a batch)."""
+        return Assessments(**{f.name: getattr(self, f.name)[sl] for f in fields(Assessments)})
 
     @cached_property
     def sledai_total(self) -> np.ndarray:
@@ -91,6 +101,62 @@ def lab_limits(settings: ClinicalSettings) -> dict[str, tuple[float | None, floa
     """Each simulated test's (lower, upper) limit of normal, as its records carry them (ANRLO, ANRHI)."""
     return {"UPROT": (None, None), "C3": (settings.c3_lln, None), "C4": (settings.c4_lln, None),
             "DSDNA": (None, settings.dsdna_uln)}
+
+
+@dataclass(frozen=True)
+class CourseDraws:
+    """A trial's random numbers for its clinical course, (n, ...) per patient, drawn from the trial's
+    own stream in one fixed order (:meth:`draw`): so a trial's course is the same whichever trials
+    it is computed with, and several trials' courses are computed at once (:meth:`concat`).
+
+    ``K`` is the trial's flare columns (:func:`flare_width`), ``Q`` its assessment columns (the
+    scheduled visits and ``K``).
+    """
+
+    baseline: np.ndarray  # (n, 9) uniforms: each domain's baseline grade
+    gaps: np.ndarray  # (n, 9, 3) unit exponentials: the baseline episodes' steps down
+    flare_u: np.ndarray  # (n, K) uniforms: the domain each flare raises
+    flare_gaps: np.ndarray  # (n, K, 3) unit exponentials: that episode's steps down
+    c3: np.ndarray  # (n,) normal deviates: the patient's complement levels
+    c4: np.ndarray
+    c3_noise: np.ndarray  # (n, Q) normal deviates: each assessment's variation
+    c4_noise: np.ndarray
+    uprot: np.ndarray
+    prednisone: np.ndarray  # (n,): the baseline dose
+    pga: np.ndarray  # (n, Q): the assessor's variation
+
+    @staticmethod
+    def draw(rng: np.random.Generator, n: int, k: int, q: int) -> CourseDraws:
+        """The draws of ``n`` patients with ``k`` flare and ``q`` assessment columns, in the stream's order."""
+        baseline, gaps = rng.random((n, len(DOMAINS))), rng.exponential(1.0, (n, len(DOMAINS), 3))
+        flare_u, flare_gaps = np.empty((n, k)), np.empty((n, k, 3))
+        for j in range(k):
+            flare_u[:, j], flare_gaps[:, j] = rng.random(n), rng.exponential(1.0, (n, 3))
+        c3, c4 = rng.standard_normal(n), rng.standard_normal(n)
+        noise = [rng.standard_normal((n, q)) for _ in range(3)]
+        prednisone = rng.standard_normal(n)
+        return CourseDraws(baseline, gaps, flare_u, flare_gaps, c3, c4, *noise, prednisone, rng.standard_normal((n, q)))
+
+    @staticmethod
+    def concat(draws: list[CourseDraws]) -> CourseDraws:
+        """Several trials' draws stacked, the flare and assessment columns padded with values never read."""
+        k = max(d.flare_u.shape[1] for d in draws)
+        q = max(d.pga.shape[1] for d in draws)
+        width = {"flare_u": k, "flare_gaps": k, "c3_noise": q, "c4_noise": q, "uprot": q, "pga": q}
+
+        def padded(name: str, a: np.ndarray) -> np.ndarray:
+            if name not in width:
+                return a
+            return np.pad(a, [(0, 0), (0, width[name] - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+
+        return CourseDraws(**{f.name: np.concatenate([padded(f.name, getattr(d, f.name)) for d in draws])
+                              for f in fields(CourseDraws)})
+
+
+def flare_width(severe: np.ndarray, moderate: np.ndarray) -> int:
+    """Flare columns (K) of patients with these severe and moderate flare days (n, ·): the most
+    flares of any patient, at least 1."""
+    return max(int((np.isfinite(severe).sum(axis=1) + np.isfinite(moderate).sum(axis=1)).max(initial=0)), 1)
 
 
 def _lab_items(values: dict[str, np.ndarray], settings: ClinicalSettings) -> dict[str, np.ndarray]:
@@ -112,6 +178,38 @@ def _at(cum: np.ndarray, t: np.ndarray) -> np.ndarray:
     return cum[rows, lo] + (tt - lo) * (cum[rows, lo + 1] - cum[rows, lo])
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _grades_at(start: np.ndarray, grade: np.ndarray, steps: np.ndarray, t: np.ndarray,
+               res: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled; equal to its numpy form in tests
+    """:meth:`_Episodes.grades_at`, compiled: it runs once per flare column and once per batch, on
+    (patients × domains × episodes × assessments), where numpy's temporaries dominated the course.
+    ``res`` is read at ``t`` as :func:`_at` reads it (nan as day 0, clipped to the grid)."""
+    n, n_dom, n_ep = start.shape
+    out = np.empty((n, n_dom, t.shape[1]), dtype=grade.dtype)
+    span = res.shape[1]
+    for p in range(n):
+        for q in range(t.shape[1]):
+            tq = t[p, q]
+            tt = min(max(0.0 if np.isnan(tq) else tq, 0.0), span - 1.0)
+            lo = min(int(tt), span - 2)
+            passed = res[p, lo] + (tt - lo) * (res[p, lo + 1] - res[p, lo])
+            for d in range(n_dom):
+                k = 0  # the baseline episode when none has started (or t is nan)
+                for j in range(n_ep):
+                    if start[p, d, j] <= tq:
+                        k = j
+                g = grade[p, d, k]
+                if g == E:
+                    out[p, d, q] = E
+                    continue
+                done = 0
+                for m in range(steps.shape[3]):
+                    if steps[p, d, k, m] <= passed:
+                        done += 1
+                out[p, d, q] = min(g + done, D)
+    return out
+
+
 @dataclass
 class _Episodes:
     """Each domain's episodes of activity: where each starts (model day), its grade and the
@@ -124,14 +222,7 @@ class _Episodes:
     def grades_at(self, t: np.ndarray, res: np.ndarray) -> np.ndarray:
         """Grades (n, 9, Q) at model days ``t`` (n, Q): the latest episode started by then, stepped
         down once per threshold its cumulative resolution hazard has passed (never below D)."""
-        started = self.start[:, :, :, None] <= t[:, None, None, :]  # (n, 9, K, Q); nan starts never
-        k = np.where(started, np.arange(self.start.shape[2])[None, None, :, None], -1).max(axis=2)  # (n, 9, Q)
-        k0 = np.maximum(k, 0)
-        n_idx, d_idx = np.ogrid[:k.shape[0], :k.shape[1]]
-        grade = self.grade[n_idx[..., None], d_idx[..., None], k0]
-        steps = self.steps[n_idx[..., None], d_idx[..., None], k0]  # (n, 9, Q, 3)
-        done = (steps <= _at(res, t)[:, None, :, None]).sum(axis=-1)
-        return np.where(grade == E, E, np.minimum(grade + done, D))
+        return _grades_at(self.start, self.grade, self.steps, t, res)
 
     def add(self, k: int, rows: np.ndarray, domain: np.ndarray, day: np.ndarray, grade: int,
             res: np.ndarray, gaps: np.ndarray) -> None:
@@ -141,11 +232,11 @@ class _Episodes:
         self.steps[rows, domain, k] = _at(res[rows], day[:, None])[:, 0, None] + np.cumsum(gaps, axis=1)
 
 
-def _baseline(n: int, settings: ClinicalSettings, rng: np.random.Generator) -> np.ndarray:
-    """(n, 9) grade indices at the baseline assessment, drawn per domain from its table row."""
+def _baseline(u: np.ndarray, settings: ClinicalSettings) -> np.ndarray:
+    """(n, 9) grade indices at the baseline assessment, drawn per domain from its table row by
+    uniforms ``u`` (n, 9)."""
     probs = np.array([[dom.baseline[g] for g in "ABCD"] for dom in settings.domains.values()])  # (9, 4)
     cum = np.cumsum(probs, axis=1)
-    u = rng.random((n, len(DOMAINS)))
     return (u[:, :, None] >= cum[None, :, :]).sum(axis=2)  # 4 (E) past the last cumulative share
 
 
@@ -176,7 +267,7 @@ def _choose(eligible: np.ndarray, weights: np.ndarray, u: np.ndarray) -> np.ndar
 
 def _episodes(baseline: np.ndarray, start_day: np.ndarray, flares: tuple[np.ndarray, np.ndarray, np.ndarray],
               visits: np.ndarray, res: np.ndarray, settings: ClinicalSettings,
-              rng: np.random.Generator) -> tuple[_Episodes, np.ndarray]:
+              draws: CourseDraws) -> tuple[_Episodes, np.ndarray]:
     """Baseline activity, then each flare in day order raising one domain to A (severe) or B;
     also which flares (n, K) were taken: all but a second one on the same day (a trial records
     one flare a day) and those of a patient with no domain left to flare.
@@ -192,7 +283,7 @@ def _episodes(baseline: np.ndarray, start_day: np.ndarray, flares: tuple[np.ndar
     ep = _Episodes(np.full((n, n_dom, k_max), np.nan), np.full((n, n_dom, k_max), E),
                    np.full((n, n_dom, k_max, 3), np.inf))
     all_rows = np.arange(n)
-    gaps = rng.exponential(1.0, (n, n_dom, 3))
+    gaps = draws.gaps
     ep.start[:, :, 0] = start_day[:, None]
     ep.grade[:, :, 0] = baseline
     ep.steps[:, :, 0] = _at(res, start_day[:, None])[:, :, None] + np.cumsum(gaps, axis=2)
@@ -201,7 +292,7 @@ def _episodes(baseline: np.ndarray, start_day: np.ndarray, flares: tuple[np.ndar
     previous = np.full(n, -np.inf)
     accepted = np.zeros(days.shape, dtype=bool)
     for k in range(days.shape[1]):
-        u, gap = rng.random(n), rng.exponential(1.0, (n, 3))
+        u, gap = draws.flare_u[:, k], draws.flare_gaps[:, k]
         live = kind[:, k] > 0
         last_visit = np.where(visits < days[:, k:k + 1], visits, -np.inf).max(axis=1)
         before = np.fmax(np.fmax(last_visit, previous), start_day)
@@ -252,31 +343,31 @@ def _descriptors(grades: np.ndarray, settings: ClinicalSettings) -> np.ndarray:
 
 
 def _labs(grades: np.ndarray, dsdna: np.ndarray, dsdna0: np.ndarray, settings: ClinicalSettings,
-          rng: np.random.Generator) -> dict[str, np.ndarray]:
+          draws: CourseDraws) -> dict[str, np.ndarray]:
     """Complement (g/L) falling as anti-dsDNA rises, and urine protein (g/24 h) by renal grade, (n, Q)."""
-    n, q = dsdna.shape
     rel = (dsdna / dsdna0[:, None]) ** -settings.complement_slope
     noise = np.sqrt(np.log1p(settings.complement_cv ** 2))
-    c3 = settings.c3_median * np.exp(settings.c3_sdlog * rng.standard_normal(n))[:, None] * rel
-    c4 = settings.c4_median * np.exp(settings.c4_sdlog * rng.standard_normal(n))[:, None] * rel
+    c3 = settings.c3_median * np.exp(settings.c3_sdlog * draws.c3)[:, None] * rel
+    c4 = settings.c4_median * np.exp(settings.c4_sdlog * draws.c4)[:, None] * rel
     renal = grades[:, :, DOMAINS.index("renal")]
     median = np.array([settings.uprot_by_renal_grade[g] for g in "ABCDE"])[renal]
-    return {"c3_g_l": c3 * np.exp(noise * rng.standard_normal((n, q))),
-            "c4_g_l": c4 * np.exp(noise * rng.standard_normal((n, q))),
-            "uprot_g_day": median * np.exp(settings.uprot_sdlog * rng.standard_normal((n, q)))}
+    return {"c3_g_l": c3 * np.exp(noise * draws.c3_noise),
+            "c4_g_l": c4 * np.exp(noise * draws.c4_noise),
+            "uprot_g_day": median * np.exp(settings.uprot_sdlog * draws.uprot)}
 
 
 def _prednisone(day: np.ndarray, kind: np.ndarray, grades: np.ndarray, steroids: Steroids,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dose (mg/day) and treatment failure at each assessment (n, Q), in day order.
 
     From the baseline dose the protocol's taper takes a step every ``taper_every_weeks`` while
     the last assessment showed no A or B; a flare raises the dose to its rescue dose at once.
+    ``z`` (n,) are normal deviates drawing the baseline dose.
     """
     n, q = day.shape
     dose = np.empty((n, q))
     failure = np.zeros((n, q), dtype=bool)
-    current = np.round(steroids.baseline_median_mg * np.exp(steroids.baseline_sdlog * rng.standard_normal(n)) * 2) / 2
+    current = np.round(steroids.baseline_median_mg * np.exp(steroids.baseline_sdlog * z) * 2) / 2
     period = 7 * steroids.taper_every_weeks
     due = np.floor((day - day[:, :1]) / period)  # taper steps due since baseline; unused slots (nan) last
     clock = np.maximum.accumulate(np.where(np.isnan(due), -1.0, due), axis=1)
@@ -295,39 +386,41 @@ def _prednisone(day: np.ndarray, kind: np.ndarray, grades: np.ndarray, steroids:
     return dose, failure
 
 
-def _pga(grades: np.ndarray, settings: ClinicalSettings, rng: np.random.Generator) -> np.ndarray:
-    """Physician global assessment (0–3, one decimal) from the worst grade, with the assessor's variation."""
+def _pga(grades: np.ndarray, settings: ClinicalSettings, z: np.ndarray) -> np.ndarray:
+    """Physician global assessment (0–3, one decimal) from the worst grade, with the assessor's
+    variation (normal deviates ``z``, (n, Q))."""
     mean = np.array([settings.pga_by_grade[g] for g in "ABCDE"])[grades.min(axis=2)]
-    return np.round(np.clip(mean + settings.pga_sd * rng.standard_normal(mean.shape), 0.0, 3.0), 1)
+    return np.round(np.clip(mean + settings.pga_sd * z, 0.0, 3.0), 1)
 
 
 def clinical_course(out: dict[str, np.ndarray], rand_day: np.ndarray, flares: tuple[np.ndarray, np.ndarray],
                     visits: tuple[np.ndarray, np.ndarray], resolution: tuple[float, float], steroids: Steroids,
-                    settings: ClinicalSettings, rng: np.random.Generator) -> tuple[Assessments, np.ndarray, np.ndarray]:
-    """Every assessment of one trial's patients, and the severe and moderate flares (n, K) each,
-    those that found no domain left out (nan), in day order.
+                    settings: ClinicalSettings, draws: CourseDraws) -> tuple[Assessments, np.ndarray, np.ndarray]:
+    """Every assessment of the patients (one trial's, or several trials' stacked), and the severe and
+    moderate flares (n, K) each, those that found no domain left out (nan), in day order.
 
     ``out`` holds the model's daily outputs (n, T) from day 0 (first rituximab infusion);
     ``flares`` the severe and moderate flare days after randomisation (n, K) each, nan where not
     observed; ``visits`` the scheduled assessments' days after randomisation (n, V) and their
-    weeks (V,), the baseline first; ``resolution`` (ρ per year, κ).
+    weeks (V,), the baseline first; ``resolution`` (ρ per year, κ); ``draws`` the trials' random
+    numbers (:class:`CourseDraws`, with the patients' flare columns at least).
     """
     n = len(rand_day)
     res = resolution_hazard(out["flare_hazard_per_year"], np.full(n, resolution[0]), resolution[1])
     model_visits = visits[0] + rand_day[:, None]
     merged = _flares(*flares, rand_day)
-    ep, accepted = _episodes(_baseline(n, settings, rng), model_visits[:, 0], merged, model_visits, res, settings,
-                             rng)
+    ep, accepted = _episodes(_baseline(draws.baseline, settings), model_visits[:, 0], merged, model_visits, res,
+                             settings, draws)
     day, week, kind = _schedule(model_visits, visits[1], merged[0], np.where(accepted, merged[1], 0))
     grades = np.moveaxis(ep.grades_at(day, res), 1, 2)  # (n, Q, 9)
     dsdna = _at(out["anti_dsdna_iu_ml"], day)
-    labs = _labs(grades, dsdna, out["anti_dsdna_iu_ml"][:, 0], settings, rng)
+    labs = _labs(grades, dsdna, out["anti_dsdna_iu_ml"][:, 0], settings, draws)
     items = _descriptors(grades, settings)
     for code, present in _lab_items({**labs, "dsdna_iu_ml": dsdna}, settings).items():
         items[:, :, ITEMS.index(code)] = present
-    dose, failure = _prednisone(day, kind, grades, steroids, rng)
+    dose, failure = _prednisone(day, kind, grades, steroids, draws.prednisone)
     course = Assessments(day=day - rand_day[:, None], week=week, grades=grades, items=items, flare=kind,
-                         dsdna_iu_ml=dsdna, pga=_pga(grades, settings, rng), prednisone_mg=dose, failure=failure,
+                         dsdna_iu_ml=dsdna, pga=_pga(grades, settings, draws.pga), prednisone_mg=dose, failure=failure,
                          **labs)
     kept = np.zeros((n, 2 * flares[0].shape[1]), dtype=bool)
     np.put_along_axis(kept, merged[2], accepted, axis=1)

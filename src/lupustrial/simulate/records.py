@@ -103,8 +103,7 @@ def adqs(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: 
     weeks, labels = visits
     week = course.week[pi, qi]
     visit = np.where(np.isnan(week), len(weeks), np.searchsorted(weeks, np.nan_to_num(week)))
-    subject = pd.Categorical.from_codes(np.repeat(pi, k), ids) if compact else np.repeat(ids[pi], k)
-    return {"TRIALID": np.repeat(trial_ids[pi], k), "USUBJID": subject,
+    return {"TRIALID": np.repeat(trial_ids[pi], k), "USUBJID": _subjects(np.repeat(pi, k), ids, compact),
             "AVISIT": pd.Categorical.from_codes(np.repeat(visit, k), [*labels, UNSCHEDULED]),
             "AVISITN": np.repeat(visit_number(course)[pi, qi], k),
             "ADY": np.repeat(study_day(course.day[pi, qi]), k),
@@ -113,6 +112,12 @@ def adqs(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: 
             "AVALC": pd.Categorical.from_codes(avalc.ravel(), list("ABCDE")),
             "ANRLO": np.tile([lo for _, lo, _ in cols.values()], pi.size),
             "ANRHI": np.tile([hi for _, _, hi in cols.values()], pi.size)}
+
+
+def _subjects(rows: np.ndarray, ids: np.ndarray, compact: bool) -> pd.Categorical | np.ndarray:
+    """USUBJID of each record (the index ``rows`` of its patient in ``ids``): text, or categorical if
+    ``compact`` (codes, for passing between processes and writing)."""
+    return pd.Categorical.from_codes(rows, ids) if compact else ids[rows]
 
 
 def _pair(course: Assessments, j0: int, j: np.ndarray) -> dict[str, np.ndarray]:
@@ -177,20 +182,23 @@ def responses(course: Assessments, weeks: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray,
-         labels: Callable[[np.ndarray], np.ndarray]) -> Table:
+         labels: Callable[[np.ndarray], np.ndarray], *, compact: bool = False) -> dict[str, object]:
     """Responder records at each scheduled week after baseline the patient was observed at ((n, W)
     mask), patients ``ids`` of trials ``trial_ids`` (n,), built in USUBJID, PARAMCD, AVISITN order
-    (the patients are in USUBJID order, as ADQS's are)."""
+    (the patients are in USUBJID order, as ADQS's are). Text columns are categorical as ADQS's are,
+    USUBJID too if ``compact``."""
     flags = responses(course, weeks)
     codes = sorted(flags)
     hit = np.stack([flags[code] for code in codes], axis=1)  # (n, endpoints, W)
     pi, ci, wi = np.nonzero(np.broadcast_to(observed[:, None, :], hit.shape))
     days = np.column_stack([course.day[np.arange(len(ids)), j] for j in _visit_columns(course, weeks)])
     value = hit[pi, ci, wi]
-    return table({"TRIALID": trial_ids[pi], "USUBJID": ids[pi], "PARAMCD": np.array(codes, dtype=object)[ci],
-                  "PARAM": np.array([RESPONDERS[code][0] for code in codes], dtype=object)[ci],
-                  "AVISIT": labels(weeks)[wi], "AVISITN": weeks[wi], "ADY": study_day(days[pi, wi]),
-                  "AVALC": yes_no(value), "AVAL": value.astype(float)}, pi.size)
+    return {"TRIALID": trial_ids[pi], "USUBJID": _subjects(pi, ids, compact),
+            "PARAMCD": pd.Categorical.from_codes(ci, codes),
+            "PARAM": pd.Categorical.from_codes(ci, [RESPONDERS[code][0] for code in codes]),
+            "AVISIT": pd.Categorical.from_codes(wi, labels(weeks)), "AVISITN": weeks[wi],
+            "ADY": study_day(days[pi, wi]), "AVALC": pd.Categorical.from_codes(value.astype(np.int8), ["N", "Y"]),
+            "AVAL": value.astype(float)}
 
 
 #: Recurrent-flare PARAMCD -> (flare kind, label), the layout of lupustrial.indices' adflare.

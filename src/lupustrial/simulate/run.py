@@ -12,17 +12,20 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from lupustrial.data import TrialWriter
+from lupustrial.data import TrialWriter, arrow_table
 from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.settings import SimulationSettings
 from lupustrial.simulate.trial import check_protocol, simulate_chunk
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 T = TypeVar("T")
 
@@ -72,7 +75,7 @@ def iter_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelPa
                 compact: bool = False) -> Iterator[dict[str, pd.DataFrame]]:
     """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), a chunk of trials at a time in
     trial order, simulated by ``workers`` processes: what ``lupustrial simulate`` writes as it goes.
-    ``compact`` leaves ADQS's USUBJID categorical, as is quickest to pass between processes and
+    ``compact`` leaves ADQS's and ADRS's USUBJID categorical, as is quickest to pass between processes and
     write (:class:`lupustrial.data.TrialWriter` writes the text).
     """
     check_protocol(protocol)
@@ -104,17 +107,26 @@ def write_trials(protocol: Protocol, n_trials: int, seed: int, out: str | Path, 
     """Simulate trials 1..``n_trials`` into ADaM files in ``out`` (``NAME.parquet`` or ``.csv``), a
     chunk at a time, so memory holds a few chunks whatever ``n_trials`` is; the files appear
     together, complete, at the end. Returns the paths written."""
+    check_protocol(protocol)
+    func = partial(_parquet_chunk if fmt == "parquet" else simulate_chunk, protocol, seed=seed, params=params,
+                   settings=settings, compact=True)
     with TrialWriter(out, fmt) as writer:
-        for part in iter_trials(protocol, n_trials, seed, params=params, settings=settings, chunk=chunk,
-                                workers=workers, progress=progress, compact=True):
+        for part in imap_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress):
             writer.append(part)
     return writer.written
 
 
+def _parquet_chunk(protocol: Protocol, trials: range, **options: object) -> dict[str, pa.Table]:
+    """A chunk's datasets as the Arrow tables Parquet stores, converted in the worker process that
+    simulated them, so the parent process only writes."""
+    return {k: arrow_table(v) for k, v in simulate_chunk(protocol, trials, **options).items()}
+
+
 def _text_subjects(frames: dict[str, pd.DataFrame]) -> None:
-    """ADQS's USUBJID as text again (only pointers copied), as grouping by subject expects."""
-    if "adqs" in frames and isinstance(frames["adqs"]["USUBJID"].dtype, pd.CategoricalDtype):
-        frames["adqs"]["USUBJID"] = np.asarray(frames["adqs"]["USUBJID"])
+    """ADQS's and ADRS's USUBJID as text again (only pointers copied), as grouping by subject expects."""
+    for name in ("adqs", "adrs"):
+        if name in frames and isinstance(frames[name]["USUBJID"].dtype, pd.CategoricalDtype):
+            frames[name]["USUBJID"] = np.asarray(frames[name]["USUBJID"])
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from lupustrial.protocol.load import ProtocolError
 from lupustrial.protocol.schema import Protocol
 from lupustrial.randomise import assign, parse_arms, permuted_blocks_batch
 from lupustrial.randomise.minimisation import minimise
-from lupustrial.simulate.activity import Assessments, clinical_course
+from lupustrial.simulate.activity import Assessments, CourseDraws, clinical_course, flare_width
 from lupustrial.simulate.events import event_times
 from lupustrial.simulate.records import (
     RESPONDERS,
@@ -217,13 +217,34 @@ def _outcomes(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], gri
     all_weeks = np.concatenate([[PRE_RITUXIMAB_VISIT], weeks]) if pre else weeks
     all_days = np.column_stack([-trial.rand_day, np.broadcast_to(visit_day, (n, len(weeks)))]) if pre \
         else np.broadcast_to(visit_day, (n, len(weeks)))
-    course = None
-    if settings.clinical is not None:
-        course, severe, moderate = clinical_course(
-            out, trial.rand_day, (severe, moderate), (all_days, all_weeks),
-            (trial.population.params["resolution_rate"], trial.population.params["resolution_drive_power"]),
-            protocol.steroids, settings.clinical, stream(seed, t, Purpose.CLINICAL))
-    return _Outcomes(severe, severe_expected, moderate, all_weeks, all_days, labs, course)
+    return _Outcomes(severe, severe_expected, moderate, all_weeks, all_days, labs, None)
+
+
+def _with_courses(protocol: Protocol, batch: list[tuple[_Trial, _Outcomes]], out: dict[str, np.ndarray], seed: int,
+                  settings: SimulationSettings) -> list[_Outcomes]:
+    """The outcomes of a batch of trials with their clinical courses, computed at once on their
+    patients stacked as the model integrated them (``out``, (patients, T)); each trial's from its
+    own draws (:class:`CourseDraws`), so the same whichever trials it is batched with."""
+    outcomes = [o for _, o in batch]
+    if settings.clinical is None:
+        return outcomes
+    draws = []
+    for d, o in batch:
+        k = flare_width(o.severe, o.moderate)
+        draws.append(CourseDraws.draw(stream(seed, d.index, Purpose.CLINICAL), len(d.arm), k, len(o.lab_weeks) + k))
+    params = batch[0][0].population.params  # a batch shares one parameter set
+    course, severe, moderate = clinical_course(
+        out, np.concatenate([d.rand_day for d, _ in batch]),
+        (np.concatenate([o.severe for o in outcomes]), np.concatenate([o.moderate for o in outcomes])),
+        (np.concatenate([o.lab_days for o in outcomes]), outcomes[0].lab_weeks),
+        (params["resolution_rate"], params["resolution_drive_power"]), protocol.steroids, settings.clinical,
+        CourseDraws.concat(draws))
+    done, lo = [], 0
+    for d, o in batch:
+        sl = slice(lo, lo + len(d.arm))
+        lo = sl.stop
+        done.append(replace(o, course=course.rows(sl), severe=severe[sl], moderate=moderate[sl]))
+    return done
 
 
 def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: int,
@@ -391,12 +412,12 @@ def _simulated(protocol: Protocol, trials: Sequence[int], seed: int, params: Par
             dosing = protocol_dosing(protocol, population.covariates["weight_kg"],
                                      np.concatenate([d.arm for d in batch]), rand_day, last)
             outputs = simulate(population, dosing, grid).outputs()
-            lo = 0
+            lo, pairs = 0, []
             for d in batch:
                 sl = slice(lo, lo + len(d.arm))
                 lo = sl.stop
-                done[d.index] = (d, _outcomes(protocol, d, {k: v[sl] for k, v in outputs.items()}, grid, seed,
-                                              settings))
+                pairs.append((d, _outcomes(protocol, d, {k: v[sl] for k, v in outputs.items()}, grid, seed, settings)))
+            done |= {d.index: (d, o) for d, o in zip(batch, _with_courses(protocol, pairs, outputs, seed, settings))}
     return [done[t] for t in trials]
 
 
@@ -404,7 +425,7 @@ def simulate_chunk(protocol: Protocol, trials: Sequence[int], seed: int, params:
                    settings: SimulationSettings | None = None, *, compact: bool = False) -> dict[str, pd.DataFrame]:
     """ADaM datasets of trials ``trials`` (indices from 0), patients of all trials integrated together.
 
-    ``compact`` leaves ADQS's USUBJID categorical: a worker process's chunk then travels to the
+    ``compact`` leaves ADQS's and ADRS's USUBJID categorical: a worker process's chunk then travels to the
     parent as codes, not 40 strings per assessment (:func:`lupustrial.simulate.run.run_trials`
     turns it back into text once the chunks are joined).
     """
@@ -434,7 +455,7 @@ def _clinical(done: list[tuple[_Trial, _Outcomes]], tables: list[dict[str, Table
     seen = course.day <= end[:, None]  # nan slots compare False
     observed = np.concatenate([o.observed(d)[:, after] for d, o in done])
     return {"adqs": adqs(course, seen, ids, trial_ids, (weeks, _visit_labels(weeks)), clinical, compact=compact),
-            "adrs": adrs(course, weeks[after], observed, ids, trial_ids, _visit_labels),
+            "adrs": adrs(course, weeks[after], observed, ids, trial_ids, _visit_labels, compact=compact),
             "adflare": adflare(course, seen, ids, trial_ids)}
 
 
@@ -536,7 +557,8 @@ def cohort_arrays(protocol: Protocol, n: int, seed: int, params: ModelParameters
         dosing = protocol_dosing(protocol, draw.population.covariates["weight_kg"], trial.arm, trial.rand_day,
                                  trial.rand_day + trial.end_day)
         outputs = simulate(draw.population, dosing, grid).outputs()
-        done.append((trial, _outcomes(protocol, trial, outputs, grid, seed, settings)))
+        pair = (trial, _outcomes(protocol, trial, outputs, grid, seed, settings))
+        done.append((trial, _with_courses(protocol, [pair], outputs, seed, settings)[0]))
     per_arm = _arrays(protocol, done)
     return TrialArrays(**{f.name: _one_trial(getattr(per_arm, f.name)) if f.name not in WEEKS
                           else getattr(per_arm, f.name) for f in fields(TrialArrays)})
