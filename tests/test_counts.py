@@ -125,7 +125,9 @@ def test_rate_ratio_ignores_exposure_units_and_inverts_on_swap(
     assert days.p_value == pytest.approx(res.p_value, rel=1e-6, abs=1e-12)
     # Near-Poisson data send theta towards infinity, where glm.nb (and its replica) stops at the
     # iteration limit (test_near_poisson_counts_hit_thetas_iteration_limit_as_in_r): there theta agrees only to where it stopped.
-    assert days.theta == pytest.approx(res.theta, rel=1e-6 if res.theta < 1e3 else 1e-4)
+    # Elsewhere theta.ml stops once a step is below eps^(1/4), so two fits agree to that step.
+    step = np.finfo(float).eps ** 0.25
+    assert days.theta == pytest.approx(res.theta, rel=1e-6 if res.theta < 1e3 else 1e-4, abs=step)
     assert [a.rate * 365.25 for a in days.arms] == pytest.approx([a.rate for a in res.arms],
                                                                  rel=1e-6)
     assert swapped.rate_ratio == pytest.approx(1 / res.rate_ratio, rel=1e-6)

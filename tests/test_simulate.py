@@ -73,6 +73,9 @@ def test_files_written_chunk_by_chunk_equal_the_whole(protocol, fmt: str, tmp_pa
     for path in written.values():
         a, b = pd.read_parquet(whole / path.name), pd.read_parquet(path)
         pd.testing.assert_frame_equal(a, b)
+    one_worker = tmp_path / "one"  # handed over in memory, not through files: the same bytes
+    write_trials(protocol, 3, 7, one_worker, fmt, chunk=1, workers=1)
+    assert _digest(one_worker) == _digest(parts)
 
 
 def test_trials_follow_the_protocol(three_trials, protocol) -> None:

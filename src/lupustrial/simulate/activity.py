@@ -34,6 +34,21 @@ ITEMS = tuple(d.code for d in DESCRIPTORS)
 SEVERE, MODERATE = 1, 2  # flare kinds in the merged event arrays
 
 
+def _stacked(arrays: list[np.ndarray], fill: float) -> np.ndarray:
+    """Arrays (n_i, ...) stacked along the patients, their second axis (columns) padded with ``fill``
+    to the widest: one array filled in place (``np.pad`` per part cost more than the rest)."""
+    first = arrays[0]
+    if first.ndim == 1:
+        return np.concatenate(arrays)
+    width = max(a.shape[1] for a in arrays)
+    out = np.full((sum(len(a) for a in arrays), width, *first.shape[2:]), fill, dtype=first.dtype)
+    lo = 0
+    for a in arrays:
+        out[lo:lo + len(a), :a.shape[1]] = a
+        lo += len(a)
+    return out
+
+
 @dataclass(frozen=True)
 class Assessments:
     """Every assessment of a trial's patients (or a chunk's: :meth:`concat`), (n, Q) unless said, in
@@ -65,21 +80,13 @@ class Assessments:
     def concat(courses: list[Assessments]) -> Assessments:
         """Several trials' assessments as one (patients stacked), each padded to the widest with
         unused slots (day nan)."""
-        q = max(c.day.shape[1] for c in courses)
-        n = sum(c.day.shape[0] for c in courses)
         fill = {"day": np.nan, "week": np.nan, "grades": E, "items": False, "flare": 0, "failure": False}
+        return Assessments(**{f.name: _stacked([getattr(c, f.name) for c in courses], fill.get(f.name, np.nan))
+                              for f in fields(Assessments)})
 
-        def stacked(name: str) -> np.ndarray:
-            first = getattr(courses[0], name)
-            out = np.full((n, q, *first.shape[2:]), fill.get(name, np.nan), dtype=first.dtype)
-            lo = 0
-            for c in courses:
-                a = getattr(c, name)
-                out[lo:lo + len(a), :a.shape[1]] = a
-                lo += len(a)
-            return out
-
-        return Assessments(**{f.name: stacked(f.name) for f in fields(Assessments)})
+    def take(self, p: np.ndarray, q: np.ndarray) -> Assessments:
+        """Assessments (p[i], q[i]) as one row each: fields (m,) or (m, 9) / (m, 24)."""
+        return Assessments(**{f.name: getattr(self, f.name)[p, q] for f in fields(Assessments)})
 
     def rows(self, sl: slice) -> Assessments:
         """The assessments of patients ``sl`` (e.g. one trial's out of a batch)."""
@@ -139,18 +146,9 @@ class CourseDraws:
 
     @staticmethod
     def concat(draws: list[CourseDraws]) -> CourseDraws:
-        """Several trials' draws stacked, the flare and assessment columns padded with values never read."""
-        k = max(d.flare_u.shape[1] for d in draws)
-        q = max(d.pga.shape[1] for d in draws)
-        width = {"flare_u": k, "flare_gaps": k, "c3_noise": q, "c4_noise": q, "uprot": q, "pga": q}
-
-        def padded(name: str, a: np.ndarray) -> np.ndarray:
-            if name not in width:
-                return a
-            return np.pad(a, [(0, 0), (0, width[name] - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
-
-        return CourseDraws(**{f.name: np.concatenate([padded(f.name, getattr(d, f.name)) for d in draws])
-                              for f in fields(CourseDraws)})
+        """Several trials' draws stacked, the flare and assessment columns padded with values never read
+        (the baseline draws (n, 9, ·) all have the domains' width)."""
+        return CourseDraws(**{f.name: _stacked([getattr(d, f.name) for d in draws], 0.0) for f in fields(CourseDraws)})
 
 
 def flare_width(severe: np.ndarray, moderate: np.ndarray) -> int:

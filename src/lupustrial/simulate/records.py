@@ -65,9 +65,10 @@ def visit_number(course: Assessments) -> np.ndarray:
 
 
 def _columns(course: Assessments, settings: ClinicalSettings) -> dict[str, tuple[np.ndarray, float, float]]:
-    """ADQS parameters -> (value per assessment (n, Q), ANRLO, ANRHI); BILAG grades are AVALC."""
+    """ADQS parameters -> (value per assessment (the shape of ``course.day``), ANRLO, ANRHI); BILAG
+    grades are AVALC."""
     ones, nan = np.ones(course.day.shape), np.nan
-    cols = {code: (course.items[:, :, i].astype(float), nan, nan) for i, code in enumerate(ITEMS)
+    cols = {code: (course.items[..., i].astype(float), nan, nan) for i, code in enumerate(ITEMS)
             if code not in FROM_LABS}
     cols |= {code: (np.full(course.day.shape, nan), nan, nan) for code in BILAG_PARAMS}
     cols |= {"PGA": (course.pga, nan, nan), "PREDDOSE": (course.prednisone_mg, nan, nan),
@@ -93,22 +94,22 @@ def adqs(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: 
     passing between processes).
     """
     pi, qi = np.nonzero(observed)
-    cols = _columns(course, settings)
+    seen = course.take(pi, qi)
+    cols = _columns(seen, settings)
     k = len(cols)
     grades = {code: d for d, code in enumerate(BILAG_PARAMS)}
     avalc = np.full((pi.size, k), -1, dtype=np.int8)
     for j, code in enumerate(cols):
         if code in grades:
-            avalc[:, j] = course.grades[pi, qi, grades[code]]
+            avalc[:, j] = seen.grades[:, grades[code]]
     weeks, labels = visits
-    week = course.week[pi, qi]
-    visit = np.where(np.isnan(week), len(weeks), np.searchsorted(weeks, np.nan_to_num(week)))
+    visit = np.where(np.isnan(seen.week), len(weeks), np.searchsorted(weeks, np.nan_to_num(seen.week)))
     return {"TRIALID": np.repeat(trial_ids[pi], k), "USUBJID": _subjects(np.repeat(pi, k), ids, compact),
             "AVISIT": pd.Categorical.from_codes(np.repeat(visit, k), [*labels, UNSCHEDULED]),
             "AVISITN": np.repeat(visit_number(course)[pi, qi], k),
-            "ADY": np.repeat(study_day(course.day[pi, qi]), k),
+            "ADY": np.repeat(study_day(seen.day), k),
             "PARAMCD": pd.Categorical.from_codes(np.tile(np.arange(k), pi.size), list(cols)),
-            "AVAL": np.column_stack([v[pi, qi] for v, _, _ in cols.values()]).ravel(),
+            "AVAL": np.column_stack([v for v, _, _ in cols.values()]).ravel(),
             "AVALC": pd.Categorical.from_codes(avalc.ravel(), list("ABCDE")),
             "ANRLO": np.tile([lo for _, lo, _ in cols.values()], pi.size),
             "ANRHI": np.tile([hi for _, _, hi in cols.values()], pi.size)}

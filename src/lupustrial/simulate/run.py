@@ -7,15 +7,18 @@ trial indices (see :mod:`.streams`), so results are identical whatever ``workers
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pandas.api.types import union_categoricals
 
 from lupustrial.data import TrialWriter, arrow_table
@@ -23,9 +26,6 @@ from lupustrial.model.parameters import ModelParameters
 from lupustrial.protocol.schema import Protocol
 from lupustrial.simulate.settings import SimulationSettings
 from lupustrial.simulate.trial import check_protocol, simulate_chunk
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 T = TypeVar("T")
 
@@ -108,18 +108,43 @@ def write_trials(protocol: Protocol, n_trials: int, seed: int, out: str | Path, 
     chunk at a time, so memory holds a few chunks whatever ``n_trials`` is; the files appear
     together, complete, at the end. Returns the paths written."""
     check_protocol(protocol)
-    func = partial(_parquet_chunk if fmt == "parquet" else simulate_chunk, protocol, seed=seed, params=params,
-                   settings=settings, compact=True)
-    with TrialWriter(out, fmt) as writer:
+    options = {"seed": seed, "params": params, "settings": settings, "compact": True}
+    with TrialWriter(out, fmt) as writer, tempfile.TemporaryDirectory(prefix="lupustrial-chunks-") as scratch:
+        if fmt == "parquet":
+            func = partial(_parquet_chunk, protocol, spill=scratch if workers > 1 else None, **options)
+        else:
+            func = partial(simulate_chunk, protocol, **options)
         for part in imap_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress):
-            writer.append(part)
+            writer.append({k: _unspill(v) for k, v in part.items()})
+            for v in part.values():
+                if isinstance(v, str):
+                    os.unlink(v)  # a chunk's files go once written: scratch space stays a few chunks'
     return writer.written
 
 
-def _parquet_chunk(protocol: Protocol, trials: range, **options: object) -> dict[str, pa.Table]:
+def _parquet_chunk(protocol: Protocol, trials: range, spill: str | None = None,
+                   **options: object) -> dict[str, pa.Table | str]:
     """A chunk's datasets as the Arrow tables Parquet stores, converted in the worker process that
-    simulated them, so the parent process only writes."""
-    return {k: arrow_table(v) for k, v in simulate_chunk(protocol, trials, **options).items()}
+    simulated them, so the parent process only writes. With ``spill`` (a folder) each table is
+    handed over as an Arrow IPC file there, which the parent maps into memory: a chunk's ADQS is
+    some 40 MB, which a pipe would copy twice."""
+    tables = {k: arrow_table(v) for k, v in simulate_chunk(protocol, trials, **options).items()}
+    if spill is None:
+        return tables
+    paths = {}
+    for k, table in tables.items():
+        paths[k] = os.path.join(spill, f"{trials.start}-{k}.arrow")
+        with pa.OSFile(paths[k], "wb") as sink, pa.ipc.new_file(sink, table.schema) as ipc:
+            ipc.write_table(table)
+    return paths
+
+
+def _unspill(part: object) -> object:
+    """A table handed over as an IPC file (its path), read without a copy; anything else as it is."""
+    if not isinstance(part, str):
+        return part
+    with pa.memory_map(part) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def _text_subjects(frames: dict[str, pd.DataFrame]) -> None:
