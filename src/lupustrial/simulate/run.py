@@ -91,7 +91,9 @@ def run_trials(protocol: Protocol, n_trials: int, seed: int, *, params: ModelPar
                settings: SimulationSettings | None = None, chunk: int = 50, workers: int = 1,
                progress: Callable[[int], None] | None = None, compact: bool = False) -> dict[str, pd.DataFrame]:
     """ADaM DataFrames of trials 1..``n_trials`` (column TRIALID), simulated by ``workers`` processes,
-    each dataset whole (:func:`iter_trials` joined; ``compact`` as there).
+    each dataset whole (:func:`iter_trials` joined; ``compact`` as there). Every chunk is joined in
+    this process's memory (ADQS has some 16,000 records per trial): for many trials use
+    :func:`write_trials` or :func:`iter_trials`, which hand over one chunk at a time.
     """
     parts = list(iter_trials(protocol, n_trials, seed, params=params, settings=settings, chunk=chunk,
                              workers=workers, progress=progress, compact=True))
