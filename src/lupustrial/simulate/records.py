@@ -207,10 +207,10 @@ RECURRENT = {"SEVFL": (SEVERE, "Recurrent " + RECURRENT_PARAMS["SEVFL"][1], "sev
              "MODFL": (MODERATE, "Recurrent " + RECURRENT_PARAMS["MODFL"][1], "moderate")}
 
 
-def _flared_domain(course: Assessments, p: np.ndarray, q: np.ndarray, grade: int) -> np.ndarray:
-    """Name of the domain each flare visit (p, q) raised to ``grade`` (A = 0, B = 1) from the visit before."""
-    new = (course.grades[p, q] == grade) & (course.grades[p, q - 1] > grade)
-    return np.asarray(DOMAINS, dtype=object)[np.argmax(new, axis=1)]
+def _flared_domain(course: Assessments, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Name of the domain each flare visit (p, q) raised (as the course recorded it: a flare at the
+    first assessment has no visit before it to compare with)."""
+    return np.asarray(DOMAINS, dtype=object)[course.flare_domain[p, q]]
 
 
 def adflare(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray) -> Table:
@@ -237,7 +237,7 @@ def adflare(course: Assessments, observed: np.ndarray, ids: np.ndarray, trial_id
                           "TSTART": np.r_[start, last[c]], "TSTOP": np.r_[stop, end[c]],
                           "CNSR": np.r_[np.zeros(p.size, dtype=int), np.ones(c.size, dtype=int)],
                           "AVISITN": np.r_[number[p, q], number[c, np.argmax(ady[c] == end[c, None], axis=1)]],
-                          "EVNTDESC": np.r_[f"{severity} BILAG-2004 flare: " + _flared_domain(course, p, q, kind - 1)
+                          "EVNTDESC": np.r_[f"{severity} BILAG-2004 flare: " + _flared_domain(course, p, q)
                                             + f" ({severity})", np.full(c.size, "")]},
                          p.size + c.size))
     return stack(out)

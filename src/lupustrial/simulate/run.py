@@ -12,6 +12,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -52,15 +53,19 @@ def imap_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, w
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending = deque((r, pool.submit(func, r)) for r in ranges[:2 * workers])
         ahead = iter(ranges[2 * workers:])
-        while pending:
-            r, fut = pending.popleft()
-            result = fut.result()
-            nxt = next(ahead, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(func, nxt)))
-            yield result
-            if progress is not None:
-                progress(len(r))
+        try:
+            while pending:
+                r, fut = pending.popleft()
+                result = fut.result()
+                nxt = next(ahead, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(func, nxt)))
+                yield result
+                if progress is not None:
+                    progress(len(r))
+        finally:  # stopped early (an error, or the caller closed us): start no more chunks
+            for _, fut in pending:
+                fut.cancel()
 
 
 def map_chunks(func: Callable[[range], T], n_trials: int, *, chunk: int = 50, workers: int = 1,
@@ -116,11 +121,13 @@ def write_trials(protocol: Protocol, n_trials: int, seed: int, out: str | Path, 
             func = partial(_parquet_chunk, protocol, spill=scratch if workers > 1 else None, **options)
         else:
             func = partial(simulate_chunk, protocol, **options)
-        for part in imap_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress):
-            writer.append({k: _unspill(v) for k, v in part.items()})
-            for v in part.values():
-                if isinstance(v, str):
-                    os.unlink(v)  # a chunk's files go once written: scratch space stays a few chunks'
+        # closing: on an error the workers stop before the scratch folder they write in goes
+        with closing(imap_chunks(func, n_trials, chunk=chunk, workers=workers, progress=progress)) as parts:
+            for part in parts:
+                writer.append({k: _unspill(v) for k, v in part.items()})
+                for v in part.values():
+                    if isinstance(v, str):
+                        os.unlink(v)  # a chunk's files go once written: scratch space stays a few chunks'
     return writer.written
 
 
