@@ -73,3 +73,20 @@ def test_bad_option_is_one_line() -> None:
     assert "option --ties" in result.output
     result = runner.invoke(app, ["analyze", "example", "--reference", "Control"])
     assert result.exit_code == 2 and "not in the trial's arms" in result.output
+
+
+def test_simulated_folder_gets_the_plan_of_the_protocol_that_made_it(tmp_path: Path) -> None:
+    """ADSL's STUDYID naming a bundled protocol (as `lupustrial simulate` writes it) picks that
+    protocol's plan; --protocol still chooses another."""
+    from lupustrial.data import write_trial
+    from lupustrial.simulate import run_trials
+
+    base = load_protocol("bliss-sc")
+    small = base.model_copy(update={"population": base.population.model_copy(update={"n_patients": 60})})
+    write_trial(run_trials(small, 1, seed=3), tmp_path, fmt="parquet")
+    named = runner.invoke(app, ["analyze", str(tmp_path)], terminal_width=200)
+    assert named.exit_code == 0, named.output
+    assert "plan: bliss-sc's" in named.output and "Primary endpoint: SRI-4 response at week 52" in named.output
+    chosen = runner.invoke(app, ["analyze", str(tmp_path), "--protocol", "beat-lupus"], terminal_width=200)
+    assert chosen.exit_code == 0, chosen.output
+    assert "plan:" not in chosen.output and "Primary endpoint: IgG anti-dsDNA" in chosen.output

@@ -32,7 +32,8 @@ def analyze(
         ..., help="Folder with the trial's ADaM datasets (.csv, .parquet or .xpt), or 'example'."
     ),
     plan_file: Path | None = typer.Option(None, "--plan", help="Analysis plan YAML (default: the protocol's plan)."),
-    protocol: str = typer.Option("beat-lupus", "--protocol", help="Protocol whose plan runs when --plan is not given."),
+    protocol: str | None = typer.Option(None, "--protocol", help="Protocol whose plan runs when --plan is not given "
+                                        "(default: the bundled one ADSL's STUDYID names, else beat-lupus)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here."),
     html_out: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML report here."),
     treatment: str | None = typer.Option(None, help="Compare only this arm with the reference (default: every arm)."),
@@ -53,7 +54,11 @@ def analyze(
     from lupustrial.report.json import write_json
 
     folder = example_trial_dir() if directory == "example" and not Path(directory).exists() else Path(directory)
-    plan = load_plan(plan_file) if plan_file is not None else load_protocol(protocol).plan()
+    if plan_file is None and protocol is None:
+        protocol = _protocol_named_by(folder)
+        if protocol is not None:
+            console.print(f"plan: {protocol}'s (ADSL's STUDYID names it; --protocol or --plan to choose another)")
+    plan = load_plan(plan_file) if plan_file is not None else load_protocol(protocol or "beat-lupus").plan()
     options = {"reference": reference, "treatment": treatment, "week": visit, "factors": tuple(factor), "ties": ties}
     try:
         plan = plan.with_options(**options)
@@ -70,6 +75,21 @@ def analyze(
         from lupustrial.report.analysis_html import write_analysis_report
 
         console.print(f"report written to {write_analysis_report(result, html_out)}")
+
+
+def _protocol_named_by(folder: Path) -> str | None:
+    """The bundled protocol whose name ADSL's one STUDYID is (as ``lupustrial simulate`` writes
+    it), else None; an unreadable folder is left for the analysis to report."""
+    from lupustrial.data import find_dataset, read_dataset
+    from lupustrial.protocol import bundled_protocols
+
+    try:
+        path = find_dataset(folder, "adsl") if folder.is_dir() else None
+        ids = read_dataset(path, "adsl").get("STUDYID") if path is not None else None
+    except LupustrialError:
+        return None
+    names = set() if ids is None else {str(v).strip().lower() for v in ids.dropna().unique()}
+    return names.pop() if len(names) == 1 and names <= set(bundled_protocols()) else None
 
 
 @app.command()
