@@ -253,7 +253,7 @@ def _flares(severe: np.ndarray, moderate: np.ndarray,
     order = np.argsort(np.where(np.isnan(days), np.inf, days), axis=1, kind="stable")
     days, kind = np.take_along_axis(days, order, 1), np.take_along_axis(kind, order, 1)
     kind = np.where(np.isnan(days), 0, kind)
-    width = max(int((kind > 0).sum(axis=1).max(initial=0)), 1)
+    width = flare_width(severe, moderate)
     return days[:, :width], kind[:, :width], order[:, :width]
 
 

@@ -182,12 +182,14 @@ def responses(course: Assessments, weeks: np.ndarray) -> dict[str, np.ndarray]:
             for code, (_, rule) in RESPONDERS.items()}
 
 
-def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.ndarray, trial_ids: np.ndarray,
-         labels: Callable[[np.ndarray], np.ndarray], *, compact: bool = False) -> dict[str, object]:
-    """Responder records at each scheduled week after baseline the patient was observed at ((n, W)
-    mask), patients ``ids`` of trials ``trial_ids`` (n,), built in USUBJID, PARAMCD, AVISITN order
+def adrs(course: Assessments, visits: tuple[np.ndarray, np.ndarray], observed: np.ndarray, ids: np.ndarray,
+         trial_ids: np.ndarray, *, compact: bool = False) -> dict[str, object]:
+    """Responder records at each scheduled visit after baseline (``visits``: weeks (W,) and their
+    AVISIT labels) the patient was observed at ((n, W) mask), patients ``ids`` of trials
+    ``trial_ids`` (n,), built in USUBJID, PARAMCD, AVISITN order
     (the patients are in USUBJID order, as ADQS's are). Text columns are categorical as ADQS's are,
     USUBJID too if ``compact``."""
+    weeks, labels = visits
     flags = responses(course, weeks)
     codes = sorted(flags)
     hit = np.stack([flags[code] for code in codes], axis=1)  # (n, endpoints, W)
@@ -197,7 +199,7 @@ def adrs(course: Assessments, weeks: np.ndarray, observed: np.ndarray, ids: np.n
     return {"TRIALID": trial_ids[pi], "USUBJID": _subjects(pi, ids, compact),
             "PARAMCD": pd.Categorical.from_codes(ci, codes),
             "PARAM": pd.Categorical.from_codes(ci, [RESPONDERS[code][0] for code in codes]),
-            "AVISIT": pd.Categorical.from_codes(wi, labels(weeks)), "AVISITN": weeks[wi],
+            "AVISIT": pd.Categorical.from_codes(wi, labels), "AVISITN": weeks[wi],
             "ADY": study_day(days[pi, wi]), "AVALC": pd.Categorical.from_codes(value.astype(np.int8), ["N", "Y"]),
             "AVAL": value.astype(float)}
 

@@ -12,7 +12,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import closing
+from contextlib import closing, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -112,13 +112,16 @@ def write_trials(protocol: Protocol, n_trials: int, seed: int, out: str | Path, 
                  params: ModelParameters | None = None, settings: SimulationSettings | None = None,
                  chunk: int = 50, workers: int = 1, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
     """Simulate trials 1..``n_trials`` into ADaM files in ``out`` (``NAME.parquet`` or ``.csv``), a
-    chunk at a time, so memory holds a few chunks whatever ``n_trials`` is; the files appear
-    together, complete, at the end. Returns the paths written."""
+    chunk at a time, so memory holds a few chunks whatever ``n_trials`` is; the files appear,
+    complete, when the run ends (none if it fails: :class:`lupustrial.data.TrialWriter`). Returns
+    the paths written."""
     check_protocol(protocol)
     options = {"seed": seed, "params": params, "settings": settings, "compact": True}
-    with TrialWriter(out, fmt) as writer, tempfile.TemporaryDirectory(prefix="lupustrial-chunks-") as scratch:
+    spills = fmt == "parquet" and workers > 1  # worker processes hand their tables over as files
+    with TrialWriter(out, fmt) as writer, \
+            (tempfile.TemporaryDirectory(prefix="lupustrial-chunks-") if spills else nullcontext()) as scratch:
         if fmt == "parquet":
-            func = partial(_parquet_chunk, protocol, spill=scratch if workers > 1 else None, **options)
+            func = partial(_parquet_chunk, protocol, spill=scratch, **options)
         else:
             func = partial(simulate_chunk, protocol, **options)
         # closing: on an error the workers stop before the scratch folder they write in goes

@@ -39,6 +39,7 @@ from lupustrial.simulate.records import (
     adrs,
     responses,
     stack,
+    study_day,
     table,
     yes_no,
 )
@@ -184,6 +185,11 @@ class _Outcomes:
         """(n, V): the lab sample was taken (its day falls before the end of observation)."""
         return self.lab_days <= trial.end_day[:, None]
 
+    @property
+    def after_baseline(self) -> np.ndarray:
+        """(V,) the scheduled visits after the baseline: those the responders are decided at."""
+        return self.lab_weeks > self.lab_weeks[0]
+
 
 def _outcomes(protocol: Protocol, trial: _Trial, out: dict[str, np.ndarray], grid: np.ndarray, seed: int,
               settings: SimulationSettings) -> _Outcomes:
@@ -298,7 +304,7 @@ def _trial_frames(protocol: Protocol, trial: _Trial, outcomes: _Outcomes, seed: 
             "PARAM": LAB_OUTPUTS[param][2],
             "AVAL": value[pi, vi],
             "AVALU": lab.unit,
-            "ADY": np.where(all_days[pi, vi] >= 0, all_days[pi, vi] + 1, all_days[pi, vi]),
+            "ADY": study_day(all_days[pi, vi]),
             "AVISIT": labels[vi],
             "AVISITN": all_weeks[vi],
             "BASE": value[pi, 0],
@@ -450,12 +456,12 @@ def _clinical(done: list[tuple[_Trial, _Outcomes]], tables: list[dict[str, Table
     end = np.concatenate([d.end_day for d, _ in done])
     trial_ids = np.concatenate([np.full(len(d.arm), d.index + 1) for d, _ in done])
     ids = np.concatenate([t["adsl"]["USUBJID"] for t in tables])
-    weeks = done[0][1].lab_weeks
-    after = weeks > weeks[0]
+    weeks, after = done[0][1].lab_weeks, done[0][1].after_baseline
+    labels = _visit_labels(weeks)
     seen = course.day <= end[:, None]  # nan slots compare False
     observed = np.concatenate([o.observed(d)[:, after] for d, o in done])
-    return {"adqs": adqs(course, seen, ids, trial_ids, (weeks, _visit_labels(weeks)), clinical, compact=compact),
-            "adrs": adrs(course, weeks[after], observed, ids, trial_ids, _visit_labels, compact=compact),
+    return {"adqs": adqs(course, seen, ids, trial_ids, (weeks, labels), clinical, compact=compact),
+            "adrs": adrs(course, (weeks[after], labels[after]), observed, ids, trial_ids, compact=compact),
             "adflare": adflare(course, seen, ids, trial_ids)}
 
 
@@ -506,8 +512,7 @@ def _arrays(protocol: Protocol, done: list[tuple[_Trial, _Outcomes]]) -> TrialAr
         values = [np.where(o.observed(d), o.labs[param][0], np.nan) for d, o in done]
         lab_value[param] = np.stack(values)
         lab_base[param] = np.stack([o.labs[param][0][:, 0] for _, o in done])
-    weeks = done[0][1].lab_weeks
-    after = weeks > weeks[0]
+    weeks, after = done[0][1].lab_weeks, done[0][1].after_baseline
     flags = [(responses(o.course, weeks[after]), o.observed(d)[:, after]) for d, o in done if o.course is not None]
     response = {code: np.stack([np.where(seen, r[code], np.nan) for r, seen in flags]) for code in RESPONDERS
                 } if flags else {}
